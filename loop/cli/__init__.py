@@ -1,0 +1,75 @@
+"""The `loop` command line. Thin: each command parses its flags and calls the library.
+
+Commands are grouped by noun, one module per group; a command's docstring is its --help. Any
+`LoopError` (bad input a person can fix) becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import sys
+from typing import Callable
+
+from loop.errors import LoopError
+
+# One module per command group; each has register(subparsers).
+GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "bench"]
+
+
+def command(subparsers, name: str, func: Callable, **kwargs) -> argparse.ArgumentParser:
+    """Add a subcommand whose help is the function's docstring (first line short, rest long)."""
+    doc = inspect.getdoc(func) or ""
+    parser = subparsers.add_parser(name, help=doc.split("\n")[0], description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loop", description=__import__("loop").__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-C", "--workspace", default=".", help="workspace directory (default: current directory)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in GROUPS:
+        try:
+            module = importlib.import_module(f"loop.cli.{group}_cmds")
+        except ModuleNotFoundError as err:
+            if err.name != f"loop.cli.{group}_cmds":
+                raise
+            continue  # a group not built yet
+        module.register(subparsers)
+    return parser
+
+
+def quiet_libraries() -> None:
+    """Library progress bars and warnings would drown our own output."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result = args.func(args)
+    except LoopError as err:
+        print(f"loop: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("loop: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `loop log | head`
+        return 0
+    return int(result or 0)

@@ -1,0 +1,46 @@
+"""loop init, loop check."""
+
+from __future__ import annotations
+
+from loop.cli import command
+from loop.views.console import make_console
+
+
+def init(args) -> int:
+    """Create a workspace: constitution/, prompts/, loop.toml and a .gitignore for runs/.
+
+    The constitution and templates are copies of the shipped defaults: edit them freely.
+    """
+    from loop.workspace import init_workspace
+
+    ws = init_workspace(args.dir)
+    console = make_console()
+    console.print(f"Initialized a loop workspace in [bold]{ws.root}[/]: constitution/, prompts/, loop.toml")
+    console.print("Next: [bold]loop check[/], then [bold]loop run[/].")
+    return 0
+
+
+def check(args) -> int:
+    """Validate the workspace (config, constitution, templates, prompt pool) before any model loads.
+
+    Exit 0 when everything is valid; otherwise exit 2 with one line naming the file, the line and the fix.
+    """
+    from loop.templates import TEMPLATE_VARIABLES
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    config, constitution, templates, pool_size = ws.check()
+    console = make_console()
+    console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
+    console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "
+                  f"({len(constitution.principles)} principles, sha256 {constitution.short_hash})")
+    for name in TEMPLATE_VARIABLES:
+        console.print(f"[green]ok[/] template: prompts/{name}.jinja (sha256 {templates.sha256(name)[:12]})")
+    console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({pool_size} prompts)")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = command(subparsers, "init", init)
+    p.add_argument("dir", nargs="?", default=".", help="directory to initialize (default: current directory)")
+    command(subparsers, "check", check)

@@ -1,0 +1,242 @@
+"""The constitution: principles kept as TOML data files that people edit, validated on load.
+
+Layout of a constitution directory:
+
+    constitution/constitution.toml      name, version, description
+    constitution/principles/<id>.toml   one principle per file (reads well in diffs)
+
+Every load computes a content hash over exactly the bytes of those files, so a round can say which
+constitution it used. Unknown keys are errors (a typo must not silently drop a rubric).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loop.datafile import read_toml
+from loop.errors import LoopError, did_you_mean, display_path, line_of_key
+
+CONSTITUTION_KEYS = {"name", "version", "description"}
+PRINCIPLE_KEYS = {"id", "title", "text", "weight", "rubric", "examples", "check"}
+RUBRIC_KEYS = {"low", "high"}
+EXAMPLE_KEYS = {"prompt", "good", "bad"}
+# Rule checks and their parameters: (required, optional). The code behind each lives in loop/rewards.py.
+CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "max_words": ({"max"}, set()),
+    "regex": (set(), {"must", "must_not"}),
+    "answer": (set(), {"column", "mode"}),
+    "custom": ({"path"}, set()),
+}
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str
+    good: str
+    bad: str
+
+
+@dataclass(frozen=True)
+class Principle:
+    id: str
+    title: str
+    text: str
+    weight: float = 1.0
+    rubric: dict[str, str] | None = None  # {"low": ..., "high": ...}
+    examples: tuple[Example, ...] = ()
+    check: dict[str, Any] | None = None  # {"type": "max_words", "max": 120}
+    path: str = ""
+
+    @property
+    def is_rule(self) -> bool:
+        """A principle with a rule check is rewarded by the rule, never by the judge."""
+        return self.check is not None
+
+
+@dataclass(frozen=True)
+class Constitution:
+    name: str
+    version: str
+    description: str
+    principles: tuple[Principle, ...]
+    root: str
+    sha256: str
+    files: dict[str, str] = field(default_factory=dict, repr=False)  # relative path -> text, as loaded
+
+    def get(self, principle_id: str) -> Principle:
+        for p in self.principles:
+            if p.id == principle_id:
+                return p
+        ids = [p.id for p in self.principles]
+        raise LoopError(
+            f"no principle '{principle_id}' in constitution '{self.name}'{did_you_mean(principle_id, ids)}; "
+            f"known ids: {', '.join(ids)}"
+        )
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+def _require_str(value: Any, key: str, path: Path, text: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        problem = "must be a string" if not isinstance(value, str) else "is empty"
+        raise LoopError(f"'{key}' {problem}; write some text in it", path=path, line=line_of_key(text, key))
+    return value.strip()
+
+
+def _check_keys(data: dict, allowed: set[str], where: str, path: Path, text: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise LoopError(
+                f"unknown key '{key}' in {where}{did_you_mean(key, allowed)}; allowed keys: {', '.join(sorted(allowed))}",
+                path=path,
+                line=line_of_key(text, key),
+            )
+
+
+def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
+    line = line_of_key(text, "check")
+    if not isinstance(raw, dict):
+        raise LoopError("'check' must be a table, e.g. [check] type = \"max_words\" max = 120", path=path, line=line)
+    kind = raw.get("type")
+    if kind not in CHECK_KEYS:
+        raise LoopError(
+            f"check type {kind!r} is not known; use one of: {', '.join(CHECK_KEYS)}", path=path, line=line
+        )
+    required, optional = CHECK_KEYS[kind]
+    _check_keys(raw, required | optional | {"type"}, f"a '{kind}' check", path, text)
+    for key in required:
+        if key not in raw:
+            raise LoopError(f"a '{kind}' check needs '{key}'", path=path, line=line)
+    if kind == "max_words" and (not isinstance(raw["max"], int) or raw["max"] <= 0):
+        raise LoopError("check 'max' must be a positive whole number of words", path=path, line=line_of_key(text, "max"))
+    if kind == "regex":
+        if not raw.get("must") and not raw.get("must_not"):
+            raise LoopError("a 'regex' check needs 'must' or 'must_not' (or both)", path=path, line=line)
+        for key in ("must", "must_not"):
+            if key in raw:
+                try:
+                    re.compile(raw[key])
+                except (re.error, TypeError) as err:
+                    raise LoopError(f"check '{key}' is not a valid regular expression ({err})", path=path,
+                                    line=line_of_key(text, key)) from None
+    if kind == "answer" and raw.get("mode", "numeric") not in ("numeric", "exact"):
+        raise LoopError("answer check 'mode' must be \"numeric\" or \"exact\"", path=path, line=line_of_key(text, "mode"))
+    if kind == "custom" and not re.fullmatch(r"[A-Za-z_][\w.]*[:.][A-Za-z_]\w*", str(raw["path"])):
+        raise LoopError("custom check 'path' must be a dotted import path such as \"mypkg.checks:no_emoji\"",
+                        path=path, line=line_of_key(text, "path"))
+    return dict(raw)
+
+
+def load_principle(path: Path) -> Principle:
+    data, text = read_toml(path, "principle file")
+    _check_keys(data, PRINCIPLE_KEYS, "principle", path, text)
+    for key in ("id", "title", "text"):
+        if key not in data:
+            raise LoopError(f"missing '{key}'; every principle needs id, title and text", path=path)
+    pid = _require_str(data["id"], "id", path, text)
+    if not ID_PATTERN.match(pid):
+        raise LoopError(f"id '{pid}' must be lower-case letters, digits and underscores, starting with a letter",
+                        path=path, line=line_of_key(text, "id"))
+    weight = data.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise LoopError(f"weight must be a positive number, got {weight!r}; use e.g. weight = 1.0",
+                        path=path, line=line_of_key(text, "weight"))
+    rubric = None
+    if "rubric" in data:
+        if not isinstance(data["rubric"], dict):
+            raise LoopError("'rubric' must be a table with 'low' and 'high'", path=path, line=line_of_key(text, "rubric"))
+        _check_keys(data["rubric"], RUBRIC_KEYS, "rubric", path, text)
+        rubric = {k: _require_str(v, k, path, text) for k, v in data["rubric"].items()}
+    examples = []
+    raw_examples = data.get("examples", [])
+    if not isinstance(raw_examples, list):
+        raise LoopError("'examples' must be an array of tables: [[examples]]", path=path, line=line_of_key(text, "examples"))
+    for ex in raw_examples:
+        if not isinstance(ex, dict):
+            raise LoopError("each [[examples]] entry must be a table", path=path, line=line_of_key(text, "examples"))
+        _check_keys(ex, EXAMPLE_KEYS, "an example", path, text)
+        missing = EXAMPLE_KEYS - ex.keys()
+        if missing:
+            raise LoopError(f"an example is missing {', '.join(sorted(missing))}; give prompt, good and bad",
+                            path=path, line=line_of_key(text, "examples"))
+        examples.append(Example(**{k: _require_str(ex[k], k, path, text) for k in EXAMPLE_KEYS}))
+    check = _load_check(data["check"], path, text) if "check" in data else None
+    return Principle(
+        id=pid,
+        title=_require_str(data["title"], "title", path, text),
+        text=_require_str(data["text"], "text", path, text),
+        weight=float(weight),
+        rubric=rubric,
+        examples=tuple(examples),
+        check=check,
+        path=str(path),
+    )
+
+
+def load_constitution(root: str | Path) -> Constitution:
+    """Load and validate a constitution directory; raises LoopError naming the file and line."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LoopError("constitution directory not found; run `loop init` or pass the right directory", path=root)
+    head_path = root / "constitution.toml"
+    head, head_text = read_toml(head_path, "constitution file")
+    _check_keys(head, CONSTITUTION_KEYS, "constitution.toml", head_path, head_text)
+    for key in ("name", "version"):
+        if key not in head:
+            raise LoopError(f"missing '{key}'; e.g. {key} = \"1.0.0\"" if key == "version" else f"missing '{key}'",
+                            path=head_path)
+    version = head["version"]
+    if not isinstance(version, str) or not version.strip():
+        raise LoopError("'version' must be a non-empty string such as \"1.0.0\"", path=head_path,
+                        line=line_of_key(head_text, "version"))
+    files = sorted((root / "principles").glob("*.toml"))
+    if not files:
+        raise LoopError("no principles found; add principles/<id>.toml files", path=root / "principles")
+    principles: list[Principle] = []
+    seen: dict[str, str] = {}
+    for f in files:
+        p = load_principle(f)
+        if p.id in seen:
+            raise LoopError(f"duplicate principle id '{p.id}' (also in {display_path(seen[p.id])}); give each principle its own id",
+                            path=f, line=line_of_key(f.read_text("utf-8"), "id"))
+        seen[p.id] = str(f)
+        principles.append(p)
+    texts = {"constitution.toml": head_text}
+    texts.update({f"principles/{f.name}": f.read_text("utf-8") for f in files})
+    return Constitution(
+        name=_require_str(head["name"], "name", head_path, head_text),
+        version=version.strip(),
+        description=str(head.get("description", "")).strip(),
+        principles=tuple(principles),
+        root=str(root),
+        sha256=hash_files(texts),
+        files=texts,
+    )
+
+
+def hash_files(texts: dict[str, str]) -> str:
+    """One hash over named texts: the same content gives the same hash, wherever it lives on disk."""
+    digest = hashlib.sha256()
+    for name in sorted(texts):
+        digest.update(name.encode() + b"\0" + texts[name].encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b") -> dict[str, list[str]]:
+    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out."""
+    out: dict[str, list[str]] = {}
+    for name in sorted(set(a) | set(b)):
+        old, new = a.get(name, ""), b.get(name, "")
+        if old == new:
+            continue
+        out[name] = list(difflib.unified_diff(
+            old.splitlines(), new.splitlines(), f"{label_a}/{name}", f"{label_b}/{name}", lineterm=""))
+    return out

@@ -1,0 +1,217 @@
+"""The ledger: every round of a run, on disk, complete or not at all.
+
+    runs/<run>/
+      index.json              the rounds and their status (rewritten atomically after each round)
+      heldout.jsonl           the held-out prompts, fixed when the run starts, never trained on
+      .lock                   flock()ed by the `loop run` working here (a dead process drops it)
+      round-001/              a COMPLETE round; never rewritten
+        round.json            round number, status, times, constitution name/version/sha256,
+                              template sha256s, model, judge mode, seed, prompt indices trained on
+        config.json           the resolved config (workspace config + command-line overrides)
+        constitution/         snapshot of the constitution files exactly as used
+        prompts/              snapshot of the templates exactly as used
+        critiques.jsonl       one record per completion x principle (see CRITIQUE_KEYS)
+        eval.jsonl            one record per held-out prompt (see EVAL_KEYS)
+        metrics.json          {"train": [TRL log rows], "eval": {...}}
+        summary.txt           the round summary as printed
+        adapter/              the LoRA adapter after the round (small; no full model copy)
+      round-002.partial/      the round in progress; deleted and redone if the run was interrupted
+
+A round is written into `round-NNN.partial/` and renamed to `round-NNN/` only when every file is in
+place, so a crash or SIGKILL at any moment loses at most the round in progress.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from loop.datafile import atomic_write, atomic_write_json
+from loop.errors import LoopError
+
+# Keys every critiques.jsonl record carries (more may follow).
+CRITIQUE_KEYS = ("round", "step", "prompt", "completion", "principle", "kind", "critique", "score",
+                 "anchor_score", "reward", "total_reward", "advantage")
+# Keys every eval.jsonl record carries: one held-out prompt, the round's greedy completion, and per
+# principle the round judge's and the anchor judge's scores and critiques, and rule results.
+EVAL_KEYS = ("round", "index", "prompt", "completion", "scores", "anchor_scores", "critiques", "anchor_critiques",
+             "rules")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def round_name(n: int) -> str:
+    return f"round-{n:03d}"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a ledger JSONL file; a torn last line (a writer killed mid-line) is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class Ledger:
+    def __init__(self, runs_dir: str | Path, run: str):
+        self.runs_dir = Path(runs_dir)
+        self.run = run
+        self.path = self.runs_dir / run
+
+    # ---- reading -------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.path / "index.json").exists()
+
+    def index(self) -> dict[str, Any]:
+        path = self.path / "index.json"
+        if not path.exists():
+            return {"run": self.run, "rounds": []}
+        return json.loads(path.read_text("utf-8"))
+
+    def complete_rounds(self) -> list[int]:
+        return sorted(r["round"] for r in self.index()["rounds"] if r["status"] == "complete")
+
+    def round_dir(self, n: int) -> Path:
+        """The folder of round n: complete if there is one, else the partial one being written."""
+        done = self.path / round_name(n)
+        return done if done.exists() else self.partial_dir(n)
+
+    def partial_dir(self, n: int) -> Path:
+        return self.path / f"{round_name(n)}.partial"
+
+    def require_round(self, n: int) -> Path:
+        """The folder of an existing round, or a one-line error that lists the rounds there are."""
+        path = self.round_dir(n)
+        if not path.exists():
+            have = [r["round"] for r in self.index()["rounds"]]
+            listing = ", ".join(map(str, have)) if have else "none yet; run `loop run`"
+            raise LoopError(f"run '{self.run}' has no round {n}; rounds: {listing}", path=self.path)
+        return path
+
+    def round_info(self, n: int) -> dict[str, Any]:
+        path = self.require_round(n) / "round.json"
+        return json.loads(path.read_text("utf-8")) if path.exists() else {"round": n, "status": "running"}
+
+    def critiques(self, n: int) -> list[dict[str, Any]]:
+        return read_jsonl(self.require_round(n) / "critiques.jsonl")
+
+    def evaluations(self, n: int) -> list[dict[str, Any]]:
+        return read_jsonl(self.require_round(n) / "eval.jsonl")
+
+    def metrics(self, n: int) -> dict[str, Any]:
+        path = self.require_round(n) / "metrics.json"
+        return json.loads(path.read_text("utf-8")) if path.exists() else {}
+
+    def snapshot(self, n: int) -> tuple[dict[str, str], dict[str, str]]:
+        """(constitution files, template files) exactly as round n used them: {relative path: text}."""
+        root = self.require_round(n)
+        files = {}
+        for sub in ("constitution", "prompts"):
+            base = root / sub
+            files[sub] = {str(p.relative_to(base)): p.read_text("utf-8") for p in sorted(base.rglob("*")) if p.is_file()}
+        return files["constitution"], files["prompts"]
+
+    # ---- writing -------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One `loop run` per run folder. flock is released by the kernel when a process dies, so a
+        crashed run never blocks the next one."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise LoopError(f"run '{self.run}' is in use by {holder}; wait for it to finish or stop it",
+                            path=self.path) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def begin_round(self, n: int) -> Path:
+        """A clean folder for round n. Leftovers of an interrupted attempt are removed first."""
+        if (self.path / round_name(n)).exists():
+            raise LoopError(f"round {n} is already complete and is never rewritten", path=self.path / round_name(n))
+        partial = self.partial_dir(n)
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        self._set_status(n, "running", started=now())
+        return partial
+
+    def complete_round(self, n: int, summary: dict[str, Any]) -> Path:
+        """Publish round n: rename the finished partial folder, then record it in the index."""
+        partial, final = self.partial_dir(n), self.path / round_name(n)
+        info = json.loads((partial / "round.json").read_text("utf-8"))
+        info.update(status="complete", finished=now(), summary=summary)
+        atomic_write_json(partial / "round.json", info)
+        _fsync_tree(partial)
+        os.replace(partial, final)  # the moment the round becomes complete
+        self._set_status(n, "complete", finished=info["finished"], summary=summary)
+        return final
+
+    def _set_status(self, n: int, status: str, **fields: Any) -> None:
+        index = self.index()
+        rounds = [r for r in index["rounds"] if r["round"] != n]
+        previous = next((r for r in index["rounds"] if r["round"] == n), {})
+        rounds.append({**previous, "round": n, "status": status, **fields})
+        index["rounds"] = sorted(rounds, key=lambda r: r["round"])
+        atomic_write_json(self.path / "index.json", index)
+
+    def reconcile(self) -> None:
+        """Make the index agree with the folders after a crash: a round folder without '.partial' is
+        complete even if the process died before updating the index; a 'running' round is interrupted."""
+        index = self.index()
+        changed = False
+        for r in index["rounds"]:
+            complete_on_disk = (self.path / round_name(r["round"])).exists()
+            if complete_on_disk and r["status"] != "complete":
+                info = json.loads((self.path / round_name(r["round"]) / "round.json").read_text("utf-8"))
+                r.update(status="complete", finished=info.get("finished"), summary=info.get("summary", {}))
+                changed = True
+            elif not complete_on_disk and r["status"] == "running":
+                r["status"] = "interrupted"
+                changed = True
+        if changed:
+            atomic_write_json(self.path / "index.json", index)
+
+
+def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Append whole lines and flush, so `loop log --follow` sees records as they are made."""
+    with open(path, "a", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+
+
+def write_snapshot(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        atomic_write(folder / name, text)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())

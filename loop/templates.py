@@ -1,0 +1,161 @@
+"""Prompt templates: Jinja files in prompts/, rendered through one sandboxed environment.
+
+The environment is a `SandboxedEnvironment` with `StrictUndefined`: a template cannot reach Python
+internals and a misspelled variable is an error, not an empty string. Templates are checked when they
+load, before any model loads: syntax, every variable against the set the code passes (`jinja2.meta`),
+no access to underscored attributes, and a dry-run render with sample values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import StrictUndefined, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from loop.constitution import Constitution, Example, Principle
+from loop.datafile import read_text
+from loop.errors import LoopError
+
+# The one environment. No autoescape: we render plain text for a model, not HTML.
+ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
+                           keep_trailing_newline=False)
+
+# Each template and the variables the code passes to it. A template may use fewer, never others.
+TEMPLATE_VARIABLES: dict[str, set[str]] = {
+    # System prompt of the policy when it answers a user prompt.
+    "system": {"principles"},
+    # Score mode: one user message asking whether the response follows the principle (Yes/No).
+    "judge": {"principle", "prompt", "response", "examples"},
+    # Critique mode, turn 1: ask for a short critique of the response against the principle.
+    "critique": {"principle", "prompt", "response", "examples"},
+    # Critique mode, turn 2: after the critique, ask for the Yes/No verdict that is scored.
+    "verdict": {"principle", "prompt", "response", "critique"},
+}
+
+
+@dataclass(frozen=True)
+class Templates:
+    root: str
+    sources: dict[str, str]  # name -> source text
+    compiled: dict[str, jinja2.Template] = field(repr=False, compare=False)
+
+    def render(self, name: str, **variables: Any) -> str:
+        allowed = TEMPLATE_VARIABLES[name]
+        unexpected = set(variables) - allowed
+        if unexpected:  # a programming error, not user input
+            raise TypeError(f"template {name} does not take {sorted(unexpected)}")
+        return self.compiled[name].render(**variables).strip()
+
+    def sha256(self, name: str) -> str:
+        return hashlib.sha256(self.sources[name].encode("utf-8")).hexdigest()
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Relative file name -> text, as loaded (what the ledger snapshots)."""
+        return {f"{name}.jinja": text for name, text in self.sources.items()}
+
+
+def _line_in_template(err: BaseException, filename: str) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry the template's file name and line."""
+    lines = [fr.lineno for fr in traceback.extract_tb(err.__traceback__) if fr.filename == filename]
+    return lines[-1] if lines else getattr(err, "lineno", None)
+
+
+def _refuse_private_access(ast: nodes.Template, path: Path) -> None:
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(name, str) and name.startswith("_"):
+            raise LoopError(f"access to '{name}' is not allowed: templates cannot reach Python internals; "
+                            "use only the variables listed by `loop check`", path=path, line=node.lineno)
+
+
+def _variable_line(source: str, name: str) -> int | None:
+    for number, line in enumerate(source.splitlines(), start=1):
+        if name in line:
+            return number
+    return None
+
+
+def sample_variables(constitution: Constitution | None = None) -> dict[str, Any]:
+    """Values for a dry-run render: a real principle when a constitution is at hand."""
+    principle = constitution.principles[0] if constitution else Principle(
+        id="sample", title="Sample", text="The response is helpful.", rubric={"low": "Unhelpful.", "high": "Helpful."},
+        examples=(Example("What is 2 + 2?", "4.", "5."),))
+    for p in (constitution.principles if constitution else ()):
+        if p.rubric and p.examples:
+            principle = p
+            break
+    return {"principle": principle, "principles": list(constitution.principles) if constitution else [principle],
+            "prompt": "What is 2 + 2?", "response": "2 + 2 = 4.", "critique": "The answer is right and short.",
+            "examples": list(principle.examples)}
+
+
+def compile_template(name: str, source: str, path: Path, constitution: Constitution | None = None) -> jinja2.Template:
+    """Parse, check and compile one template; raises LoopError naming the template and line."""
+    try:
+        ast = ENV.parse(source, name=name, filename=str(path))
+    except jinja2.TemplateSyntaxError as err:
+        raise LoopError(f"template syntax error: {err.message}; fix the Jinja syntax", path=path, line=err.lineno) from None
+    _refuse_private_access(ast, path)
+    allowed = TEMPLATE_VARIABLES[name]
+    for var in sorted(meta.find_undeclared_variables(ast) - allowed):
+        raise LoopError(f"undefined variable '{var}'; this template can use: {', '.join(sorted(allowed))}",
+                        path=path, line=_variable_line(source, var))
+    code = ENV.compile(source, name=name, filename=str(path))
+    template = ENV.template_class.from_code(ENV, code, ENV.make_globals(None), None)
+    try:  # dry run: catches misspelled attributes (principle.titel) and sandbox violations
+        template.render(**{k: v for k, v in sample_variables(constitution).items() if k in allowed})
+    except jinja2.exceptions.SecurityError as err:
+        raise LoopError(f"unsafe template: {err}; templates cannot reach Python internals",
+                        path=path, line=_line_in_template(err, str(path))) from None
+    except jinja2.UndefinedError as err:
+        raise LoopError(f"{err.message}; check the spelling against `loop check`'s variable list",
+                        path=path, line=_line_in_template(err, str(path))) from None
+    except Exception as err:  # a filter applied to the wrong type, a division by zero...
+        raise LoopError(f"template fails to render: {err}", path=path, line=_line_in_template(err, str(path))) from None
+    return template
+
+
+def load_templates(root: str | Path, constitution: Constitution | None = None) -> Templates:
+    root = Path(root)
+    if not root.is_dir():
+        raise LoopError("prompts directory not found; run `loop init` or fix the path", path=root)
+    sources, compiled = {}, {}
+    for name in TEMPLATE_VARIABLES:
+        path = root / f"{name}.jinja"
+        sources[name] = read_text(path, f"template '{name}'")
+        compiled[name] = compile_template(name, sources[name], path, constitution)
+    return Templates(root=str(root), sources=sources, compiled=compiled)
+
+
+def policy_messages(templates: Templates, constitution: Constitution, prompt: str) -> list[dict[str, str]]:
+    """What the policy sees for a user prompt: the system template, then the prompt."""
+    system = templates.render("system", principles=list(constitution.principles))
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+
+
+def judge_messages(templates: Templates, name: str, principle: Principle, prompt: str, response: str,
+                   critique: str = "", few_shot: bool = True) -> list[dict[str, str]]:
+    """The judge's conversation for one (prompt, response, principle).
+
+    judge:    [user: judge.jinja]                                           -> next token Yes/No
+    critique: [user: critique.jinja]                                        -> generated critique
+    verdict:  [user: critique.jinja, assistant: critique, user: verdict.jinja] -> next token Yes/No
+    """
+    examples = list(principle.examples) if few_shot else []
+    shared = dict(principle=principle, prompt=prompt, response=response)
+    if name == "judge":
+        return [{"role": "user", "content": templates.render("judge", examples=examples, **shared)}]
+    first = {"role": "user", "content": templates.render("critique", examples=examples, **shared)}
+    if name == "critique":
+        return [first]
+    if name == "verdict":
+        return [first, {"role": "assistant", "content": critique},
+                {"role": "user", "content": templates.render("verdict", critique=critique, **shared)}]
+    raise ValueError(f"no judge conversation named {name}")

@@ -1,0 +1,86 @@
+"""A workspace: the folder a person works in. `loop init` makes one; every command reads it.
+
+    loop.toml        config (see loop/config.py)
+    constitution/    the principles (see loop/constitution.py)
+    prompts/         Jinja templates and the prompt pool
+    runs/            the ledger (see loop/ledger.py), ignored by git
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from loop.config import CONFIG_FILE, Config, load_config, render_default_config
+from loop.constitution import Constitution, load_constitution
+from loop.datafile import atomic_write
+from loop.errors import LoopError
+from loop.pool import read_pool
+from loop.templates import Templates, load_templates
+
+
+def defaults_dir() -> Path:
+    """The shipped constitution/ and prompts/, inside the installed package (loop/defaults)."""
+    return Path(str(resources.files("loop") / "defaults"))
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @property
+    def constitution_dir(self) -> Path:
+        return self.root / "constitution"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / "prompts"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def config(self) -> Config:
+        return load_config(self.root)
+
+    def constitution(self) -> Constitution:
+        return load_constitution(self.constitution_dir)
+
+    def templates(self, constitution: Constitution | None = None) -> Templates:
+        return load_templates(self.prompts_dir, constitution)
+
+    def pool_path(self, config: Config) -> Path:
+        return self.root / config.run.pool
+
+    def check(self) -> tuple[Config, Constitution, Templates, int]:
+        """Validate everything a run needs, before any model loads. Returns what it loaded."""
+        config = self.config()
+        constitution = self.constitution()
+        templates = self.templates(constitution)
+        pool = read_pool(self.pool_path(config), constitution)
+        return config, constitution, templates, len(pool)
+
+
+def open_workspace(path: str | Path = ".") -> Workspace:
+    root = Path(path)
+    if not (root / CONFIG_FILE).exists():
+        raise LoopError(f"not a loop workspace (no {CONFIG_FILE}); run `loop init` here first", path=root.resolve())
+    return Workspace(root)
+
+
+def init_workspace(path: str | Path = ".") -> Workspace:
+    root = Path(path)
+    if (root / CONFIG_FILE).exists():
+        raise LoopError(f"already a workspace ({CONFIG_FILE} exists); edit it, or init another directory", path=root)
+    for name in ("constitution", "prompts"):
+        if (root / name).exists():
+            raise LoopError(f"{name}/ already exists; move it away or init another directory", path=root / name)
+    root.mkdir(parents=True, exist_ok=True)
+    source = defaults_dir()
+    shutil.copytree(source / "constitution", root / "constitution", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source / "prompts", root / "prompts", ignore=shutil.ignore_patterns("__pycache__"))
+    atomic_write(root / ".gitignore", "runs/\n")
+    atomic_write(root / CONFIG_FILE, render_default_config())  # last: its presence marks a finished init
+    return Workspace(root)
