@@ -32,7 +32,6 @@ class RunSection:
     prompts_per_round: int = field(default=8, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
     heldout_size: int = field(default=6, metadata={"help": "Prompts set aside once per run for evaluation; never trained on."})
     seed: int = field(default=0, metadata={"help": "Seed for the pool split, the slices and training."})
-    full_finetune: bool = field(default=False, metadata={"help": "Train all weights instead of LoRA adapters (needs a second copy of the weights for the judge)."})
 
     def __post_init__(self):
         if self.prompts_per_round < 1:
@@ -64,15 +63,13 @@ class LoraSection:
 
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
-    "learning_rate": 2e-5,
-    "beta": 0.02,  # KL against the base model (adapters off): see loop/round.py for why the base
+    "learning_rate": 5e-5,
+    "beta": 0.02,  # KL against the round-start model M_t (see loop/round.py)
     "loss_type": "dapo",
     "num_generations": 4,
     "max_completion_length": 48,
     "temperature": 1.0,
     "scale_rewards": "group",
-    "per_device_train_batch_size": 4,
-    "gradient_accumulation_steps": 1,
 }
 
 SECTIONS = {"model": ModelSection, "run": RunSection, "judge": JudgeSection, "lora": LoraSection}

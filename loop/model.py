@@ -159,3 +159,19 @@ def load_tokenizer(name: str = EMBEDDED):
         raise LoopError(f"could not load the tokenizer of '{name}': {str(err).splitlines()[0]}") from None
     prepare_tokenizer(tokenizer)
     return tokenizer
+
+
+def frozen_adapter_copy(model, name: str, source: str = "default") -> str:
+    """Add adapter `name` to a PeftModel as a frozen copy of adapter `source`; returns `name`.
+
+    The same move TRL makes for its "ref" adapter: the copy shares the base weights, so a frozen
+    snapshot of the round-start policy costs only the adapter's few parameters."""
+    model.add_adapter(name, model.peft_config[source])
+    marker, target = f".{source}.", f".{name}."
+    for param_name, param in model.named_parameters():
+        if marker in param_name:
+            copy = model.get_parameter(param_name.replace(marker, target))
+            copy.data.copy_(param.data)
+            copy.requires_grad_(False)
+    model.set_adapter(source)  # add_adapter may change the active adapter; training goes on with `source`
+    return name

@@ -1,0 +1,90 @@
+"""loop run, loop export."""
+
+from __future__ import annotations
+
+import json
+
+from loop.cli import command
+from loop.views.console import make_console
+
+
+def run(args) -> int:
+    """Run self-improvement rounds until --rounds rounds are complete.
+
+    Each round: the frozen round-start model judges the policy's answers against the constitution,
+    GRPO trains on those self-rewards, and the round is recorded under runs/<run>/round-NNN/. After a
+    crash or a kill, the same command restarts the interrupted round; completed rounds are kept as
+    they are. With --json: no progress bars, one JSON object per completed round on stdout.
+    """
+    from loop.round import plan_run, run_rounds
+    from loop.workspace import open_workspace
+
+    overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}}
+    if args.prompts_per_round is not None:
+        overrides["run"]["prompts_per_round"] = args.prompts_per_round
+    if args.num_generations is not None:
+        overrides["grpo"]["num_generations"] = args.num_generations
+    if args.max_completion_length is not None:
+        overrides["grpo"]["max_completion_length"] = args.max_completion_length
+    if args.model is not None:
+        overrides["model"]["name"] = args.model
+    if args.judge_mode is not None:
+        overrides["judge"]["mode"] = args.judge_mode
+    _check_positive(args)
+    plan = plan_run(open_workspace(args.workspace), overrides, args.run)
+    console = None if args.json else make_console()
+    if console is not None:
+        done = plan.ledger.complete_rounds()
+        console.print(f"run [bold]{plan.ledger.run}[/]: {len(done)} of {args.rounds} rounds complete; "
+                      f"model {plan.config.model.name}, constitution {plan.constitution.name} "
+                      f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}")
+    summaries = run_rounds(plan, args.rounds, console=console, json_mode=args.json)
+    if args.json:
+        for summary in summaries:
+            print(json.dumps(summary))
+    elif not summaries:
+        console.print(f"nothing to do: {args.rounds} round(s) already complete (see `loop rounds`)")
+    return 0
+
+
+def _check_positive(args) -> None:
+    from loop.errors import LoopError
+
+    for flag in ("rounds", "prompts_per_round", "num_generations", "max_completion_length"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise LoopError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.num_generations is not None and args.num_generations < 2:
+        raise LoopError("--num-generations must be at least 2: GRPO compares samples within a group")
+
+
+def export(args) -> int:
+    """Write the model of a completed round as a merged Hugging Face model directory.
+
+    The round's LoRA adapter is merged into the base weights; the directory loads with
+    AutoModelForCausalLM.from_pretrained and works as --model for a new run.
+    """
+    from loop.export import export_round
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    config = ws.config()
+    path = export_round(ws, args.run or config.run.name, args.round, args.dir, config.model.dtype)
+    make_console().print(f"round {args.round} exported to [bold]{path}[/]")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = command(subparsers, "run", run)
+    p.add_argument("--rounds", type=int, default=1, help="run until this many rounds are complete (default 1)")
+    p.add_argument("--prompts-per-round", type=int, help="training prompts per round")
+    p.add_argument("--num-generations", type=int, help="completions per prompt (the GRPO group)")
+    p.add_argument("--max-completion-length", type=int, help="max new tokens per completion")
+    p.add_argument("--model", help="model: 'embedded', a Hugging Face id or a local directory")
+    p.add_argument("--judge-mode", choices=["score", "critique"], help="judge mode for this run")
+    p.add_argument("--run", help="run name (default: [run] name in loop.toml)")
+    p.add_argument("--json", action="store_true", help="no progress bars; JSON lines on stdout")
+    p = command(subparsers, "export", export)
+    p.add_argument("--round", type=int, required=True, help="a completed round")
+    p.add_argument("dir", help="output directory (must not exist or be empty)")
+    p.add_argument("--run", help="run name (default: [run] name in loop.toml)")

@@ -1,0 +1,75 @@
+"""The critique log of a round: one record per completion x principle, written as training goes.
+
+Reward functions report what they saw and said (`add`); once TRL has turned the rewards into
+advantages, the step ends and `on_step_end` writes the batch's records to critiques.jsonl, so
+`loop log --follow` can read them while the round runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from loop.ledger import append_jsonl
+from loop.rewards import text_of, user_prompt, weighted_total
+
+
+class CritiqueRecorder(TrainerCallback):
+    def __init__(self, path: Path, round_number: int, weights: dict[str, float], on_judged=None):
+        self.path = Path(path)
+        self.round = round_number
+        self.weights = weights  # principle id -> weight, in constitution order
+        self.on_judged = on_judged  # progress hook: called once per judged principle batch
+        self.trainer = None  # set after the trainer exists: the advantages live there
+        self.pending: dict[str, tuple[str, list, list[dict]]] = {}
+        self.batch: tuple[list, list, dict] | None = None
+        self.records_written = 0
+
+    def add(self, principle: str, kind: str, prompts: list, completions: list, rewards: list,
+            entries: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
+        self.pending[principle] = (kind, rewards, entries)
+        self.batch = (prompts, completions, kwargs)
+        if kind == "judge" and self.on_judged is not None:
+            self.on_judged()
+
+    def _advantages(self, n: int) -> list[float | None]:
+        # TRL keeps the last generation batch's advantages (gathered over processes) in `_logs`; it is
+        # the only place they are exposed to callbacks. Our slice is this process's part of the batch.
+        logs = getattr(self.trainer, "_logs", None) if self.trainer is not None else None
+        if not logs or len(logs.get("advantages", ())) < n:
+            return [None] * n
+        advantages = list(logs["advantages"])
+        start = self.trainer.accelerator.process_index * n
+        return [float(a) for a in advantages[start:start + n]] if len(advantages) >= start + n else [None] * n
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not self.pending or self.batch is None:
+            return  # the same batch reused (num_iterations > 1): already written
+        prompts, completions, columns = self.batch
+        n = len(completions)
+        advantages = self._advantages(n)
+        slots = columns.get("slot") or [None] * n
+        group_size = args.num_generations
+        records = []
+        for i in range(n):
+            rewards = {pid: self.pending[pid][1][i] for pid in self.weights if pid in self.pending}
+            total = weighted_total(rewards, self.weights)
+            for pid in self.weights:
+                if pid not in self.pending:
+                    continue
+                kind, reward_list, entries = self.pending[pid]
+                records.append({
+                    "round": self.round, "step": state.global_step,
+                    "group": slots[i], "sample": i % group_size,
+                    "prompt": user_prompt(prompts[i]), "completion": text_of(completions[i]),
+                    "principle": pid, "kind": kind, "critique": entries[i].get("critique", ""),
+                    "score": entries[i].get("score"), "anchor_score": entries[i].get("anchor_score"),
+                    "reward": reward_list[i], "total_reward": total, "advantage": advantages[i],
+                    "distribution": entries[i].get("distribution"),
+                })
+        append_jsonl(self.path, records)
+        self.records_written += len(records)
+        self.pending.clear()
+        self.batch = None

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+# Fast tests never touch a hub; the embedded model is cached under the user cache unless set.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random chat model directory, built once per test session."""
+    from tiny import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def tiny(tiny_model_dir):
+    """(model, tokenizer) of the tiny model, loaded the way loop loads any local model."""
+    from loop.model import load_model
+
+    model, tokenizer, _ = load_model(str(tiny_model_dir))
+    return model, tokenizer
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    """A fresh `loop init` workspace, as the current directory."""
+    from loop.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path / "ws")
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def console():
+    """A fixed-width, colourless rich console whose text the test reads with console.file.getvalue()."""
+    from rich.console import Console
+
+    return Console(width=80, file=io.StringIO(), color_system=None, force_terminal=False)
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run `loop ARGS` in-process; returns (exit code, stdout, stderr)."""
+    import contextlib
+
+    from loop.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
