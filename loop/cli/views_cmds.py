@@ -1,0 +1,80 @@
+"""loop log, loop compare, loop rounds: reading a run's ledger in the terminal."""
+
+from __future__ import annotations
+
+from loop.cli import command
+from loop.views.console import make_console
+
+
+def log(args) -> int:
+    """Read the critiques: one panel per completion with each principle's score, critique and reward.
+
+    Without --round, shows the latest round (the running one too). Filters combine:
+      --principle ID          only that principle's critiques (score filters then apply to it)
+      --contains TEXT         prompt, answer or critique contains TEXT (any case)
+      --min-score/--max-score the principle's score, or the completion's mean score
+      --disagree [T]          round judge and anchor judge differ by at least T (default 0.3)
+      --worst N / --best N    the N completions with the lowest / highest total reward
+    --json prints the matching ledger records as JSON Lines. --follow prints a running round's new
+    completions as they are written, until the round completes (or Ctrl-C).
+    """
+    from loop.views.critique_log import show_log
+
+    return show_log(args, make_console())
+
+
+def compare(args) -> int:
+    """Show two rounds' answers to the same held-out prompts side by side, with score changes.
+
+    Scores come from the anchor judge (the same round-0 judge for both rounds, so a change is the
+    answers' change, not the judge's) and rules; --judge round uses each round's own judge. Ends with
+    per-principle means, wins and losses.
+    """
+    from loop.views.compare_view import compare_rounds
+
+    return compare_rounds(args, make_console())
+
+
+def rounds(args) -> int:
+    """List the run's rounds with their metrics, trends across rounds, and judge vs anchor per principle.
+
+    --json prints a JSON list: one object per round with round, status, started, finished, the
+    summary metrics (reward, reward_std, frac_zero_std, judge_score, anchor_score, anchor_gap,
+    rule_pass, completion_words, seconds) and, for complete rounds, the held-out "eval" metrics.
+    """
+    from loop.views.rounds_view import show_rounds
+
+    return show_rounds(args, make_console())
+
+
+def _common(parser, pager: bool = True) -> None:
+    parser.add_argument("--run", default=None, help="run name (default: run.name in loop.toml)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    if pager:
+        parser.add_argument("--no-pager", action="store_true", help="never page, even on a terminal")
+
+
+def register(subparsers) -> None:
+    p = command(subparsers, "log", log)
+    p.add_argument("--round", type=int, default=None, metavar="N", help="round to read (default: the latest)")
+    p.add_argument("--principle", default=None, metavar="ID", help="only this principle")
+    p.add_argument("--contains", default=None, metavar="TEXT", help="prompt, answer or critique contains TEXT")
+    p.add_argument("--min-score", type=float, default=None, metavar="S", help="score at least S")
+    p.add_argument("--max-score", type=float, default=None, metavar="S", help="score at most S")
+    p.add_argument("--disagree", type=float, nargs="?", const=0.3, default=None, metavar="T",
+                   help="round judge and anchor judge differ by at least T (default 0.3)")
+    rank = p.add_mutually_exclusive_group()
+    rank.add_argument("--worst", type=int, default=None, metavar="N", help="the N lowest total rewards")
+    rank.add_argument("--best", type=int, default=None, metavar="N", help="the N highest total rewards")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing a running round's new completions")
+    _common(p)
+
+    p = command(subparsers, "compare", compare)
+    p.add_argument("--rounds", nargs=2, type=int, required=True, metavar=("A", "B"), help="the two rounds")
+    p.add_argument("--principle", default=None, metavar="ID", help="only this principle")
+    p.add_argument("--judge", choices=("anchor", "round"), default="anchor",
+                   help="whose scores to compare (default: anchor)")
+    _common(p)
+
+    p = command(subparsers, "rounds", rounds)
+    _common(p)

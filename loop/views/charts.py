@@ -1,0 +1,79 @@
+"""Small text charts: a score bar, a sparkline, a signed delta, a number that may be missing.
+
+They are rich `Text`, so they keep their colour on a terminal and lose it cleanly in a pipe or
+under NO_COLOR; the glyphs alone still carry the meaning (bar length, spark height, the sign).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from rich.text import Text
+
+SPARKS = "▁▂▃▄▅▆▇█"
+FULL, EIGHTHS = "█", " ▏▎▍▌▋▊▉"  # partial blocks give a 10-cell bar 80 steps of resolution
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt(value, digits: int = 2) -> str:
+    """A number for a table cell; '–' where it is missing (never 0: "could not score" is not 0)."""
+    if not is_number(value):
+        return "–"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 10:
+        return str(int(value))
+    return f"{value:.{digits}f}"
+
+
+def score_style(score: float) -> str:
+    return "red" if score < 0.4 else "yellow" if score < 0.7 else "green"
+
+
+def score_bar(score, width: int = 10) -> Text:
+    """A bar `width` cells long for a score in [0, 1], coloured red / yellow / green."""
+    if not is_number(score):
+        return Text("n/a".ljust(width), style="dim")
+    clamped = min(1.0, max(0.0, float(score)))
+    eighths = round(clamped * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = FULL * full + (EIGHTHS[part] if part else "")
+    return Text(bar.ljust(width, "·"), style=score_style(clamped))
+
+
+def sparkline(values: Iterable, lo: float | None = None, hi: float | None = None) -> Text:
+    """One glyph per value, scaled between the lowest and highest (or lo/hi); a gap where one is missing."""
+    values = list(values)
+    numbers = [v for v in values if is_number(v)]
+    if not numbers:
+        return Text(" " * len(values))
+    lo = min(numbers) if lo is None else lo
+    hi = max(numbers) if hi is None else hi
+    out = Text()
+    for v in values:
+        if not is_number(v):
+            out.append(" ")
+        elif hi - lo < 1e-12:
+            out.append(SPARKS[len(SPARKS) // 2])
+        else:
+            level = round((min(hi, max(lo, v)) - lo) / (hi - lo) * (len(SPARKS) - 1))
+            out.append(SPARKS[level])
+    return out
+
+
+def delta(a, b, digits: int = 2, higher_is_better: bool = True, tie: float = 0.005) -> Text:
+    """b - a with its sign, green when it went the good way, red when the bad way."""
+    if not (is_number(a) and is_number(b)):
+        return Text("–", style="dim")
+    d = b - a
+    if abs(d) < tie:
+        return Text(f"{0:+.{digits}f}".replace("+", "±"), style="dim")
+    good = (d > 0) == higher_is_better
+    return Text(f"{d:+.{digits}f}", style="green" if good else "red")
+
+
+def mean(values: Iterable) -> float | None:
+    numbers = [v for v in values if is_number(v)]
+    return sum(numbers) / len(numbers) if numbers else None

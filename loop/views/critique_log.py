@@ -1,0 +1,219 @@
+"""`loop log`: reading what the model said about its own answers, one panel per completion.
+
+A panel shows the prompt, the completion, then one row per principle: its score as a coloured bar
+(rules and judges alike), the anchor judge's score next to it (highlighted when the two are far
+apart: the sign of a round judge drifting), and the critique. The panel's subtitle carries what
+training made of the completion: its total reward and its advantage within its group.
+
+With --follow the running round's critiques.jsonl is polled and new completions are printed as they
+are appended; the command ends when the round's .partial folder is renamed (the round completed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from loop.errors import LoopError
+from loop.ledger import Ledger
+from loop.views.charts import fmt, is_number, score_bar
+from loop.views.critique_records import Completion, LogFilter, Record, disagreement, group_records
+from loop.views.json_out import write_json_lines
+from loop.views.paging import paged
+from loop.views.run_ledger import (check_principle, is_running, latest_round, open_run, principle_ids, require_run,
+                                   round_status)
+
+DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highlighted
+
+
+def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE) -> Panel:
+    """One completion: prompt, answer, each principle's score bar, anchor score and critique."""
+    head = Table.grid(padding=(0, 1))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column(ratio=1)
+    head.add_row("prompt", Text(c.prompt))
+    head.add_row("answer", Text(c.completion or "(empty)", style="" if c.completion else "dim"))
+
+    # The per-principle reward is shown only where it differs from the score (e.g. a calibrated judge):
+    # otherwise it repeats the score column.
+    show_reward = any(r.get("reward") != r.get("score") for r in c.records)
+    rows = Table(box=None, padding=(0, 1), show_edge=False, expand=True, header_style="dim")
+    rows.add_column("principle", no_wrap=True, style="bold")
+    rows.add_column("score", no_wrap=True)
+    rows.add_column("anchor", justify="right", no_wrap=True)
+    if show_reward:
+        rows.add_column("reward", justify="right", no_wrap=True)
+    rows.add_column("critique", ratio=1)
+    for r in c.records:
+        score = r.get("score")
+        bar = score_bar(score) + Text(f" {fmt(score):>4}")
+        gap = disagreement(r)
+        anchor = Text(fmt(r.get("anchor_score")), style="bold magenta" if gap is not None and gap >= highlight_gap
+                      else "" if is_number(r.get("anchor_score")) else "dim")
+        critique = Text("rule check" if r.get("kind") == "rule" else "", style="dim")
+        if not is_number(score):
+            critique.append((": " if critique else "") + "could not score", style="dim")
+        if r.get("kind") != "rule" and r.get("critique"):
+            critique.append((" " if critique else "") + str(r["critique"]), style="italic")
+        reward = [fmt(r.get("reward"))] if show_reward else []
+        rows.add_row(str(r.get("principle", "?")), bar, anchor, *reward, critique)
+
+    title = " · ".join(f"{name} {'?' if value is None else value}" for name, value in
+                       (("round", c.round), ("step", c.step), ("prompt", c.group), ("sample", c.sample)))
+    subtitle = Text(f"total reward {fmt(c.total_reward)} · advantage ")
+    adv = c.advantage
+    subtitle.append(f"{adv:+.2f}" if is_number(adv) else "–",
+                    style="green" if is_number(adv) and adv > 0 else "red" if is_number(adv) and adv < 0 else "dim")
+    return Panel(Group(head, Text(""), rows), title=title, title_align="left", subtitle=subtitle,
+                 subtitle_align="right")
+
+
+def render_log(completions: list[Completion], console: Console, *, heading: str, log_filter: LogFilter,
+               written: int = -1) -> None:
+    console.print(Text(heading, style="bold"))
+    if written == 0:
+        console.print("[yellow]no critiques written yet[/] (follow the round with [bold]loop log --follow[/])")
+        return
+    if not completions:
+        filters = log_filter.describe()
+        console.print("[yellow]no completions match[/]" + (f" ({filters})" if filters else ""))
+        return
+    gap = log_filter.disagree if log_filter.disagree is not None else DEFAULT_DISAGREE
+    for c in completions:
+        console.print(completion_panel(c, gap))
+
+
+def write_json(completions: list[Completion]) -> None:
+    """JSON Lines on stdout: the ledger's own records of the completions shown (jq-friendly, streamable)."""
+    write_json_lines(record for c in completions for record in c.records)
+
+
+def heading_for(ledger: Ledger, n: int, shown: int, total: int, log_filter: LogFilter) -> str:
+    state = round_status(ledger, n)
+    filters = log_filter.describe()
+    return (f"run {ledger.run} · round {n} ({state}) · {shown} of {total} completions"
+            + (f" · {filters}" if filters else ""))
+
+
+def filter_from_args(args) -> LogFilter:
+    log_filter = LogFilter(principle=args.principle, contains=args.contains, min_score=args.min_score,
+                           max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best)
+    for name in ("worst", "best"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise LoopError(f"--{name} must be at least 1, got {value}")
+    if args.disagree is not None and not 0 <= args.disagree <= 1:
+        raise LoopError(f"--disagree is a score difference between 0 and 1, got {args.disagree:g}")
+    if args.min_score is not None and args.max_score is not None and args.min_score > args.max_score:
+        raise LoopError(f"--min-score {args.min_score:g} is above --max-score {args.max_score:g}; swap them")
+    return log_filter
+
+
+def show_log(args, console: Console) -> int:
+    """The `loop log` command: pick the round, filter, then print panels, JSON, or follow."""
+    ledger = require_run(open_run(args))
+    n = args.round if args.round is not None else latest_round(ledger)
+    ledger.require_round(n)
+    log_filter = filter_from_args(args)
+    records = ledger.critiques(n)
+    known = sorted(set(principle_ids(ledger, n)) | {str(r.get("principle")) for r in records})
+    check_principle(log_filter.principle, known, f"round {n}")
+
+    if args.follow:
+        if log_filter.ranks:
+            raise LoopError("--worst/--best rank a whole round; they cannot be combined with --follow")
+        return follow_round(ledger, n, log_filter, console, as_json=args.json)
+
+    completions = group_records(records)
+    shown = log_filter.select(completions)
+    if args.json:
+        write_json(shown)
+        return 0
+    with paged(console, enabled=not args.no_pager):
+        render_log(shown, console, heading=heading_for(ledger, n, len(shown), len(completions), log_filter),
+                   log_filter=log_filter, written=len(completions))
+    return 0
+
+
+# ---- --follow ----------------------------------------------------------------------------------
+
+class JsonlTail:
+    """Reads the whole lines appended to a JSONL file since the last read; a line still being written
+    (no newline yet) is left for the next read."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def read(self, path: Path) -> list[Record]:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                if fh.tell() < self.offset:  # the file was replaced (the round restarted): read it anew
+                    self.offset = 0
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:  # not created yet, or its folder is being renamed right now
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+
+def follow_round(ledger: Ledger, n: int, log_filter: LogFilter, console: Console, *, as_json: bool = False,
+                 poll_seconds: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Print round n's completions as they are appended, until the round completes or Ctrl-C.
+
+    Records of one completion are appended together, but a poll may land in the middle of a batch,
+    so the last completion read is held back until a later record or a quiet poll shows it whole.
+    """
+    def emit(completions: list[Completion]) -> None:
+        shown = log_filter.select(completions)
+        if as_json:
+            write_json(shown)
+        else:
+            for c in shown:
+                console.print(completion_panel(c, log_filter.disagree or DEFAULT_DISAGREE))
+
+    if not as_json:
+        filters = log_filter.describe()
+        console.print(Text(f"run {ledger.run} · following round {n}" + (f" · {filters}" if filters else "")
+                           + " · Ctrl-C to stop", style="bold"))
+    tail, pending = JsonlTail(), []
+    try:
+        while True:
+            # Looked at before reading: once the folder is complete every record is in the file, so the
+            # read that follows is the last one needed.
+            running = is_running(ledger, n)
+            new = tail.read(ledger.round_dir(n) / "critiques.jsonl")
+            pending.extend(new)
+            completions = group_records(pending)
+            if new and running and completions:
+                completions, held = completions[:-1], completions[-1]
+                pending = list(held.records)
+            else:
+                pending = []
+            emit(completions)
+            if not running:
+                break
+            sleep(poll_seconds)
+    except KeyboardInterrupt:  # the ordinary way to stop following; show the completion held back
+        emit(group_records(pending))
+        return 0
+    if not as_json:
+        gone = not (ledger.path / f"round-{n:03d}").exists()
+        console.print(Text(f"round {n} is gone (interrupted and restarted?)" if gone else f"round {n} complete",
+                           style="yellow" if gone else "green"))
+    return 0

@@ -1,0 +1,148 @@
+"""From critiques.jsonl records to the completions people read, and the filters of `loop log`.
+
+The ledger keeps one record per completion x principle (see loop/ledger.py CRITIQUE_KEYS); a reader
+thinks in completions: one answer, what each principle's judge or rule said about it, and what
+training made of it. So records are grouped by (round, step, group, sample) first, and every filter
+works on those groups. The filters are plain data so that `--follow` applies the same ones to each
+batch of new records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from loop.views.charts import is_number, mean
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Completion:
+    """One sampled completion and its records, one per principle, in the order they were written."""
+
+    round: int
+    step: int
+    group: int
+    sample: int
+    prompt: str
+    completion: str
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        return (self.round, self.step, self.group, self.sample)
+
+    @property
+    def total_reward(self) -> float | None:
+        return next((r.get("total_reward") for r in self.records if is_number(r.get("total_reward"))), None)
+
+    @property
+    def advantage(self) -> float | None:
+        return next((r.get("advantage") for r in self.records if is_number(r.get("advantage"))), None)
+
+    @property
+    def mean_score(self) -> float | None:
+        return mean(r.get("score") for r in self.records)
+
+    def only(self, principle: str) -> Completion | None:
+        """The same completion with only one principle's record; None if it has none."""
+        kept = [r for r in self.records if r.get("principle") == principle]
+        return Completion(*self.key, self.prompt, self.completion, kept) if kept else None
+
+
+def record_key(record: Record) -> tuple[int, int, int, int]:
+    return (record.get("round", 0), record.get("step", 0), record.get("group", 0), record.get("sample", 0))
+
+
+def group_records(records: Iterable[Record]) -> list[Completion]:
+    """Completions in the order their first record was written."""
+    by_key: dict[tuple, Completion] = {}
+    for record in records:
+        key = record_key(record)
+        if key not in by_key:
+            by_key[key] = Completion(*key, str(record.get("prompt", "")), str(record.get("completion", "")))
+        by_key[key].records.append(record)
+    return list(by_key.values())
+
+
+def disagreement(record: Record) -> float | None:
+    """|round judge - anchor judge| for a judged record; None when either could not score."""
+    score, anchor = record.get("score"), record.get("anchor_score")
+    return abs(score - anchor) if is_number(score) and is_number(anchor) else None
+
+
+@dataclass
+class LogFilter:
+    """What `loop log` shows. Every field None/False means: everything."""
+
+    principle: str | None = None
+    contains: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    disagree: float | None = None  # threshold on |score - anchor_score|
+    worst: int | None = None
+    best: int | None = None
+
+    def keeps(self, c: Completion) -> bool:
+        """Per-completion filters. Score bounds apply to the principle's score with --principle,
+        otherwise to the completion's mean score; a completion that could not be scored never
+        passes a score bound (unknown is neither high nor low)."""
+        if self.contains:
+            needle = self.contains.casefold()
+            texts = [c.prompt, c.completion, *(str(r.get("critique") or "") for r in c.records)]
+            if not any(needle in t.casefold() for t in texts):
+                return False
+        if self.min_score is not None or self.max_score is not None:
+            score = c.records[0].get("score") if self.principle else c.mean_score
+            if not is_number(score):
+                return False
+            if self.min_score is not None and score < self.min_score:
+                return False
+            if self.max_score is not None and score > self.max_score:
+                return False
+        if self.disagree is not None:
+            gaps = [d for d in map(disagreement, c.records) if d is not None]
+            if not gaps or max(gaps) < self.disagree - 1e-9:
+                return False
+        return True
+
+    def select(self, completions: Iterable[Completion]) -> list[Completion]:
+        """Apply the principle restriction and filters, then --worst/--best by total reward."""
+        out = []
+        for c in completions:
+            if self.principle:
+                c = c.only(self.principle)
+                if c is None:
+                    continue
+            if self.keeps(c):
+                out.append(c)
+        if self.worst or self.best:
+            scored = [c for c in out if is_number(c.total_reward)]
+            scored.sort(key=lambda c: c.total_reward, reverse=bool(self.best))
+            out = scored[: self.worst or self.best]
+        return out
+
+    @property
+    def ranks(self) -> bool:
+        """Whether the selection needs every record first (it cannot be streamed)."""
+        return bool(self.worst or self.best)
+
+    def describe(self) -> str:
+        """The active filters in words, for the header line."""
+        parts = []
+        if self.principle:
+            parts.append(f"principle {self.principle}")
+        if self.contains:
+            parts.append(f"containing {self.contains!r}")
+        if self.min_score is not None:
+            parts.append(f"score >= {self.min_score:g}")
+        if self.max_score is not None:
+            parts.append(f"score <= {self.max_score:g}")
+        if self.disagree is not None:
+            parts.append(f"judge vs anchor >= {self.disagree:g}")
+        if self.worst:
+            parts.append(f"worst {self.worst} by total reward")
+        if self.best:
+            parts.append(f"best {self.best} by total reward")
+        return ", ".join(parts)

@@ -1,0 +1,85 @@
+"""Finding the run a view command reads: the workspace, the run name, the round asked for.
+
+Views only read JSON, so they must start fast. The run name comes straight from loop.toml's [run]
+table rather than through `load_config`, which validates [grpo] against trl.GRPOConfig and so
+imports trl (seconds). `loop check` and `loop run` still validate the whole config.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from loop.config import CONFIG_FILE, RunSection
+from loop.datafile import read_toml
+from loop.errors import LoopError, did_you_mean
+from loop.ledger import Ledger
+from loop.workspace import open_workspace
+
+ROUND_FOLDER = re.compile(r"^round-(\d{3,})(\.partial)?$")
+
+
+def default_run_name(workspace_root: Path) -> str:
+    data, _ = read_toml(workspace_root / CONFIG_FILE, "config file")
+    name = data.get("run", {}).get("name") if isinstance(data.get("run"), dict) else None
+    return name if isinstance(name, str) and name else RunSection.name
+
+
+def open_run(args) -> Ledger:
+    """The ledger of --run NAME (default: loop.toml's run.name) in the workspace of -C/--workspace."""
+    ws = open_workspace(getattr(args, "workspace", "."))
+    return Ledger(ws.runs_dir, getattr(args, "run", None) or default_run_name(ws.root))
+
+
+def require_run(ledger: Ledger) -> Ledger:
+    """The ledger if the run has started; otherwise one line naming the runs there are."""
+    if ledger.path.is_dir():
+        return ledger
+    runs = sorted(p.parent.name for p in ledger.runs_dir.glob("*/index.json")) if ledger.runs_dir.is_dir() else []
+    hint = f"; runs: {', '.join(runs)}{did_you_mean(ledger.run, runs)}" if runs else "; start one with `loop run`"
+    raise LoopError(f"no run '{ledger.run}' yet{hint}", path=ledger.runs_dir)
+
+
+def rounds_on_disk(ledger: Ledger) -> list[int]:
+    """Round numbers that have a folder, complete or partial (the index may lag a crashed run)."""
+    numbers = set()
+    if ledger.path.is_dir():
+        for child in ledger.path.iterdir():
+            match = ROUND_FOLDER.match(child.name)
+            if match and child.is_dir():
+                numbers.add(int(match.group(1)))
+    return sorted(numbers)
+
+
+def latest_round(ledger: Ledger) -> int:
+    """The newest round, including one still being written."""
+    numbers = rounds_on_disk(require_run(ledger))
+    if not numbers:
+        raise LoopError(f"run '{ledger.run}' has no rounds yet; start one with `loop run`", path=ledger.path)
+    return numbers[-1]
+
+
+def is_running(ledger: Ledger, n: int) -> bool:
+    """True while round n exists only as its .partial folder."""
+    return not (ledger.path / f"round-{n:03d}").exists() and ledger.partial_dir(n).exists()
+
+
+def round_status(ledger: Ledger, n: int) -> str:
+    """The index's word for round n ('complete', 'running', 'interrupted'), else what the folders say."""
+    entry = next((r for r in ledger.index().get("rounds", []) if r.get("round") == n), None)
+    if entry and entry.get("status"):
+        return str(entry["status"])
+    return "running" if is_running(ledger, n) else "complete"
+
+
+def principle_ids(ledger: Ledger, n: int) -> list[str]:
+    """The principle ids of round n's constitution snapshot (file names: principles/<id>.toml)."""
+    folder = ledger.require_round(n) / "constitution" / "principles"
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def check_principle(principle: str | None, known: list[str], where: str) -> None:
+    """A principle the round does not have is a one-line error, not an empty screen."""
+    if principle and known and principle not in known:
+        raise LoopError(f"no principle '{principle}' in {where}{did_you_mean(principle, known)}; "
+                        f"principles: {', '.join(known)}")

@@ -1,0 +1,76 @@
+"""`loop run` as a person runs it: a real process, killed with SIGKILL mid-round, run again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import run_cli
+
+LOOP = [sys.executable, "-m", "loop"]
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_args(tiny_model_dir: Path, rounds: int) -> list[str]:
+    return ["run", "--rounds", str(rounds), "--model", str(tiny_model_dir), "--prompts-per-round", "6",
+            "--num-generations", "2", "--max-completion-length", "8", "--json"]
+
+
+def test_sigkill_during_round_two_then_rerun_finishes_with_round_one_untouched(workspace, tiny_model_dir):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    first = subprocess.run(LOOP + run_args(tiny_model_dir, 1), cwd=workspace, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout.splitlines()[-1])["round"] == 1
+    round_one = workspace / "runs" / "main" / "round-001"
+    before = tree_digest(round_one)
+
+    # Start round 2 and kill it, without warning, once it has written training records.
+    proc = subprocess.Popen(LOOP + run_args(tiny_model_dir, 2), cwd=workspace, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = workspace / "runs" / "main" / "round-002.partial" / "critiques.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and log.stat().st_size > 0) and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "round 2 finished before it could be killed; make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (workspace / "runs" / "main" / "round-002").exists()
+
+    # The lock died with the process: the same command runs again and finishes round 2.
+    again = subprocess.run(LOOP + run_args(tiny_model_dir, 2), cwd=workspace, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert [json.loads(line)["round"] for line in again.stdout.splitlines()] == [2]
+    assert tree_digest(round_one) == before
+    assert not (workspace / "runs" / "main" / "round-002.partial").exists()
+
+    code, out, _ = run_cli("rounds", "--json")
+    assert code == 0
+    assert [(r["round"], r["status"]) for r in json.loads(out)] == [(1, "complete"), (2, "complete")]
+
+
+def test_run_flags_are_validated_before_any_model_loads(workspace):
+    code, out, err = run_cli("run", "--num-generations", "1")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--num-generations" in err
+
+
+def test_run_outside_a_workspace_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("run")
+    assert code == 2 and "loop init" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_of_a_missing_round_is_one_line(workspace, tmp_path):
+    code, _, err = run_cli("export", "--round", "3", str(tmp_path / "out"))
+    assert code == 2 and "not complete" in err

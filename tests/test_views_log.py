@@ -1,0 +1,179 @@
+"""`loop log`: grouping critique records into completions, the filters, the panels, --json, --follow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+from fixture_ledger import SNAPPY_BEST, append_running_step, copy_fixture_ledger, finish_running_round
+
+from loop.views.critique_log import JsonlTail, completion_panel, follow_round
+from loop.views.critique_records import LogFilter, group_records
+
+
+@pytest.fixture
+def ledger(workspace):
+    """The fixture ledger (3 complete rounds + round 4 running) inside a fresh workspace."""
+    return copy_fixture_ledger(workspace / "runs")
+
+
+def completions(ledger, n=3):
+    return group_records(ledger.critiques(n))
+
+
+def test_records_group_into_completions(ledger):
+    found = completions(ledger)
+    assert len(found) == 16  # 4 prompts x 4 samples
+    assert all(len(c.records) == 6 for c in found)  # one record per principle
+    assert [c.key for c in found[:2]] == [(3, 1, 0, 0), (3, 1, 0, 1)]
+
+
+@pytest.mark.parametrize("log_filter, expected", [
+    (LogFilter(), 16),
+    (LogFilter(contains="pineapple"), 1),  # any case
+    (LogFilter(contains="rambles"), 8),  # matches critique text too
+    (LogFilter(contains="no such text"), 0),
+    (LogFilter(principle="honest", disagree=0.3), 4),  # only round 3, prompt 0 disagrees
+    (LogFilter(disagree=0.3), 4),
+    (LogFilter(disagree=0.9), 0),
+    (LogFilter(principle="correct", min_score=0.5), 1),  # rule passed; null (no answer) is never >= 0.5
+    (LogFilter(principle="correct", max_score=0.5), 3),  # rule failed; null is never <= 0.5 either
+    (LogFilter(principle="polite", max_score=0.1), 0),
+    (LogFilter(min_score=0.9), 4),  # the completion's mean score
+    (LogFilter(min_score=0.5, max_score=0.7), 3),
+    (LogFilter(worst=3), 3),
+    (LogFilter(best=100), 16),
+])
+def test_filters(ledger, log_filter, expected):
+    assert len(log_filter.select(completions(ledger))) == expected
+
+
+def test_principle_filter_keeps_only_that_principle(ledger):
+    shown = LogFilter(principle="helpful").select(completions(ledger))
+    assert {r["principle"] for c in shown for r in c.records} == {"helpful"}
+
+
+def test_worst_and_best_sort_by_total_reward(ledger):
+    worst = LogFilter(worst=2).select(completions(ledger))
+    best = LogFilter(best=1).select(completions(ledger))
+    assert worst[0].completion == "I don't know." and worst[0].total_reward <= worst[1].total_reward
+    assert best[0].completion == SNAPPY_BEST
+
+
+def test_panel_shows_prompt_answer_scores_critiques_reward(ledger, console):
+    best = LogFilter(best=1).select(completions(ledger))[0]
+    console.print(completion_panel(best))
+    text = console.file.getvalue()
+    assert "round 3 · step 1 · prompt 1 · sample 2" in text
+    assert "How does a refrigerator keep food cold?" in text and SNAPPY_BEST in text
+    assert "█████████▉ 0.99" in text  # the score bar and its number
+    assert "On helpful: direct and to the point." in text
+    assert "rule check: could not score" in text  # `correct` without an answer is null, not 0
+    assert "total reward 4.96" in text and "advantage +1.40" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_log_command_defaults_to_latest_round_including_running(ledger):
+    code, out, _ = run_cli("log", "--no-pager")
+    assert code == 0
+    assert "round 4 (running) · 8 of 8 completions" in out
+
+
+def test_log_command_with_filters(ledger):
+    code, out, _ = run_cli("log", "--round", "3", "--contains", "PINEAPPLE")
+    assert code == 0 and "1 of 16 completions · containing 'PINEAPPLE'" in out and SNAPPY_BEST in out
+    code, out, _ = run_cli("log", "--round", "3", "--disagree")
+    assert "judge vs anchor >= 0.3" in out and out.count("╭─ round 3") == 4
+    code, out, _ = run_cli("log", "--round", "2", "--contains", "zzz")
+    assert code == 0 and "no completions match (containing 'zzz')" in out
+
+
+def test_log_json_prints_the_ledger_records(ledger):
+    code, out, _ = run_cli("log", "--round", "3", "--principle", "honest", "--disagree", "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(records) == 4
+    assert all(r["principle"] == "honest" and abs(r["score"] - r["anchor_score"]) >= 0.3 for r in records)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--round", "9"], "run 'main' has no round 9; rounds: 1, 2, 3, 4"),
+    (["--principle", "helpfull"], "no principle 'helpfull' in round 4 (did you mean 'helpful'?)"),
+    (["--run", "other"], "no run 'other' yet; runs: main"),
+    (["--min-score", "0.8", "--max-score", "0.2"], "--min-score 0.8 is above --max-score 0.2"),
+    (["--worst", "0"], "--worst must be at least 1"),
+    (["--worst", "2", "--follow"], "cannot be combined with --follow"),
+])
+def test_log_errors_are_one_line_exit_2(ledger, argv, message):
+    code, out, err = run_cli("log", *argv)
+    assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+
+
+def test_log_without_any_round(workspace):
+    code, _, err = run_cli("log")
+    assert code == 2 and "no run 'main' yet; start one with `loop run`" in err
+
+
+def test_jsonl_tail_leaves_a_half_written_line_for_later(tmp_path):
+    path, tail = tmp_path / "c.jsonl", JsonlTail()
+    assert tail.read(path) == []  # not created yet
+    path.write_text('{"a": 1}\n{"b": ')
+    assert tail.read(path) == [{"a": 1}]
+    with open(path, "a") as fh:
+        fh.write('2}\n')
+    assert tail.read(path) == [{"b": 2}]
+
+
+def test_follow_prints_new_completions_until_the_round_completes(ledger, console):
+    script = iter([lambda: None, lambda: append_running_step(ledger, 4, 2), lambda: finish_running_round(ledger, 4)])
+    sleeps = []
+
+    def scripted_sleep(seconds):  # each poll's pause is where the round code writes more
+        sleeps.append(seconds)
+        next(script)()
+
+    code = follow_round(ledger, 4, LogFilter(), console, poll_seconds=0.01, sleep=scripted_sleep)
+    text = console.file.getvalue()
+    assert code == 0 and len(sleeps) == 3
+    assert "following round 4" in text and text.rstrip().endswith("round 4 complete")
+    assert text.count("╭─ round 4 · step 1") == 8 and text.count("╭─ round 4 · step 2") == 8
+    # every completion exactly once, in order
+    keys = [line.split("─ ")[1].split(" ─")[0] for line in text.splitlines() if line.startswith("╭─ round 4")]
+    assert len(keys) == len(set(keys)) == 16
+
+
+def test_follow_json_streams_records_with_filters(ledger, capsys):
+    script = iter([lambda: finish_running_round(ledger, 4)])
+    follow_round(ledger, 4, LogFilter(principle="helpful"), None, as_json=True, sleep=lambda s: next(script)())
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 8 and {r["principle"] for r in records} == {"helpful"}
+
+
+def test_follow_on_a_complete_round_prints_it_and_exits(ledger):
+    code, out, _ = run_cli("log", "--round", "2", "--follow")
+    assert code == 0 and out.count("╭─ round 2") == 16 and "round 2 complete" in out
+
+
+def test_log_of_a_round_with_no_critiques_yet(ledger):
+    (ledger.partial_dir(4) / "critiques.jsonl").unlink()
+    code, out, _ = run_cli("log")
+    assert code == 0 and "round 4 (running) · 0 of 0 completions" in out and "no critiques written yet" in out
+
+
+def test_log_shows_an_interrupted_round_as_such(ledger):
+    ledger.reconcile()  # what the next `loop run` does first: a running round without a process is interrupted
+    code, out, _ = run_cli("log", "--worst", "1")
+    assert code == 0 and "round 4 (interrupted)" in out
+
+
+def test_follow_stops_quietly_on_ctrl_c(ledger, console):
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    assert follow_round(ledger, 4, LogFilter(), console, sleep=interrupted) == 0
+    assert console.file.getvalue().count("╭─ round 4") == 8  # what was there was printed first
+
+
+def test_piped_output_has_no_colour_codes(ledger):
+    _, out, _ = run_cli("log", "--round", "3")
+    assert "\x1b[" not in out

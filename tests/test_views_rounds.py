@@ -1,0 +1,94 @@
+"""`loop rounds`: the rounds table, trend sparklines, judge vs anchor per principle, --json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+from fixture_ledger import copy_fixture_ledger
+
+from loop.views.charts import delta, fmt, score_bar, sparkline
+from loop.views.rounds_view import render_rounds
+
+
+@pytest.fixture
+def ledger(workspace):
+    return copy_fixture_ledger(workspace / "runs")
+
+
+@pytest.mark.parametrize("values, lo, hi, expected", [
+    ([0.1, 0.5, 0.9], None, None, "▁▅█"),
+    ([1, 1, 1], None, None, "▅▅▅"),  # flat: the middle, not the floor
+    ([0.0, None, 1.0], 0, 1, "▁ █"),  # a gap where a round has no value
+    ([0.5], 0, 1, "▅"),
+    ([], None, None, ""),
+    ([None, None], None, None, "  "),
+])
+def test_sparkline(values, lo, hi, expected):
+    assert sparkline(values, lo, hi).plain == expected
+
+
+@pytest.mark.parametrize("score, expected", [
+    (0.0, "··········"), (1.0, "██████████"), (0.55, "█████▌····"),
+    (1.7, "██████████"),  # clamped
+    (None, "n/a       "), (float("nan"), "n/a       "),
+])
+def test_score_bar(score, expected):
+    assert score_bar(score).plain == expected
+
+
+def test_fmt_and_delta_never_turn_missing_into_zero():
+    assert fmt(None) == "–" and fmt(0.0) == "0.00" and fmt(15.0) == "15" and fmt(7.6667, 1) == "7.7"
+    assert delta(None, 0.5).plain == "–" and delta(0.2, 0.5).plain == "+0.30" and delta(0.5, 0.5).plain == "±0.00"
+    assert delta(0.5, 0.2).style == "red" and delta(0.5, 0.2, higher_is_better=False).style == "green"
+
+
+def test_rounds_table_trends_and_principles(ledger, console):
+    render_rounds(ledger, console)
+    text = console.file.getvalue()
+    lines = text.splitlines()
+    assert "run main: 4 rounds" in text
+    row3 = next(line for line in lines if line.strip().startswith("3  complete"))
+    assert row3.split() == ["3", "complete", "2.80", "0.30", "0.00", "0.85", "0.73", "0.12", "1.00", "7.7", "1m15s"]
+    assert any(line.strip().startswith("4  running") for line in lines)
+    trend = next(line for line in lines if "judge_score" in line)
+    assert "▁▅█" in trend and "0.55" in trend and "0.85" in trend and "+0.30" in trend
+    assert "anchor_gap" in text and "seconds" in text and "+10s" in text
+    honest = next(line for line in lines if line.startswith("│ honest"))
+    assert "0.87" in honest and "0.75" in honest and "+0.12" in honest
+    concise = next(line for line in lines if line.startswith("│ concise"))
+    assert "rule" in concise and "1.00" in concise
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_rounds_json(ledger):
+    code, out, _ = run_cli("rounds", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["round"] for r in rows] == [1, 2, 3, 4]
+    assert [r["status"] for r in rows] == ["complete"] * 3 + ["running"]
+    assert rows[0]["judge_score"] == 0.5487 and rows[2]["seconds"] == 75.0
+    assert rows[1]["eval"]["judge_scores"]["helpful"] == 0.6833 and "eval" not in rows[3]
+
+
+def test_rounds_with_zero_rounds(workspace):
+    code, out, _ = run_cli("rounds")
+    assert code == 0 and "run 'main' has no rounds yet; start one with loop run" in out
+    code, out, _ = run_cli("rounds", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_rounds_with_only_a_running_round(workspace):
+    copy_fixture_ledger(workspace / "runs", rounds=0, running=True)
+    code, out, _ = run_cli("rounds")
+    assert code == 0 and "run main: 1 round" in out and "running" in out and "trends" not in out
+
+
+def test_rounds_reads_the_run_name_from_loop_toml(ledger, workspace):
+    (workspace / "runs" / "main").rename(workspace / "runs" / "exp")
+    toml = (workspace / "loop.toml").read_text()
+    (workspace / "loop.toml").write_text(toml.replace('name = "main"', 'name = "exp"'))
+    code, out, _ = run_cli("rounds", "--json")
+    assert code == 0 and len(json.loads(out)) == 4
+    code, out, _ = run_cli("-C", str(workspace), "rounds", "--run", "main", "--json")
+    assert code == 0 and json.loads(out) == []
