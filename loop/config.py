@@ -70,6 +70,9 @@ DEFAULT_GRPO: dict[str, Any] = {
     "max_completion_length": 48,
     "temperature": 1.0,
     "scale_rewards": "group",
+    # TRL turns this on by default to save GPU memory; a 135M model on a CPU has memory to spare,
+    # and recomputing every forward pass costs time.
+    "gradient_checkpointing": False,
 }
 
 SECTIONS = {"model": ModelSection, "run": RunSection, "judge": JudgeSection, "lora": LoraSection}
@@ -95,6 +98,30 @@ def grpo_fields() -> set[str]:
     return {f.name for f in dataclasses.fields(GRPOConfig)}
 
 
+def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
+              path: Path | None = None):
+    """The trl.GRPOConfig of a round: [grpo] as given, plus what loop decides. TRL's own validation
+    errors come back as one line naming loop.toml."""
+    import tempfile
+
+    import torch
+    from trl import GRPOConfig
+
+    grpo = dict(config.grpo)
+    # One prompt's whole group per device step unless the user says otherwise: on a CPU that is the
+    # batch that fits, and it keeps every group's advantages inside one step.
+    grpo.setdefault("per_device_train_batch_size", grpo.get("num_generations", 8))
+    grpo.setdefault("bf16", torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    seed = config.run.seed if seed is None else seed
+    try:
+        return GRPOConfig(output_dir=str(output_dir or tempfile.gettempdir()), report_to="none", logging_steps=1,
+                          save_strategy="no", disable_tqdm=True, num_train_epochs=1, seed=seed, data_seed=seed,
+                          **grpo)
+    except (ValueError, TypeError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LoopError(f"[grpo] settings rejected by TRL: {message}", path=path) from None
+
+
 def build_config(data: dict[str, Any], path: Path | None = None, text: str = "") -> Config:
     """Validate a parsed config mapping; unknown sections or keys are errors that name the line."""
     config = Config()
@@ -109,7 +136,7 @@ def build_config(data: dict[str, Any], path: Path | None = None, text: str = "")
             for key in values:
                 if key not in known:
                     raise LoopError(f"[grpo] '{key}' is not a trl.GRPOConfig field{did_you_mean(key, known)}",
-                                    path=path, line=line_of_key(text, key))
+                                    path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
             config.grpo.update(values)
             continue
         cls = SECTIONS[section]
@@ -117,14 +144,15 @@ def build_config(data: dict[str, Any], path: Path | None = None, text: str = "")
         for key, value in values.items():
             if key not in names:
                 raise LoopError(f"unknown key '{key}' in [{section}]{did_you_mean(key, names)}; "
-                                f"allowed: {', '.join(names)}", path=path, line=line_of_key(text, key))
+                                f"allowed: {', '.join(names)}", path=path,
+                                line=line_of_key(text, key, section) or line_of_key(text, key))
             expected = type(names[key].default)
             ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
             if not ok:
                 raise LoopError(f"[{section}] '{key}' must be {expected.__name__}, got {value!r}",
-                                path=path, line=line_of_key(text, key))
+                                path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
         try:
             setattr(config, section, cls(**{**dataclasses.asdict(getattr(config, section)), **values}))
         except ValueError as err:

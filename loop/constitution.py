@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loop.datafile import read_toml
+from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
@@ -84,21 +84,35 @@ class Constitution:
         return self.sha256[:12]
 
 
-def _require_str(value: Any, key: str, path: Path, text: str, *, allow_empty: bool = False) -> str:
+def _require_str(value: Any, key: str, path: Path, text: str, *, allow_empty: bool = False,
+                 section: str | None = None, start: int = 0) -> str:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         problem = "must be a string" if not isinstance(value, str) else "is empty"
-        raise LoopError(f"'{key}' {problem}; write some text in it", path=path, line=line_of_key(text, key))
+        raise LoopError(f"'{key}' {problem}; write some text in it", path=path,
+                        line=line_of_key(text, key, section, start) or line_of_key(text, key))
     return value.strip()
 
 
-def _check_keys(data: dict, allowed: set[str], where: str, path: Path, text: str) -> None:
+def _example_offsets(text: str) -> list[int]:
+    """Where each `[[examples]]` header starts, so an error in the third example names its own line."""
+    return [m.start() for m in re.finditer(r"^[ \t]*\[\[[ \t]*examples[ \t]*\]\]", text, re.MULTILINE)]
+
+
+def _check_keys(data: dict, allowed: set[str], where: str, path: Path, text: str, *, section: str | None = None,
+                start: int = 0) -> None:
     for key in data:
         if key not in allowed:
             raise LoopError(
                 f"unknown key '{key}' in {where}{did_you_mean(key, allowed)}; allowed keys: {', '.join(sorted(allowed))}",
                 path=path,
-                line=line_of_key(text, key),
+                line=(line_of_key(text, key, section, start) if section else line_of_key(text, key, start=start))
+                or line_of_key(text, key),
             )
+
+
+def _check_line(text: str, key: str) -> int | None:
+    """The line of `key` under [check] (or anywhere, for an inline `check = {...}`)."""
+    return line_of_key(text, key, "check") or line_of_key(text, key)
 
 
 def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
@@ -108,15 +122,18 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
     kind = raw.get("type")
     if kind not in CHECK_KEYS:
         raise LoopError(
-            f"check type {kind!r} is not known; use one of: {', '.join(CHECK_KEYS)}", path=path, line=line
+            f"check type {kind!r} is not known; use one of: {', '.join(CHECK_KEYS)}", path=path,
+            line=_check_line(text, "type") if "type" in raw else line,
         )
     required, optional = CHECK_KEYS[kind]
-    _check_keys(raw, required | optional | {"type"}, f"a '{kind}' check", path, text)
+    _check_keys(raw, required | optional | {"type"}, f"a '{kind}' check", path, text, section="check")
     for key in required:
         if key not in raw:
             raise LoopError(f"a '{kind}' check needs '{key}'", path=path, line=line)
-    if kind == "max_words" and (not isinstance(raw["max"], int) or raw["max"] <= 0):
-        raise LoopError("check 'max' must be a positive whole number of words", path=path, line=line_of_key(text, "max"))
+    max_words = raw.get("max")
+    if kind == "max_words" and (isinstance(max_words, bool) or not isinstance(max_words, int) or max_words <= 0):
+        raise LoopError(f"check 'max' must be a positive whole number of words, got {max_words!r}", path=path,
+                        line=_check_line(text, "max"))
     if kind == "regex":
         if not raw.get("must") and not raw.get("must_not"):
             raise LoopError("a 'regex' check needs 'must' or 'must_not' (or both)", path=path, line=line)
@@ -126,12 +143,15 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
                     re.compile(raw[key])
                 except (re.error, TypeError) as err:
                     raise LoopError(f"check '{key}' is not a valid regular expression ({err})", path=path,
-                                    line=line_of_key(text, key)) from None
+                                    line=_check_line(text, key)) from None
     if kind == "answer" and raw.get("mode", "numeric") not in ("numeric", "exact"):
-        raise LoopError("answer check 'mode' must be \"numeric\" or \"exact\"", path=path, line=line_of_key(text, "mode"))
+        raise LoopError("answer check 'mode' must be \"numeric\" or \"exact\"", path=path, line=_check_line(text, "mode"))
+    if kind == "answer" and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
+        raise LoopError("answer check 'column' must name a column of the prompt pool, e.g. column = \"answer\"",
+                        path=path, line=_check_line(text, "column"))
     if kind == "custom" and not re.fullmatch(r"[A-Za-z_][\w.]*[:.][A-Za-z_]\w*", str(raw["path"])):
         raise LoopError("custom check 'path' must be a dotted import path such as \"mypkg.checks:no_emoji\"",
-                        path=path, line=line_of_key(text, "path"))
+                        path=path, line=_check_line(text, "path"))
     return dict(raw)
 
 
@@ -153,21 +173,31 @@ def load_principle(path: Path) -> Principle:
     if "rubric" in data:
         if not isinstance(data["rubric"], dict):
             raise LoopError("'rubric' must be a table with 'low' and 'high'", path=path, line=line_of_key(text, "rubric"))
-        _check_keys(data["rubric"], RUBRIC_KEYS, "rubric", path, text)
-        rubric = {k: _require_str(v, k, path, text) for k, v in data["rubric"].items()}
+        _check_keys(data["rubric"], RUBRIC_KEYS, "rubric", path, text, section="rubric")
+        missing = RUBRIC_KEYS - data["rubric"].keys()
+        if missing:
+            raise LoopError(f"the rubric is missing '{', '.join(sorted(missing))}'; give both low and high", path=path,
+                            line=line_of_key(text, "rubric"))
+        rubric = {k: _require_str(data["rubric"][k], k, path, text, section="rubric") for k in ("low", "high")}
     examples = []
     raw_examples = data.get("examples", [])
     if not isinstance(raw_examples, list):
         raise LoopError("'examples' must be an array of tables: [[examples]]", path=path, line=line_of_key(text, "examples"))
-    for ex in raw_examples:
+    offsets = _example_offsets(text)
+    for number, ex in enumerate(raw_examples):
+        # With [[examples]] headers, search from this example's header; an inline array has none.
+        if len(offsets) == len(raw_examples):
+            start, header = offsets[number], text.count("\n", 0, offsets[number]) + 1
+        else:
+            start, header = 0, line_of_key(text, "examples")
         if not isinstance(ex, dict):
             raise LoopError("each [[examples]] entry must be a table", path=path, line=line_of_key(text, "examples"))
-        _check_keys(ex, EXAMPLE_KEYS, "an example", path, text)
+        _check_keys(ex, EXAMPLE_KEYS, "an example", path, text, start=start)
         missing = EXAMPLE_KEYS - ex.keys()
         if missing:
             raise LoopError(f"an example is missing {', '.join(sorted(missing))}; give prompt, good and bad",
-                            path=path, line=line_of_key(text, "examples"))
-        examples.append(Example(**{k: _require_str(ex[k], k, path, text) for k in EXAMPLE_KEYS}))
+                            path=path, line=header)
+        examples.append(Example(**{k: _require_str(ex[k], k, path, text, start=start) for k in ("prompt", "good", "bad")}))
     check = _load_check(data["check"], path, text) if "check" in data else None
     return Principle(
         id=pid,
@@ -210,11 +240,12 @@ def load_constitution(root: str | Path) -> Constitution:
         seen[p.id] = str(f)
         principles.append(p)
     texts = {"constitution.toml": head_text}
-    texts.update({f"principles/{f.name}": f.read_text("utf-8") for f in files})
+    # read_text keeps the bytes as they are (Path.read_text would turn CRLF into LF and hide that change).
+    texts.update({f"principles/{f.name}": read_text(f, "principle file") for f in files})
     return Constitution(
         name=_require_str(head["name"], "name", head_path, head_text),
         version=version.strip(),
-        description=str(head.get("description", "")).strip(),
+        description=_require_str(head.get("description", ""), "description", head_path, head_text, allow_empty=True),
         principles=tuple(principles),
         root=str(root),
         sha256=hash_files(texts),

@@ -37,8 +37,20 @@ def did_you_mean(word: str, choices) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def line_of_key(text: str, key: str) -> int | None:
-    """The first line where `key = ...` (or `[key]`) appears in TOML text; None when it cannot be found."""
-    pattern = re.compile(rf"^\s*(\[+\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\]|\.)", re.MULTILINE)
-    match = pattern.search(text)
+def line_of_key(text: str, key: str, section: str | None = None, start: int = 0) -> int | None:
+    """The first line where `key = ...` (or `[key]`) appears in TOML text; None when it cannot be found.
+
+    With `section`, only the lines under its `[section]` header count (`name` is in [model] and [run]);
+    `start` is a character offset to search from. Only spaces and tabs may precede a key, so a match
+    never starts on an earlier, blank line."""
+    end = len(text)
+    if section is not None:
+        header = re.compile(rf"^[ \t]*\[[ \t]*[\"']?{re.escape(section)}[\"']?[ \t]*\]", re.MULTILINE).search(text, start)
+        if header is None:
+            return None
+        start = header.end()
+        following = re.compile(r"^[ \t]*\[", re.MULTILINE).search(text, start)
+        end = following.start() if following else len(text)
+    pattern = re.compile(rf"^[ \t]*(\[+[ \t]*)?[\"']?{re.escape(key)}[\"']?[ \t]*(=|\]|\.)", re.MULTILINE)
+    match = pattern.search(text, start, end)
     return text.count("\n", 0, match.start()) + 1 if match else None

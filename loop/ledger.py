@@ -17,6 +17,21 @@
         adapter/              the LoRA adapter after the round (small; no full model copy)
       round-002.partial/      the round in progress; deleted and redone if the run was interrupted
 
+metrics.json of a round:
+    {"train": [one dict per TRL log row: "step", "loss", "reward", "reward_std", "frac_reward_zero_std",
+               "rewards/principle_<id>/mean", "kl", "completions/mean_length", ...],
+     "eval":  {"n_prompts": int,
+               "judge_scores":   {principle id: mean score by the round's judge (judged principles)},
+               "anchor_scores":  {principle id: mean score by the anchor judge (round-0 model)},
+               "anchor_gap":     {principle id: judge - anchor},
+               "rule_pass_rates": {principle id: fraction of completions the rule passed (rule principles)},
+               "unscored":       {principle id: completions the judge could not score},
+               "mean_completion_words": float}}
+index.json: {"run": name, "rounds": [{"round": n, "status": "running"|"complete"|"interrupted",
+             "started": iso, "finished": iso, "summary": {...}}]} where summary is flat:
+    reward, reward_std, frac_zero_std (training); judge_score, anchor_score, anchor_gap (means over
+    judged principles, held-out); rule_pass (mean over rule principles); completion_words; seconds.
+
 A round is written into `round-NNN.partial/` and renamed to `round-NNN/` only when every file is in
 place, so a crash or SIGKILL at any moment loses at most the round in progress.
 """

@@ -36,6 +36,20 @@ class ModelInfo:
     dtype: str = ""
 
 
+def no_telemetry() -> None:
+    """TRL's trainers send usage telemetry to the Hugging Face hub; loop sends nothing anywhere.
+
+    The environment variable covers processes started after this; the constant covers this one,
+    where huggingface_hub may already have read the environment."""
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    try:
+        from huggingface_hub import constants
+
+        constants.HF_HUB_DISABLE_TELEMETRY = True
+    except ImportError:
+        pass
+
+
 def cache_root() -> Path:
     """$LOOP_CACHE_DIR, else $XDG_CACHE_HOME/loop, else ~/.cache/loop."""
     if os.environ.get("LOOP_CACHE_DIR"):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loop.config import Config
+from loop.config import Config, grpo_args
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
@@ -65,6 +65,7 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
     constitution = ws.constitution()
     templates = ws.templates(constitution)
     pool = read_pool(ws.pool_path(config), constitution)
+    grpo_args(config, path=ws.root / "loop.toml")  # TRL's own checks, before any model loads
     if config.run.heldout_size >= len(pool):
         raise LoopError(f"heldout_size ({config.run.heldout_size}) leaves no prompts to train on in a pool of "
                         f"{len(pool)}; lower [run] heldout_size", path=ws.root / "loop.toml")
@@ -126,18 +127,19 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import PrinterCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
     from trl.trainer.utils import use_adapter
 
     from loop.critique_log import CritiqueRecorder
     from loop.evaluate import evaluate_heldout, generate_greedy, summarize
-    from loop.model import frozen_adapter_copy
+    from loop.model import frozen_adapter_copy, no_telemetry
     from loop.rewards import build_rewards
     from loop.views.progress import RoundProgress
     from loop.views.round_summary import summary_renderable, summary_text
 
     started = time.time()
     config, constitution, ledger = plan.config, plan.constitution, plan.ledger
+    no_telemetry()
 
     # ---------------------------------------------------------------------------------------------
     # 1. A clean folder for the round, and a record of exactly what it uses.
@@ -179,18 +181,8 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
             else [m.strip() for m in config.lora.target_modules.split(",")]))
 
     # ---------------------------------------------------------------------------------------------
-    # 4. GRPO settings: TRL's names straight from [grpo]; a few are ours to decide.
-    grpo = dict(config.grpo)
-    # One prompt's whole group per device step unless the user says otherwise: on a CPU that is
-    # the batch that fits, and it keeps every group's advantages inside one step.
-    grpo.setdefault("per_device_train_batch_size", grpo.get("num_generations", 4))
-    grpo.setdefault("bf16", torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    try:
-        args = GRPOConfig(output_dir=str(folder / "trainer"), report_to="none", logging_steps=1,
-                          save_strategy="no", disable_tqdm=True, num_train_epochs=1,
-                          seed=config.run.seed + r, data_seed=config.run.seed + r, **grpo)
-    except (ValueError, TypeError) as err:
-        raise LoopError(f"[grpo] settings rejected by TRL: {err}", path=plan.workspace.root / "loop.toml") from None
+    # 4. GRPO settings: TRL's names straight from [grpo] (checked already by plan_run).
+    args = grpo_args(config, folder / "trainer", seed=config.run.seed + r, path=plan.workspace.root / "loop.toml")
 
     # ---------------------------------------------------------------------------------------------
     # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
@@ -226,7 +218,7 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
     # ---------------------------------------------------------------------------------------------
     # 6. Train, then evaluate on the held-out prompts (never trained on) with both judges.
     heldout_rows = [{**plan.pool[i], "heldout_index": i} for i in split["heldout"]]
-    steps_hint = len(train_dataset) * grpo["num_generations"] // grpo["per_device_train_batch_size"]
+    steps_hint = len(train_dataset) * args.num_generations // args.per_device_train_batch_size
     with progress:
         progress.add("train", total=max(1, steps_hint))
         progress.add("judge", total=max(1, steps_hint * len(judged)))
@@ -235,7 +227,7 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
         trainer.train()
         completions = generate_greedy(
             model, tokenizer, [policy_messages(plan.templates, constitution, row["prompt"]) for row in heldout_rows],
-            max_new_tokens=grpo["max_completion_length"], on_batch=lambda n: progress.advance("eval generate", n))
+            max_new_tokens=args.max_completion_length, on_batch=lambda n: progress.advance("eval generate", n))
         records, eval_metrics = evaluate_heldout(r, completions, heldout_rows, judge, constitution, judge_view,
                                                  anchor_view, on_judged=lambda: progress.advance("eval judge"))
 

@@ -60,6 +60,9 @@ class Workspace:
         constitution = self.constitution()
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
+        from loop.config import grpo_args
+
+        grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
         return config, constitution, templates, len(pool)
 
 

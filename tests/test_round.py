@@ -152,6 +152,5 @@ def test_heldout_size_must_leave_training_prompts(workspace, tiny_model_dir):
 
 def test_grpo_settings_rejected_by_trl_are_one_line_errors(workspace, tiny_model_dir):
     # 3 completions per device step cannot hold whole groups of 2: TRL refuses; we name the file.
-    plan = plan_for(workspace, tiny_model_dir, grpo={"per_device_train_batch_size": 3})
     with pytest.raises(LoopError, match=r"loop.toml.*\[grpo\]"):
-        run_rounds(plan, 1, make_judge=ScriptedJudge)
+        plan_for(workspace, tiny_model_dir, grpo={"per_device_train_batch_size": 3})

@@ -10,7 +10,17 @@ from conftest import run_cli
 pytestmark = pytest.mark.slow
 
 
-def test_one_real_round_on_the_embedded_model(workspace):
+def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
+    import socket
+
+    # The embedded default must never reach a model hub (nor telemetry): record any attempt.
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network is cut off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
     code, out, err = run_cli("run", "--rounds", "1", "--prompts-per-round", "2", "--num-generations", "2",
                              "--max-completion-length", "24", "--json")
     assert code == 0, err
@@ -36,3 +46,4 @@ def test_one_real_round_on_the_embedded_model(workspace):
 
     code, out, _ = run_cli("rounds", "--json")
     assert code == 0 and json.loads(out)[0]["status"] == "complete"
+    assert attempts == []

@@ -50,6 +50,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # TRL's trainers report usage to the Hugging Face hub; loop never talks to a hub on its own.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     import warnings
 
     warnings.filterwarnings("ignore")

@@ -1,0 +1,91 @@
+"""`loop bench round`: how long one round takes, where the time goes, and how much memory it holds.
+
+The round runs for real (the same code as `loop run`) in a throwaway workspace with the shipped
+defaults; the judge is wrapped to time its calls, so the judge's share of a training step is
+measured, not estimated. Peak memory is the process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+
+class TimedJudge:
+    """A Judge that adds up the seconds spent in its calls (training and evaluation alike)."""
+
+    def __init__(self, judge):
+        self.judge = judge
+        self.seconds = 0.0
+        self.calls = 0
+
+    def score(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.judge.score(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+    def __getattr__(self, name):
+        return getattr(self.judge, name)
+
+
+def bench_round(model: str = "embedded", prompts_per_round: int | None = None, num_generations: int | None = None,
+                max_completion_length: int | None = None, judge_mode: str | None = None) -> dict[str, Any]:
+    """Run one round in a temporary workspace; unset knobs keep the shipped defaults."""
+    from loop.judge import Judge
+    from loop.model import load_model
+    from loop.round import plan_run, run_rounds
+    from loop.workspace import init_workspace
+
+    overrides: dict[str, dict[str, Any]] = {"model": {"name": model}, "run": {}, "grpo": {}, "judge": {}}
+    if prompts_per_round:
+        overrides["run"]["prompts_per_round"] = prompts_per_round
+    if num_generations:
+        overrides["grpo"]["num_generations"] = num_generations
+    if max_completion_length:
+        overrides["grpo"]["max_completion_length"] = max_completion_length
+    if judge_mode:
+        overrides["judge"]["mode"] = judge_mode
+
+    start = time.perf_counter()
+    load_model(model)  # builds the embedded cache if needed, so the round below times a warm load
+    cache_seconds = time.perf_counter() - start
+    timed: list[TimedJudge] = []
+
+    def make_judge(*args, **kwargs):
+        timed.append(TimedJudge(Judge(*args, **kwargs)))
+        return timed[-1]
+
+    with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
+        ws = init_workspace(Path(tmp) / "ws")
+        plan = plan_run(ws, overrides)
+        start = time.perf_counter()
+        summary = run_rounds(plan, 1, make_judge=make_judge)[0]
+        round_seconds = time.perf_counter() - start
+        metrics = plan.ledger.metrics(1)
+    steps = [row for row in metrics["train"] if "step_time" in row]
+    step_seconds = mean(row["step_time"] for row in steps) if steps else None
+    judge = timed[0]
+    train_judge_seconds = judge.seconds  # includes the held-out evaluation's judging too
+    config = plan.config
+    return {
+        "model": model,
+        "settings": {"prompts_per_round": config.run.prompts_per_round, "heldout_size": config.run.heldout_size,
+                     "num_generations": config.grpo["num_generations"],
+                     "max_completion_length": config.grpo["max_completion_length"], "judge_mode": config.judge.mode},
+        "round_seconds": round(round_seconds, 1),
+        "first_model_load_seconds": round(cache_seconds, 1),
+        "train_steps": len(steps),
+        "seconds_per_step": None if step_seconds is None else round(step_seconds, 2),
+        "judge_seconds": round(train_judge_seconds, 1),
+        "judge_share_of_round": round(train_judge_seconds / round_seconds, 3),
+        "judge_calls": judge.calls,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "reward": summary.get("reward"),
+    }

@@ -1,0 +1,174 @@
+"""Prompt templates: sandboxed, strict, checked at load; `loop check` names the template and the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pytest
+from conftest import run_cli
+
+from loop.constitution import load_constitution
+from loop.errors import LoopError
+from loop.templates import TEMPLATE_VARIABLES, compile_template, judge_messages, load_templates, policy_messages
+
+# (case id, template, source, line named, words in the message)
+BAD_TEMPLATES = [
+    ("mro", "judge", "Principle:\n{{ ''.__class__.__mro__ }}\n", 2, "templates cannot reach Python internals"),
+    ("dunder-init", "judge", "a\nb\n{{ principle.__init__ }}\n", 3, "access to '__init__' is not allowed"),
+    ("getitem-dunder", "judge", "a\n{{ principle['__class__'] }}\n", 2, "access to '__class__' is not allowed"),
+    ("getitem-dunder-undefined", "critique", "a\n{{ x['__class__'] }}\n", 2, "access to '__class__' is not allowed"),
+    ("private-attr", "verdict", "{{ principle._secret }}\n", 1, "access to '_secret' is not allowed"),
+    # Not visible in the syntax tree: the sandbox refuses it during the dry-run render.
+    ("attr-filter", "judge", "a\n\n{{ principle|attr('__class__') }}\n", 3, "unsafe template"),
+    ("str-format", "judge", "a\n{{ '{0.__class__}'.format(principle) }}\n", 2, "unsafe template"),
+    # A comment mentioning the name comes first: the line must be the use, not the comment.
+    ("undefined-variable", "judge", "{#- the box -#}\nHello\n{{ box }}\n", 3, "undefined variable 'box'"),
+    ("variable-of-another-template", "system", "a\n{{ principle.text }}\n", 2, "undefined variable 'principle'"),
+    ("misspelled-variable", "judge", "a\n{{ principel.text }}\n", 2, "(did you mean 'principle'?)"),
+    ("syntax-error", "judge", "a\n{% if principle %}\nb\n", 3, "template syntax error"),
+    ("unknown-filter", "judge", "a\n{{ prompt|shout }}\n", 2, "No filter named 'shout'"),
+    ("misspelled-attribute", "judge", "Principle\n\n{{ principle.titel }}\n", 3, "has no attribute 'titel'"),
+    ("misspelled-rubric-key", "judge", "x\n{{ principle.rubric.hgh }}\n", 2, "has no attribute 'hgh'"),
+    ("misspelled-in-loop", "critique", "{% for e in examples %}\n{{ e.god }}\n{% endfor %}\n", 2,
+     "has no attribute 'god'"),
+    ("render-error", "judge", "a\nb\n{{ 1 // 0 }}\n", 3, "template fails to render"),
+]
+
+
+@pytest.mark.parametrize("case, name, source, line, words", BAD_TEMPLATES, ids=[c[0] for c in BAD_TEMPLATES])
+def test_check_refuses_bad_template(workspace, case, name, source, line, words):
+    (workspace / f"prompts/{name}.jinja").write_text(source, "utf-8")
+    code, out, err = run_cli("check")
+    assert code == 2 and out == ""
+    assert err.endswith("\n") and len(err.splitlines()) == 1, err
+    assert err.startswith(f"loop: error: prompts/{name}.jinja:{line}: "), err
+    assert words in err
+
+
+@pytest.mark.parametrize("case, name, source, line, words", BAD_TEMPLATES, ids=[c[0] for c in BAD_TEMPLATES])
+def test_compile_template_raises_loop_error(case, name, source, line, words):
+    """Without a constitution too (sample values): every refusal is a LoopError, never a Jinja exception."""
+    with pytest.raises(LoopError) as info:
+        compile_template(name, source, Path(f"{name}.jinja"))
+    assert str(info.value).startswith(f"{name}.jinja:{line}: ")
+
+
+def test_allowed_template_features_pass(workspace):
+    source = ("{% set title = principle.title|upper %}{{ title }}: {{ principle.text }}\n"
+              "{% for e in examples %}- {{ e.prompt }} / {{ e.good }}\n{% endfor %}{{ prompt }} {{ response }}")
+    (workspace / "prompts/judge.jinja").write_text(source, "utf-8")
+    code, _, err = run_cli("check")
+    assert (code, err) == (0, "")
+
+
+@pytest.fixture
+def shipped(workspace):
+    constitution = load_constitution(workspace / "constitution")
+    return constitution, load_templates(workspace / "prompts", constitution)
+
+
+def test_shipped_judge_template_shows_principle_and_rubric(shipped):
+    constitution, templates = shipped
+    honest = constitution.get("honest")
+    [message] = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.")
+    assert message["role"] == "user"
+    text = message["content"]
+    assert text.startswith(f"Principle: {honest.text}")
+    assert f"A response that breaks it: {honest.rubric['low']}" in text
+    assert "Question: What did I eat?\nResponse: Eggs." in text
+    assert text.endswith("Answer Yes or No.")
+    assert "{{" not in text and "{#" not in text
+
+
+def test_verdict_conversation_has_critique_between_user_turns(shipped):
+    constitution, templates = shipped
+    messages = judge_messages(templates, "verdict", constitution.get("polite"), "Hi?", "Go away.", critique="Rude.")
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == "Rude."
+    assert '"Polite"' in messages[2]["content"]
+    assert [m["role"] for m in judge_messages(templates, "critique", constitution.get("polite"), "Hi?", "x")] == ["user"]
+    with pytest.raises(ValueError):
+        judge_messages(templates, "jury", constitution.get("polite"), "Hi?", "x")
+
+
+def test_policy_messages_put_the_system_prompt_first(shipped):
+    constitution, templates = shipped
+    messages = policy_messages(templates, constitution, "Why is the sky blue?")
+    assert messages == [{"role": "system", "content": "You are a helpful assistant. Answer clearly and briefly."},
+                        {"role": "user", "content": "Why is the sky blue?"}]
+
+
+def test_empty_system_template_leaves_out_the_system_turn(workspace):
+    (workspace / "prompts/system.jinja").write_text("{# no system prompt #}\n", "utf-8")
+    constitution = load_constitution(workspace / "constitution")
+    templates = load_templates(workspace / "prompts", constitution)
+    assert policy_messages(templates, constitution, "Hi") == [{"role": "user", "content": "Hi"}]
+
+
+def test_render_refuses_variables_the_template_does_not_take(shipped):
+    _, templates = shipped
+    with pytest.raises(TypeError, match="does not take"):
+        templates.render("system", principles=[], prompt="x")
+
+
+def test_rendering_is_strict_at_run_time_too(tmp_path):
+    """A branch the dry run did not take still fails loudly, not with an empty string."""
+    template = compile_template("judge", "{% if prompt == 'x' %}{{ principle.titel }}{% endif %}ok",
+                                tmp_path / "judge.jinja")
+    assert template.render(prompt="y", principle=None) == "ok"
+    with pytest.raises(jinja2.UndefinedError, match="titel"):
+        from loop.constitution import Principle
+
+        template.render(prompt="x", principle=Principle(id="a", title="A", text="t"))
+
+
+def test_template_files_and_hashes(shipped, workspace):
+    _, templates = shipped
+    assert set(templates.files) == {f"{name}.jinja" for name in TEMPLATE_VARIABLES}
+    assert templates.files["judge.jinja"] == (workspace / "prompts/judge.jinja").read_text("utf-8")
+    assert templates.sha256("judge") != templates.sha256("critique")
+    assert len(templates.sha256("judge")) == 64
+
+
+def _panel_text(out: str) -> str:
+    """The text inside a rich Panel: borders and padding stripped, wrapped lines joined."""
+    inner = [line[2:-2].rstrip() for line in out.splitlines()[1:-1]]
+    return "\n".join(inner)
+
+
+def test_prompts_render_judge_applies_the_chat_template(workspace, tiny_model_dir, tiny, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli("prompts", "render", "judge", "--principle", "honest", "--model", str(tiny_model_dir),
+                             "--prompt", "What did I eat?", "--response", "Eggs.")
+    assert code == 0 and "error" not in err
+    _, tokenizer = tiny
+    constitution = load_constitution(workspace / "constitution")
+    templates = load_templates(workspace / "prompts", constitution)
+    expected = tokenizer.apply_chat_template(
+        judge_messages(templates, "judge", constitution.get("honest"), "What did I eat?", "Eggs."),
+        tokenize=False, add_generation_prompt=True)
+    n_tokens = len(tokenizer(expected, add_special_tokens=False)["input_ids"])
+    assert out.startswith(f"╭─ judge · {n_tokens} tokens ─")
+    body = _panel_text(out)
+    assert body.startswith("<|im_start|>user\nPrinciple: The response does not invent facts")
+    assert "Question: What did I eat?\nResponse: Eggs." in body
+    assert body.rstrip().endswith("Answer Yes or No.<|im_end|>\n<|im_start|>assistant")
+
+
+def test_prompts_render_system_shows_the_policy_view(workspace, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli("prompts", "render", "system", "--model", str(tiny_model_dir),
+                             "--prompt", "Why is the sky blue?")
+    assert code == 0 and "error" not in err
+    assert out.startswith("╭─ system · ")
+    assert _panel_text(out).rstrip() == ("<|im_start|>system\nYou are a helpful assistant. Answer clearly and briefly."
+                                         "<|im_end|>\n<|im_start|>user\nWhy is the sky blue?<|im_end|>\n"
+                                         "<|im_start|>assistant")
+
+
+def test_prompts_render_refuses_unknown_names(workspace, tiny_model_dir):
+    code, _, err = run_cli("prompts", "render", "jury", "--model", str(tiny_model_dir))
+    assert code == 2 and len(err.splitlines()) == 1 and "no template 'jury'" in err
+    code, _, err = run_cli("prompts", "render", "judge", "--principle", "honset", "--model", str(tiny_model_dir))
+    assert code == 2 and len(err.splitlines()) == 1 and "did you mean 'honest'" in err

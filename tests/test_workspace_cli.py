@@ -1,0 +1,222 @@
+"""`loop init` and `loop check`: a fresh workspace passes; every kind of bad input is refused with
+exit code 2 and one line on stderr that names the file, the line (where the parser knows it) and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+
+HELPFUL = "constitution/principles/helpful.toml"
+CONCISE = "constitution/principles/concise.toml"
+HEAD = "constitution/constitution.toml"
+POOL = "prompts/pool.jsonl"
+CONFIG = "loop.toml"
+
+
+def replace(rel: str, old: str, new: str):
+    """An edit that replaces one exact, unique piece of a shipped file."""
+
+    def edit(ws: Path) -> None:
+        path = ws / rel
+        text = path.read_text("utf-8")
+        assert text.count(old) == 1, f"{old!r} must occur once in {rel}"  # guards the table itself
+        path.write_text(text.replace(old, new), "utf-8")
+
+    return edit
+
+
+def append(rel: str, text: str):
+    def edit(ws: Path) -> None:
+        with open(ws / rel, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
+    return edit
+
+
+def write(rel: str, data: str | bytes):
+    def edit(ws: Path) -> None:
+        path = ws / rel
+        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+    return edit
+
+
+def delete(rel: str):
+    return lambda ws: (ws / rel).unlink()
+
+
+def pool_line(number: int, line: str):
+    """Replace line `number` (1-based) of the shipped prompt pool."""
+
+    def edit(ws: Path) -> None:
+        lines = (ws / POOL).read_text("utf-8").splitlines()
+        lines[number - 1] = line
+        (ws / POOL).write_text("\n".join(lines) + "\n", "utf-8")
+
+    return edit
+
+
+REGEX_PRINCIPLE = """id = "no_emoji"
+title = "No emoji"
+text = "The response uses no emoji."
+
+[check]
+type = "regex"
+must_not = "{pattern}"
+"""
+
+# (case id, edit, file named in the error, line named in the error or None, words the message must hold)
+BAD_INPUTS = [
+    # Broken TOML syntax, in each kind of TOML file.
+    ("toml-syntax-principle", replace(HELPFUL, "weight = 1.0", "weight = "), HELPFUL, 4, "TOML syntax"),
+    ("toml-syntax-constitution", append(HEAD, 'author = "unterminated\n'), HEAD, 6, "TOML syntax"),
+    ("toml-syntax-config", replace(CONFIG, "[run]", "[run"), CONFIG, 9, "TOML syntax"),
+    # Unknown keys at every level.
+    ("unknown-key-principle", replace(HELPFUL, "weight = 1.0", "weigth = 1.0"), HELPFUL, 4, "did you mean 'weight'"),
+    ("unknown-key-rubric", replace(HELPFUL, "high = ", "hihg = "), HELPFUL, 8, "unknown key 'hihg' in rubric"),
+    ("unknown-key-example", replace(HELPFUL, 'prompt = "How do I keep', 'promt = "How do I keep'), HELPFUL, 11,
+     "unknown key 'promt' in an example"),
+    ("unknown-key-check", replace(CONCISE, "max = 80", "max = 80\nmin = 3"), CONCISE, 25, "unknown key 'min'"),
+    ("unknown-key-constitution", append(HEAD, 'author = "me"\n'), HEAD, 6, "unknown key 'author'"),
+    ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, 3, "unknown section [modle]"),
+    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 8", "prompts_per_rnd = 8"), CONFIG, 15,
+     "unknown key 'prompts_per_rnd' in [run]"),
+    ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG, 45,
+     "'learning_rat' is not a trl.GRPOConfig field"),
+    # Duplicate ids: the second file (in name order) is the one named.
+    ("duplicate-id", replace("constitution/principles/polite.toml", 'id = "polite"', 'id = "helpful"'),
+     "constitution/principles/polite.toml", 1, "duplicate principle id 'helpful'"),
+    # Empty text.
+    ("empty-text", replace(HELPFUL, 'text = "The response answers', 'text = "   " #'), HELPFUL, 3, "'text' is empty"),
+    ("empty-rubric", replace(HELPFUL, 'low = "Vague, off-topic, or dodges the question."', 'low = ""'), HELPFUL, 7,
+     "'low' is empty"),
+    ("empty-second-example", replace(HELPFUL, 'good = "Some ideas: Smokey, Ash, Pebble, Misty or Earl Grey."', 'good = ""'),
+     HELPFUL, 17, "'good' is empty"),
+    ("rubric-without-high", replace(HELPFUL, 'high = "Directly answers the question with concrete details the user can use."',
+                                    ""), HELPFUL, 6, "rubric is missing 'high'"),
+    ("example-without-bad", replace(HELPFUL, 'bad = "Naming a pet is a personal choice, and there are many things to consider."',
+                                    ""), HELPFUL, 15, "an example is missing bad"),
+    ("description-not-text", replace(HEAD, 'description = "Helpful', 'description = 5 # "Helpful'), HEAD, 5,
+     "'description' must be a string"),
+    # Non-positive or non-numeric weight.
+    ("weight-zero", replace(HELPFUL, "weight = 1.0", "weight = 0"), HELPFUL, 4, "weight must be a positive number"),
+    ("weight-negative", replace(HELPFUL, "weight = 1.0", "weight = -1"), HELPFUL, 4, "weight must be a positive number"),
+    ("weight-string", replace(HELPFUL, "weight = 1.0", 'weight = "1"'), HELPFUL, 4, "weight must be a positive number"),
+    # Missing files.
+    ("missing-constitution-toml", delete(HEAD), HEAD, None, "not found"),
+    ("missing-template", delete("prompts/judge.jinja"), "prompts/judge.jinja", None, "not found"),
+    ("missing-pool", delete(POOL), POOL, None, "not found"),
+    # Bytes that are not UTF-8 (Latin-1 "é" on line 3), in each kind of file.
+    ("latin1-principle", write(HELPFUL, b'id = "helpful"\ntitle = "Helpful"\ntext = "caf\xe9"\n'), HELPFUL, 3, "not UTF-8"),
+    ("latin1-config", write(CONFIG, b'[model]\nname = "embedded"\n# caf\xe9\n'), CONFIG, 3, "not UTF-8"),
+    ("latin1-template", write("prompts/system.jinja", b"You are\nhelpful.\ncaf\xe9\n"), "prompts/system.jinja", 3,
+     "not UTF-8"),
+    ("latin1-pool", write(POOL, b'{"prompt": "a"}\n{"prompt": "b"}\n{"prompt": "caf\xe9"}\n'), POOL, 3, "not UTF-8"),
+    # Bad rule checks.
+    ("check-unknown-type", replace(CONCISE, 'type = "max_words"', 'type = "max_word"'), CONCISE, 23,
+     "check type 'max_word' is not known"),
+    ("check-max-zero", replace(CONCISE, "max = 80", "max = 0"), CONCISE, 24, "positive whole number"),
+    ("check-max-negative", replace(CONCISE, "max = 80", "max = -5"), CONCISE, 24, "positive whole number"),
+    ("check-max-bool", replace(CONCISE, "max = 80", "max = true"), CONCISE, 24, "positive whole number"),
+    ("check-bad-regex", write("constitution/principles/no_emoji.toml", REGEX_PRINCIPLE.format(pattern="([a-z]")),
+     "constitution/principles/no_emoji.toml", 7, "not a valid regular expression"),
+    ("check-answer-column-not-text", replace("constitution/principles/correct.toml", 'column = "answer"', "column = 3"),
+     "constitution/principles/correct.toml", 24, "'column' must name a column"),
+    # Prompt pool lines.
+    ("pool-malformed-json", pool_line(7, '{"prompt": "Why?",}'), POOL, 7, "not valid JSON"),
+    ("pool-not-an-object", pool_line(2, '["Why?"]'), POOL, 2, "JSON object"),
+    ("pool-missing-prompt", pool_line(3, '{"answer": "4"}'), POOL, 3, "needs a non-empty \"prompt\""),
+    ("pool-empty-prompt", pool_line(4, '{"prompt": "  "}'), POOL, 4, "needs a non-empty \"prompt\""),
+    ("pool-unknown-key", pool_line(10, '{"prompt": "What is 2 + 2?", "anwser": "4"}'), POOL, 10,
+     "unknown key 'anwser' (did you mean 'answer'?)"),
+]
+
+
+def test_fresh_workspace_passes_check(workspace):
+    code, out, err = run_cli("check")
+    assert (code, err) == (0, "")
+    assert "constitution: default v1.0.0 (6 principles" in out
+    for name in ("system", "judge", "critique", "verdict"):
+        assert f"template: prompts/{name}.jinja" in out
+    assert "prompt pool: prompts/pool.jsonl (223 prompts)" in out
+
+
+def test_init_writes_the_defaults_and_refuses_twice(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("init", "ws")
+    assert (code, err) == (0, "")
+    assert "Initialized a loop workspace" in out
+    assert (tmp_path / "ws/.gitignore").read_text() == "runs/\n"
+    assert len(list((tmp_path / "ws/constitution/principles").glob("*.toml"))) == 6
+    assert not (tmp_path / "ws/constitution").is_symlink()  # copies to edit, not links into the package
+    assert (tmp_path / "ws/prompts/pool.jsonl").exists()
+    code, out, err = run_cli("init", "ws")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "already a workspace" in err
+
+
+def test_check_outside_a_workspace_says_run_init(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("check")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "not a loop workspace" in err and "loop init" in err
+
+
+@pytest.mark.parametrize("case, edit, filename, line, words", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_check_refuses_bad_input_in_one_line(workspace, case, edit, filename, line, words):
+    edit(workspace)
+    code, out, err = run_cli("check")
+    assert code == 2
+    assert out == ""
+    assert err.endswith("\n") and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    where = f"{filename}:{line}: " if line else f"{filename}: "
+    assert err.startswith(f"loop: error: {where}"), err
+    assert words in err
+
+
+def test_error_lines_say_what_to_do(workspace):
+    """Spot checks that the one line carries a fix, not only a complaint."""
+    replace(HELPFUL, "weight = 1.0", "weight = 0")(workspace)
+    assert "use e.g. weight = 1.0" in run_cli("check")[2]
+    replace(HELPFUL, "weight = 0", "weight = 1.0")(workspace)
+    delete(HEAD)(workspace)
+    assert "`loop init` writes the defaults" in run_cli("check")[2]
+
+
+def test_bad_input_exits_2_without_traceback_as_a_process(workspace):
+    """The real entry point, not only main(): exit status 2, one line, no traceback."""
+    replace(CONFIG, "[model]", "[modle]")(workspace)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "loop", "check"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("loop: error: loop.toml:3: unknown section [modle]")
+
+
+def test_python_dash_m_loop_help():
+    proc = subprocess.run([sys.executable, "-m", "loop", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: loop")
+    for group in ("init", "check", "constitution", "prompts", "model"):
+        assert group in proc.stdout
+
+
+def test_pool_line_numbers_count_blank_lines(workspace):
+    lines = (workspace / POOL).read_text("utf-8").splitlines()
+    (workspace / POOL).write_text("\n".join(lines[:3] + ["", "{oops"] + lines[3:]) + "\n", "utf-8")
+    code, _, err = run_cli("check")
+    assert code == 2 and f"{POOL}:5: " in err
+
+
+def test_pool_shipped_lines_parse_as_json(workspace):
+    """Guards the table above: the lines it replaces exist and are valid to begin with."""
+    lines = (workspace / POOL).read_text("utf-8").splitlines()
+    assert all(isinstance(json.loads(line), dict) for line in lines[:10])
