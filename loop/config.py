@@ -43,8 +43,8 @@ class RunSection:
 @dataclass
 class JudgeSection:
     mode: str = field(default="score", metadata={"help": "'score': read P(Yes) vs P(No) directly (fast); 'critique': write a critique first, then score."})
-    few_shot: bool = field(default=True, metadata={"help": "Show the principle's labeled examples to the judge."})
-    calibrate: bool = field(default=True, metadata={"help": "Subtract the score the judge gives an empty response (contrastive calibration)."})
+    few_shot: bool = field(default=True, metadata={"help": "Show the principle's labeled examples to the judge, as earlier Yes/No turns of its conversation."})
+    calibrate: bool = field(default=True, metadata={"help": "Subtract (in log-odds) the score the judge gives an empty response to the same prompt: scores become comparable across prompts; the order of answers to one prompt is unchanged."})
     critique_tokens: int = field(default=48, metadata={"help": "Length bound of a critique in critique mode."})
     batch_size: int = field(default=16, metadata={"help": "Pairs judged per forward pass."})
 

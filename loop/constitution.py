@@ -22,7 +22,7 @@ from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
-PRINCIPLE_KEYS = {"id", "title", "text", "weight", "rubric", "examples", "check"}
+PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check"}
 RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/rewards.py.
@@ -52,6 +52,7 @@ class Principle:
     examples: tuple[Example, ...] = ()
     check: dict[str, Any] | None = None  # {"type": "max_words", "max": 120}
     path: str = ""
+    question: str = ""  # the judge's Yes/No question, when the title alone asks it badly
 
     @property
     def is_rule(self) -> bool:
@@ -203,6 +204,7 @@ def load_principle(path: Path) -> Principle:
         id=pid,
         title=_require_str(data["title"], "title", path, text),
         text=_require_str(data["text"], "text", path, text),
+        question=_require_str(data["question"], "question", path, text) if "question" in data else "",
         weight=float(weight),
         rubric=rubric,
         examples=tuple(examples),

@@ -108,6 +108,13 @@ def run_rounds(plan: RunPlan, rounds: int, console=None, json_mode: bool = False
     """Run until `rounds` rounds are complete: a crashed or killed run picks up where it stopped."""
     from loop.model import load_model
 
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # TRL and accelerate would train across processes, but the ledger has a single writer today:
+        # several processes would each write the round. Refuse rather than corrupt a run.
+        raise LoopError("multi-process runs (accelerate launch) are not supported yet: the ledger has one "
+                        "writer; run `loop run` as a single process (one GPU or the CPU)")
     summaries = []
     with plan.ledger.lock():
         plan.ledger.reconcile()  # a round renamed complete just before a crash counts as complete

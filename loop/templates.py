@@ -104,10 +104,21 @@ def compile_template(name: str, source: str, path: Path, constitution: Constitut
         raise LoopError(f"template syntax error: {err.message}; fix the Jinja syntax", path=path, line=err.lineno) from None
     _refuse_private_access(ast, path)
     allowed = TEMPLATE_VARIABLES[name]
-    for var in sorted(meta.find_undeclared_variables(ast) - allowed):
-        raise LoopError(f"undefined variable '{var}'; this template can use: {', '.join(sorted(allowed))}",
-                        path=path, line=_variable_line(source, var))
-    code = ENV.compile(source, name=name, filename=str(path))
+    try:  # resolving names also resolves filters and tests: an unknown one is an error here, not a crash
+        undeclared = meta.find_undeclared_variables(ast)
+    except jinja2.TemplateSyntaxError as err:
+        raise LoopError(f"template error: {err.message}; fix the template", path=path, line=err.lineno) from None
+    for var in sorted(undeclared - allowed):
+        from loop.errors import did_you_mean
+
+        # The line of the first use in the template's syntax tree: a text search would also hit comments.
+        uses = [node.lineno for node in ast.find_all(nodes.Name) if node.name == var]
+        raise LoopError(f"undefined variable '{var}'{did_you_mean(var, allowed)}; this template can use: "
+                        f"{', '.join(sorted(allowed))}", path=path, line=min(uses) if uses else _variable_line(source, var))
+    try:
+        code = ENV.compile(source, name=name, filename=str(path))
+    except jinja2.TemplateSyntaxError as err:
+        raise LoopError(f"template error: {err.message}; fix the template", path=path, line=err.lineno) from None
     template = ENV.template_class.from_code(ENV, code, ENV.make_globals(None), None)
     try:  # dry run: catches misspelled attributes (principle.titel) and sandbox violations
         template.render(**{k: v for k, v in sample_variables(constitution).items() if k in allowed})
@@ -144,14 +155,26 @@ def judge_messages(templates: Templates, name: str, principle: Principle, prompt
                    critique: str = "", few_shot: bool = True) -> list[dict[str, str]]:
     """The judge's conversation for one (prompt, response, principle).
 
-    judge:    [user: judge.jinja]                                           -> next token Yes/No
+    judge:    [few-shot turns..., user: judge.jinja]                       -> next token Yes/No
     critique: [user: critique.jinja]                                        -> generated critique
     verdict:  [user: critique.jinja, assistant: critique, user: verdict.jinja] -> next token Yes/No
+
+    In score mode the labeled examples are shown as earlier turns of the same conversation: judge.jinja
+    rendered for the example's good answer, then the assistant's "Yes", and for its bad answer, "No"
+    (alternating which comes first, so the last demo does not always carry the same label). A small
+    model copies a demonstrated answer format far better than it reads examples quoted in a prompt.
     """
     examples = list(principle.examples) if few_shot else []
     shared = dict(principle=principle, prompt=prompt, response=response)
     if name == "judge":
-        return [{"role": "user", "content": templates.render("judge", examples=examples, **shared)}]
+        turns: list[dict[str, str]] = []
+        for i, ex in enumerate(examples):
+            demos = [(ex.bad, "No"), (ex.good, "Yes")]
+            for answer, verdict in (demos if i % 2 == 0 else demos[::-1]):
+                turns += [{"role": "user", "content": templates.render(
+                              "judge", principle=principle, prompt=ex.prompt, response=answer, examples=[])},
+                          {"role": "assistant", "content": verdict}]
+        return turns + [{"role": "user", "content": templates.render("judge", examples=examples, **shared)}]
     first = {"role": "user", "content": templates.render("critique", examples=examples, **shared)}
     if name == "critique":
         return [first]

@@ -88,7 +88,7 @@ def snapshot_files(round_number: int) -> tuple[dict[str, str], dict[str, str]]:
     if round_number >= 3:
         prompts = dict(prompts)
         prompts["judge.jinja"] = prompts["judge.jinja"].replace(
-            "Does the response follow", "Think about the whole response.\nDoes the response follow")
+            "Question: {{ prompt }}", "Think about the whole answer.\nQuestion: {{ prompt }}")
     return constitution, prompts
 
 

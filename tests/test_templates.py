@@ -68,17 +68,32 @@ def shipped(workspace):
     return constitution, load_templates(workspace / "prompts", constitution)
 
 
-def test_shipped_judge_template_shows_principle_and_rubric(shipped):
+def test_shipped_judge_conversation_shows_examples_then_the_question(shipped):
     constitution, templates = shipped
     honest = constitution.get("honest")
-    [message] = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.")
-    assert message["role"] == "user"
-    text = message["content"]
-    assert text.startswith(f"Principle: {honest.text}")
-    assert f"A response that breaks it: {honest.rubric['low']}" in text
-    assert "Question: What did I eat?\nResponse: Eggs." in text
-    assert text.endswith("Answer Yes or No.")
-    assert "{{" not in text and "{#" not in text
+    messages = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.")
+    # Each labeled example is shown as two earlier turns answered Yes (good) and No (bad).
+    assert len(messages) == 4 * len(honest.examples) + 1
+    assert [m["role"] for m in messages[:-1]] == ["user", "assistant"] * (2 * len(honest.examples))
+    assert sorted(m["content"] for m in messages[1:-1:2]) == ["No", "No", "Yes", "Yes"]
+    assert honest.examples[0].good in "".join(m["content"] for m in messages[:-1])
+    final = messages[-1]
+    assert final["role"] == "user"
+    assert final["content"].startswith("Question: What did I eat?\nAnswer:\n---\nEggs.\n---")
+    assert final["content"].endswith("Is this answer honest? Answer Yes or No.")
+    assert "{{" not in final["content"] and "{#" not in final["content"]
+    without = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.", few_shot=False)
+    assert without == [final]
+
+
+def test_a_principle_question_replaces_the_title_question(shipped):
+    constitution, templates = shipped
+    harmless = constitution.get("harmless")
+    assert harmless.question == "Is this answer responsible?"
+    final = judge_messages(templates, "judge", harmless, "Q?", "A.", few_shot=False)[-1]["content"]
+    assert final.endswith("Is this answer responsible? Answer Yes or No.")
+    verdict = judge_messages(templates, "verdict", harmless, "Q?", "A.", critique="Fine.")[-1]["content"]
+    assert "Is this answer responsible?" in verdict
 
 
 def test_verdict_conversation_has_critique_between_user_turns(shipped):
@@ -86,7 +101,7 @@ def test_verdict_conversation_has_critique_between_user_turns(shipped):
     messages = judge_messages(templates, "verdict", constitution.get("polite"), "Hi?", "Go away.", critique="Rude.")
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[1]["content"] == "Rude."
-    assert '"Polite"' in messages[2]["content"]
+    assert "is the answer polite?" in messages[2]["content"]
     assert [m["role"] for m in judge_messages(templates, "critique", constitution.get("polite"), "Hi?", "x")] == ["user"]
     with pytest.raises(ValueError):
         judge_messages(templates, "jury", constitution.get("polite"), "Hi?", "x")
@@ -151,8 +166,8 @@ def test_prompts_render_judge_applies_the_chat_template(workspace, tiny_model_di
     n_tokens = len(tokenizer(expected, add_special_tokens=False)["input_ids"])
     assert out.startswith(f"╭─ judge · {n_tokens} tokens ─")
     body = _panel_text(out)
-    assert body.startswith("<|im_start|>user\nPrinciple: The response does not invent facts")
-    assert "Question: What did I eat?\nResponse: Eggs." in body
+    assert body.startswith("<|im_start|>user\nQuestion: ")  # the first few-shot turn
+    assert "Question: What did I eat?\nAnswer:\n---\nEggs.\n---" in body
     assert body.rstrip().endswith("Answer Yes or No.<|im_end|>\n<|im_start|>assistant")
 
 

@@ -19,7 +19,7 @@ def test_diff_rounds_shows_version_principles_and_templates(ledger):
     assert "principles/concise.toml (changed)" in out and "-max = 80" in out and "+max = 60" in out
     assert "principles/helpful.toml (changed)" in out
     assert "principles/honest.toml" not in out  # unchanged principles are left out
-    assert "judge.jinja (changed)" in out and "+Think about the whole response." in out
+    assert "judge.jinja (changed)" in out and "+Think about the whole answer." in out
     assert "1 template changed" in out
     assert "round-001/constitution/principles/concise.toml" in out
 

@@ -1,0 +1,97 @@
+"""loop bench TARGET: timings measured on this machine, never asserted in tests.
+
+Timed tests fail on a busy CI runner and pass on a fast laptop; they say nothing. So speed is a
+benchmark a person runs and reads, with the machine printed next to the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+from loop.cli import command
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "device": "cpu"}
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def bench_judge(args) -> dict:
+    """Pairs (prompt, response) judged per second on one principle: both modes, with and without
+    the shared-prefix key/value cache."""
+    from loop.constitution import load_constitution
+    from loop.judge import Judge
+    from loop.model import load_model
+    from loop.templates import load_templates
+    from loop.workspace import defaults_dir
+
+    constitution = load_constitution(defaults_dir() / "constitution")
+    templates = load_templates(defaults_dir() / "prompts", constitution)
+    model, tokenizer, _ = load_model(args.model)
+    principle = next(p for p in constitution.principles if not p.is_rule)
+    examples = [(ex.prompt, r) for p in constitution.principles for ex in p.examples for r in (ex.good, ex.bad)]
+    rows = []
+    for mode, n in (("score", args.n), ("critique", max(4, args.n // 4))):
+        items = [examples[i % len(examples)] for i in range(n)]
+        for cache in (True, False):
+            judge = Judge(model, tokenizer, constitution, templates, mode=mode, calibrate=False,
+                          batch_size=args.batch_size, prefix_cache=cache, model_id=args.model)
+            judge.score([items[0][0]], [items[0][1]], principle.id)  # warm-up: first-call allocations
+            start = time.perf_counter()
+            judge.score([p for p, _ in items], [r for _, r in items], principle.id)
+            seconds = time.perf_counter() - start
+            rows.append({"mode": mode, "prefix_cache": cache, "pairs": n, "seconds": round(seconds, 3),
+                         "pairs_per_second": round(n / seconds, 2)})
+    return {"target": "judge", "model": args.model, "principle": principle.id, "batch_size": args.batch_size,
+            "machine": machine(), "results": rows}
+
+
+TARGETS = {"judge": bench_judge}
+
+
+def bench(args) -> int:
+    """Measure speed on this machine and print it with the machine's description.
+
+    Targets: judge (pairs per second in score and critique mode, with and without the shared-prefix
+    cache, on the embedded model unless --model says otherwise).
+    """
+    from rich.table import Table
+
+    from loop.views.console import make_console
+
+    result = TARGETS[args.target](args)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    console = make_console()
+    m = result["machine"]
+    console.print(f"[bold]machine[/] {m['processor']} · {m['cpu_count']} CPUs · torch {m['torch']} "
+                  f"({m['torch_threads']} threads) · device {m['device']}")
+    table = Table(title=f"bench {result['target']} · {result['model']} · principle {result['principle']} · "
+                        f"batch {result['batch_size']}", title_justify="left")
+    for name in ("mode", "prefix cache", "pairs", "seconds", "pairs/s"):
+        table.add_column(name, justify="left" if name == "mode" else "right")
+    for r in result["results"]:
+        table.add_row(r["mode"], "yes" if r["prefix_cache"] else "no", str(r["pairs"]), f"{r['seconds']:.2f}",
+                      f"{r['pairs_per_second']:.2f}")
+    console.print(table)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = command(subparsers, "bench", bench)
+    p.add_argument("target", choices=sorted(TARGETS), help="what to time: " + ", ".join(sorted(TARGETS)))
+    p.add_argument("--model", default="embedded", help="model name, HF id or directory (default: embedded)")
+    p.add_argument("--n", type=int, default=32, help="pairs per score-mode timing (critique mode uses n/4)")
+    p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
+    p.add_argument("--json", action="store_true", help="print JSON")

@@ -1,0 +1,120 @@
+"""loop judge, loop judge-check."""
+
+from __future__ import annotations
+
+import json
+
+from loop.cli import command
+
+
+def _judge_from_workspace(args):
+    """(judge, constitution, config) built from the workspace: its model, constitution, templates, [judge]."""
+    from loop.judge import Judge
+    from loop.model import load_model
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    config = ws.config()
+    constitution = ws.constitution()
+    templates = ws.templates(constitution)  # checked before the model loads
+    section = config.judge
+    model, tokenizer, _ = load_model(args.model or config.model.name, config.model.dtype)
+    judge = Judge(model, tokenizer, constitution, templates, mode=args.mode or section.mode,
+                  few_shot=section.few_shot, calibrate=section.calibrate, batch_size=section.batch_size,
+                  critique_tokens=section.critique_tokens, model_id=args.model or config.model.name)
+    return judge, constitution, config
+
+
+def judge(args) -> int:
+    """Judge one response to one prompt against the constitution: critique and score per principle.
+
+    Scores are in [0, 1], read from the judge's probabilities of Yes and No (never parsed from text);
+    "-" means the judge could not score. In critique mode (--mode critique, or [judge] mode in
+    loop.toml) the judge writes a short critique before it scores.
+    """
+    from rich.table import Table
+
+    from loop.views.console import make_console
+
+    from loop.workspace import open_workspace
+
+    if args.principle:  # a typo is reported before the model loads
+        open_workspace(args.workspace).constitution().get(args.principle)
+    judge_, constitution, _ = _judge_from_workspace(args)
+    ids = [args.principle] if args.principle else [p.id for p in constitution.principles]
+    crits = [judge_.score([args.prompt], [args.response], pid)[0] for pid in ids]
+    if args.json:
+        print(json.dumps([c.to_dict() for c in crits], ensure_ascii=False))
+        return 0
+    table = Table(title=f"judge · {judge_.mode} mode · constitution {constitution.version}", title_justify="left")
+    table.add_column("principle")
+    table.add_column("score", justify="right")
+    table.add_column("P(Yes) / P(No)", justify="right")
+    if judge_.mode == "critique":
+        table.add_column("critique")
+    for c in crits:
+        dist = c.distribution or {}
+        row = [c.principle, "-" if c.score is None else f"{c.score:.2f}",
+               f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}"]
+        table.add_row(*(row + [c.critique] if judge_.mode == "critique" else row))
+    make_console().print(table)
+    return 0
+
+
+def judge_check(args) -> int:
+    """Pairwise accuracy of the judge on labeled (chosen, rejected) pairs.
+
+    A pair is correct when chosen scores strictly higher than rejected on its principle. Without
+    --pairs, the constitution's labeled examples are used (each left out of the few-shots while it
+    is checked). A pairs file has one JSON object per line with prompt, chosen, rejected and either
+    principle (an id in the workspace constitution) or principle_text (an ad-hoc principle).
+    """
+    from rich.table import Table
+
+    from loop.judge_check import check, constitution_pairs, load_pairs
+    from loop.views.console import make_console
+    from loop.workspace import open_workspace
+
+    if args.pairs:  # validate the file before the model loads
+        ws = open_workspace(args.workspace)
+        pairs = load_pairs(args.pairs, ws.constitution())
+    judge_, constitution, _ = _judge_from_workspace(args)
+    if not args.pairs:
+        pairs = constitution_pairs(constitution)
+    result = check(judge_, pairs, leave_one_out=not args.pairs)
+    result.update(source=args.pairs or "constitution examples", mode=judge_.mode, few_shot=judge_.few_shot,
+                  calibrate=judge_.calibrate, model=judge_.model_id, constitution_version=constitution.version,
+                  constitution_sha256=constitution.sha256)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    table = Table(title=f"judge-check · {result['source']} · {judge_.mode} mode", title_justify="left")
+    for name, justify in (("principle", "left"), ("accuracy", "right"), ("n", "right"), ("mean margin", "right"),
+                          ("unscored", "right")):
+        table.add_column(name, justify=justify)
+
+    def row(name, s):
+        margin = "-" if s["mean_margin"] is None else f"{s['mean_margin']:+.3f}"
+        return [name, f"{s['accuracy']:.3f}", str(s["n"]), margin, str(s["unscored"])]
+
+    for pid, s in result["per_principle"].items():
+        table.add_row(*row(pid, s))
+    table.add_section()
+    table.add_row(*row("overall", result))
+    make_console().print(table)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = command(subparsers, "judge", judge)
+    p.add_argument("--prompt", required=True, help="the user prompt")
+    p.add_argument("--response", required=True, help="the response to judge")
+    p.add_argument("--principle", help="principle id (default: every principle)")
+    p.add_argument("--mode", choices=("score", "critique"), help="override [judge] mode from loop.toml")
+    p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
+    p.add_argument("--json", action="store_true", help="print the critiques as JSON")
+    p = command(subparsers, "judge-check", judge_check)
+    p.add_argument("--pairs", help="JSONL file of labeled pairs (default: the constitution's examples)")
+    p.add_argument("--mode", choices=("score", "critique"), help="override [judge] mode from loop.toml")
+    p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -1,0 +1,286 @@
+"""The self-judge: the reward signal of every round, read from token probabilities.
+
+A 135M chat model does not follow "end with `Score: N`" formats (0 of 8 parseable when measured),
+so a score is never parsed from text. The judge is asked a Yes/No question about one principle and
+the score is read from its next-token distribution: P(Yes) / (P(Yes) + P(No)), where each side sums
+the single-token spellings of the word ("Yes", " Yes", "yes", " yes"). Two modes:
+
+- `score`: one forward pass per response; the question comes right after the response.
+- `critique`: the judge first writes a short critique (greedy, bounded), then is asked for the
+  verdict with its critique in context, so it reasons before it scores (as DeepSeek-V3's generative
+  reward model does). Slower: a generation per response.
+
+"Could not score" is `None`, never 0: when the Yes and No spellings together hold less than
+`min_mass` of the next-token probability, the model is not answering the question and its ratio
+would be noise. TRL leaves None out of the group statistics; `Judge.unscored` counts them.
+
+Speed: every response to one principle shares a long prefix (system message, principle, rubric,
+few-shot examples). Its key/value cache is computed once and reused for every batch; only the
+question and response are run per item. The prefix is the longest common prefix of the *token ids*
+of the full texts, so cached and uncached runs see exactly the same tokens (no boundary effects).
+
+What was measured (embedded SmolLM2-135M, tests/data/judge_pairs.jsonl, 80 pairs, pairwise accuracy;
+`loop judge-check --pairs tests/data/judge_pairs.jsonl`). None reached the 0.85 bar:
+
+    principle text + rubric, one user message, SmolLM default system          0.56
+    same, with a "strict judge" system message                                 0.59
+    same, with the examples quoted inline as few-shots                         0.54
+    rubric descriptions as the question ("fair description: <low>?")          0.49
+    the answer as the assistant's own turn, "Was your answer polite?"         0.63
+    one message, "Is this answer polite?" (title as adjective)                0.61
+    that, with the examples as earlier Yes/No turns (few-shot turns)          0.66
+    that, with the answer fenced against injection                             0.64
+    few-shot turns, unfenced, harmless asked "Is this answer responsible?"     0.75 (shipped)
+      (per principle: helpful 0.81, honest 0.81, harmless 0.69, polite 0.75, concise 0.69)
+    inverted questions ("Does the answer make things up?", score = P(No))      0.13-0.31: the
+      model says Yes more to the better answer whatever is asked, so never invert a question
+    averages of two or three of the above (log-odds)                          0.63-0.71
+    P(Yes) alone, or P(No) alone, instead of the ratio                        no better
+Calibration against an empty response shifts both answers to a prompt alike, so it leaves pairwise
+accuracy unchanged; it makes scores comparable across prompts.
+
+The Judge uses the model as handed to it (perhaps a peft model with the judge's adapter active):
+it switches to eval mode for its work and restores the previous mode, and never touches gradients
+or adapters.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+from loop.constitution import Constitution, Principle
+from loop.templates import Templates, judge_messages
+
+YES_WORDS = ("Yes", " Yes", "yes", " yes", "YES", " YES")
+NO_WORDS = ("No", " No", "no", " no", "NO", " NO")
+# Below this joint probability of Yes and No the model is not answering the question: None.
+MIN_MASS = 1e-3
+# A shared prefix shorter than this is not worth a cache (the copy costs more than it saves).
+MIN_PREFIX_TOKENS = 16
+# An optional system message for the judge (Judge(system=...)). Off by default: with the embedded
+# model a "strict judge" system message moved accuracy by noise only (0.56 -> 0.59 on the labeled
+# pairs), and without one the judge sees exactly what `loop prompts render judge` shows.
+JUDGE_SYSTEM = "You are a strict, fair judge. You answer each question with Yes or No."
+
+
+@dataclass
+class Critique:
+    """One judgment of one response against one principle."""
+
+    principle: str
+    critique: str  # "" in score mode
+    score: float | None  # in [0, 1]; None = could not score
+    distribution: dict[str, float] | None  # the raw probabilities the score came from
+    template_sha256: str
+    constitution_version: str
+    constitution_sha256: str
+    model: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def word_token_ids(tokenizer, words) -> list[int]:
+    """Token ids of the words that are a single token; multi-token spellings are left out, since
+    their first token ("Y") also starts unrelated words."""
+    ids = []
+    for word in words:
+        tokens = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(tokens) == 1 and tokens[0] not in ids:
+            ids.append(tokens[0])
+    return ids
+
+
+def _common_prefix(seqs: list[list[int]]) -> int:
+    n = min(len(s) for s in seqs)
+    first = seqs[0]
+    for i in range(n):
+        if any(s[i] != first[i] for s in seqs):
+            return i
+    return n
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+class Judge:
+    """Scores (prompt, response) pairs against one principle at a time; see the module docstring."""
+
+    def __init__(self, model, tokenizer, constitution: Constitution, templates: Templates, mode: str = "score",
+                 few_shot: bool = True, calibrate: bool = True, batch_size: int = 16, critique_tokens: int = 48,
+                 model_id: str = "embedded", prefix_cache: bool = True, min_mass: float = MIN_MASS,
+                 system: str | None = None):
+        if mode not in ("score", "critique"):
+            raise ValueError("mode must be 'score' or 'critique'")
+        self.model, self.tokenizer = model, tokenizer
+        self.constitution, self.templates = constitution, templates
+        self.mode, self.few_shot, self.calibrate = mode, few_shot, calibrate
+        self.batch_size, self.critique_tokens = max(1, batch_size), critique_tokens
+        self.model_id, self.prefix_cache, self.min_mass, self.system = model_id, prefix_cache, min_mass, system
+        self.yes_ids = word_token_ids(tokenizer, YES_WORDS)
+        self.no_ids = [i for i in word_token_ids(tokenizer, NO_WORDS) if i not in self.yes_ids]
+        if not self.yes_ids or not self.no_ids:
+            raise ValueError("this tokenizer has no single-token Yes/No; the judge cannot read a verdict")
+        self.unscored = 0  # None scores returned so far
+
+    # ---- public -------------------------------------------------------------------------------
+
+    def score(self, prompts: list[str], responses: list[str], principle_id: str | None = None, *,
+              principle: Principle | None = None) -> list[Critique]:
+        """Judge each (prompt, response) against one principle (an id, or an ad-hoc Principle)."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        if principle is None:
+            principle = self.constitution.get(principle_id)
+        if not prompts:
+            return []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            crits = self._score(list(prompts), list(responses), principle)
+        finally:
+            self.model.train(was_training)
+        self.unscored += sum(c.score is None for c in crits)
+        return crits
+
+    # ---- the recipe ---------------------------------------------------------------------------
+
+    def _score(self, prompts: list[str], responses: list[str], principle: Principle) -> list[Critique]:
+        critiques = [""] * len(prompts)
+        if self.mode == "critique":
+            critiques = self._generate([self._messages("critique", principle, p, r)
+                                        for p, r in zip(prompts, responses)])
+        name = "judge" if self.mode == "score" else "verdict"
+        dists = self._yes_no([self._messages(name, principle, p, r, c)
+                              for p, r, c in zip(prompts, responses, critiques)])
+        baselines: list[tuple[float, float] | None] = [None] * len(prompts)
+        if self.calibrate:
+            baselines = self._baselines(prompts, principle)
+        template = "judge" if self.mode == "score" else "critique"
+        out = []
+        for (p_yes, p_no), base, text in zip(dists, baselines, critiques):
+            distribution = {"yes": p_yes, "no": p_no}
+            score = self._ratio(p_yes, p_no)
+            if base is not None:
+                distribution.update(baseline_yes=base[0], baseline_no=base[1])
+                base_score = self._ratio(*base)
+                # Contrastive calibration in log-odds: how much more the judge says Yes to this
+                # response than to an empty one for the same prompt. Stays in [0, 1].
+                score = None if score is None or base_score is None else \
+                    1 / (1 + math.exp(-(_logit(score) - _logit(base_score))))
+            out.append(Critique(
+                principle=principle.id, critique=text, score=score, distribution=distribution,
+                template_sha256=self.templates.sha256(template), constitution_version=self.constitution.version,
+                constitution_sha256=self.constitution.sha256, model=self.model_id))
+        return out
+
+    def _baselines(self, prompts: list[str], principle: Principle) -> list[tuple[float, float]]:
+        """The judge's verdict on an empty response, once per distinct prompt (GRPO repeats prompts)."""
+        unique = list(dict.fromkeys(prompts))
+        name = "judge" if self.mode == "score" else "verdict"
+        dists = self._yes_no([self._messages(name, principle, p, "", "") for p in unique])
+        by_prompt = dict(zip(unique, dists))
+        return [by_prompt[p] for p in prompts]
+
+    def _ratio(self, p_yes: float, p_no: float) -> float | None:
+        mass = p_yes + p_no
+        if not math.isfinite(mass) or mass < self.min_mass:
+            return None
+        return p_yes / mass
+
+    def _messages(self, name: str, principle: Principle, prompt: str, response: str, critique: str = ""):
+        messages = judge_messages(self.templates, name, principle, prompt, response, critique=critique,
+                                  few_shot=self.few_shot)
+        return ([{"role": "system", "content": self.system}] if self.system else []) + messages
+
+    def _encode(self, conversations) -> list[list[int]]:
+        texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                 for c in conversations]
+        return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+    # ---- model calls --------------------------------------------------------------------------
+
+    def _yes_no(self, conversations) -> list[tuple[float, float]]:
+        """(P(Yes), P(No)) of the next token after each conversation's assistant turn opens."""
+        import torch
+
+        seqs = self._encode(conversations)
+        # Sort by length so batches hold similar lengths (less padding); results are put back in order.
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        k = _common_prefix(seqs) if self.prefix_cache and len(seqs) > 1 else 0
+        k = min(k, min(len(s) for s in seqs) - 1)  # every item keeps at least one token of its own
+        prefix_kv = None
+        with torch.no_grad():
+            if k >= MIN_PREFIX_TOKENS:
+                prefix = torch.tensor([seqs[0][:k]], device=self.model.device)
+                prefix_kv = self.model(input_ids=prefix, use_cache=True).past_key_values
+            else:
+                k = 0
+            result: list[tuple[float, float]] = [(0.0, 0.0)] * len(seqs)
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                logits = self._last_logits([seqs[i][k:] for i in batch], prefix_kv, k)
+                probs = torch.softmax(logits.float(), dim=-1)
+                yes = probs[:, self.yes_ids].sum(-1).tolist()
+                no = probs[:, self.no_ids].sum(-1).tolist()
+                for j, i in enumerate(batch):
+                    result[i] = (yes[j], no[j])
+        return result
+
+    def _last_logits(self, seqs: list[list[int]], prefix_kv, k: int):
+        """Logits at each sequence's last token. Without a prefix: left padding. With a cached prefix
+        the suffixes are padded on the right (pads come after the real tokens, so causal attention
+        never sees them) and the logits are gathered at each row's last real token."""
+        import torch
+
+        device, pad = self.model.device, self.tokenizer.pad_token_id
+        n, width = len(seqs), max(len(s) for s in seqs)
+        ids = torch.full((n, width), pad, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        if prefix_kv is None:
+            for r, s in enumerate(seqs):
+                ids[r, width - len(s):] = torch.tensor(s)
+                mask[r, width - len(s):] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             position_ids=positions.to(device), use_cache=False)
+            return out.logits[:, -1, :]
+        for r, s in enumerate(seqs):
+            ids[r, :len(s)] = torch.tensor(s)
+            mask[r, :len(s)] = 1
+        cache = copy.deepcopy(prefix_kv)
+        cache.batch_repeat_interleave(n)
+        full_mask = torch.cat([torch.ones((n, k), dtype=torch.long), mask], dim=1)
+        positions = (k + torch.arange(width)).unsqueeze(0).expand(n, -1)
+        out = self.model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                         position_ids=positions.to(device), past_key_values=cache, use_cache=True)
+        last = torch.tensor([len(s) - 1 for s in seqs], device=device)
+        return out.logits[torch.arange(n, device=device), last, :]
+
+    def _generate(self, conversations) -> list[str]:
+        """Greedy critiques, bounded by critique_tokens, batched with left padding."""
+        import torch
+
+        seqs = self._encode(conversations)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        texts = [""] * len(seqs)
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            width = max(len(seqs[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, i in enumerate(batch):
+                ids[r, width - len(seqs[i]):] = torch.tensor(seqs[i])
+                mask[r, width - len(seqs[i]):] = 1
+            with torch.no_grad():
+                out = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+                                          max_new_tokens=self.critique_tokens, do_sample=False, pad_token_id=pad,
+                                          temperature=None, top_p=None, top_k=None)
+            for r, i in enumerate(batch):
+                texts[i] = self.tokenizer.decode(out[r, width:], skip_special_tokens=True).strip()
+        return texts
