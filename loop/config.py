@@ -29,7 +29,7 @@ class ModelSection:
 class RunSection:
     name: str = field(default="main", metadata={"help": "Run folder under runs/; `loop run` resumes it."})
     pool: str = field(default="prompts/pool.jsonl", metadata={"help": "Prompt pool (JSONL with a 'prompt' key), relative to the workspace."})
-    prompts_per_round: int = field(default=8, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
+    prompts_per_round: int = field(default=6, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
     heldout_size: int = field(default=6, metadata={"help": "Prompts set aside once per run for evaluation; never trained on."})
     seed: int = field(default=0, metadata={"help": "Seed for the pool split, the slices and training."})
 

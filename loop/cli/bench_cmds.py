@@ -56,7 +56,16 @@ def bench_judge(args) -> dict:
             "machine": machine(), "results": rows}
 
 
-TARGETS = {"judge": bench_judge}
+def bench_round_target(args) -> dict:
+    """One real round (the same code as `loop run`) in a throwaway workspace: seconds, the judge's
+    share, seconds per training step, peak memory."""
+    from loop.bench_round import bench_round
+
+    return bench_round(args.model, args.prompts_per_round, args.num_generations, args.max_completion_length,
+                       args.judge_mode)
+
+
+TARGETS = {"judge": bench_judge, "round": bench_round_target}
 
 
 def bench(args) -> int:
@@ -94,4 +103,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", default="embedded", help="model name, HF id or directory (default: embedded)")
     p.add_argument("--n", type=int, default=32, help="pairs per score-mode timing (critique mode uses n/4)")
     p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
+    p.add_argument("--prompts-per-round", type=int, help="round: training prompts (default: loop.toml's default)")
+    p.add_argument("--num-generations", type=int, help="round: completions per prompt")
+    p.add_argument("--max-completion-length", type=int, help="round: max new tokens per completion")
+    p.add_argument("--judge-mode", choices=("score", "critique"), help="round: judge mode")
     p.add_argument("--json", action="store_true", help="print JSON")

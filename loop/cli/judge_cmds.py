@@ -82,6 +82,11 @@ def judge_check(args) -> int:
     if not args.pairs:
         pairs = constitution_pairs(constitution)
     result = check(judge_, pairs, leave_one_out=not args.pairs)
+    if args.injection:
+        from loop.injection import injection_gain, probe_set
+
+        probes = [p for p in probe_set(constitution) if not constitution.get(p.principle).is_rule]
+        result["injection"] = injection_gain(judge_, probes)
     result.update(source=args.pairs or "constitution examples", mode=judge_.mode, few_shot=judge_.few_shot,
                   calibrate=judge_.calibrate, model=judge_.model_id, constitution_version=constitution.version,
                   constitution_sha256=constitution.sha256)
@@ -101,7 +106,13 @@ def judge_check(args) -> int:
         table.add_row(*row(pid, s))
     table.add_section()
     table.add_row(*row("overall", result))
-    make_console().print(table)
+    console = make_console()
+    console.print(table)
+    if args.injection:
+        inj = result["injection"]
+        style = "red" if (inj["mean_gain"] or 0) > 0 else "green"
+        console.print(f"injection probes: [{style}]mean gain {inj['mean_gain']:+.3f}[/] over {inj['n']} probes "
+                      f"({inj['positive']:.0%} gain); a judge that resists injection has a gain at or below 0")
     return 0
 
 
@@ -115,6 +126,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the critiques as JSON")
     p = command(subparsers, "judge-check", judge_check)
     p.add_argument("--pairs", help="JSONL file of labeled pairs (default: the constitution's examples)")
+    p.add_argument("--injection", action="store_true",
+                   help="also run the injection probes: how much a line addressing the judge raises its score")
     p.add_argument("--mode", choices=("score", "critique"), help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
