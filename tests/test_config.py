@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from loop.config import DEFAULT_GRPO, SECTIONS, Config, build_config, grpo_fields, load_config, render_default_config
+from loop.config import DEFAULT_GRPO, SECTIONS, Config, RunSection, build_config, grpo_fields, load_config, render_default_config
 from loop.datafile import tomllib
 from loop.errors import LoopError
 
@@ -40,7 +40,7 @@ def test_empty_config_is_the_default(tmp_path):
 def test_values_override_defaults_and_grpo_fields_pass_through(tmp_path):
     (tmp_path / "loop.toml").write_text('[run]\nseed = 7\n[lora]\ndropout = 0\n[grpo]\nlogging_steps = 5\nbeta = 0.1\n')
     config = load_config(tmp_path)
-    assert config.run.seed == 7 and config.run.prompts_per_round == 8
+    assert config.run.seed == 7 and config.run.prompts_per_round == RunSection().prompts_per_round
     assert config.lora.dropout == 0  # an int where a float is expected is fine
     assert config.grpo["logging_steps"] == 5 and config.grpo["beta"] == 0.1
     assert config.grpo["loss_type"] == "dapo"  # the other defaults stay

@@ -85,7 +85,7 @@ BAD_INPUTS = [
     ("unknown-key-check", replace(CONCISE, "max = 80", "max = 80\nmin = 3"), CONCISE, 25, "unknown key 'min'"),
     ("unknown-key-constitution", append(HEAD, 'author = "me"\n'), HEAD, 6, "unknown key 'author'"),
     ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, 3, "unknown section [modle]"),
-    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 8", "prompts_per_rnd = 8"), CONFIG, 15,
+    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG, 15,
      "unknown key 'prompts_per_rnd' in [run]"),
     ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG, 45,
      "'learning_rat' is not a trl.GRPOConfig field"),
