@@ -135,18 +135,15 @@ def resolve(name: str) -> ModelInfo:
 def load_model(name: str = EMBEDDED, dtype: str = "float32"):
     """Load (model, tokenizer, info). The tokenizer pads on the left, as batched generation needs."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
+    tokenizer = load_tokenizer(name)  # resolves the name and builds the embedded cache if needed
     info = resolve(name)
-    local_only = info.source != "Hugging Face hub"
-    if name in EMBEDDED_ALIASES:
-        ensure_embedded_cache()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(info.path, local_files_only=local_only)
-        model = AutoModelForCausalLM.from_pretrained(info.path, dtype=getattr(torch, dtype), local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(info.path, dtype=getattr(torch, dtype),
+                                                     local_files_only=info.source != "Hugging Face hub")
     except OSError as err:
-        raise LoopError(f"could not load model '{name}': {str(err).splitlines()[0]}; check the id, the path or the network") from None
-    prepare_tokenizer(tokenizer)
+        raise LoopError(_load_failure(name, err)) from None
     info.parameters = sum(p.numel() for p in model.parameters())
     info.dtype = str(model.dtype).replace("torch.", "")
     return model, tokenizer, info
@@ -170,9 +167,13 @@ def load_tokenizer(name: str = EMBEDDED):
     try:
         tokenizer = AutoTokenizer.from_pretrained(info.path, local_files_only=info.source != "Hugging Face hub")
     except OSError as err:
-        raise LoopError(f"could not load the tokenizer of '{name}': {str(err).splitlines()[0]}") from None
+        raise LoopError(_load_failure(name, err)) from None
     prepare_tokenizer(tokenizer)
     return tokenizer
+
+
+def _load_failure(name: str, err: OSError) -> str:
+    return f"could not load model '{name}': {str(err).splitlines()[0]}; check the id, the path or the network"
 
 
 def frozen_adapter_copy(model, name: str, source: str = "default") -> str:

@@ -50,6 +50,14 @@ def console():
     return Console(width=80, file=io.StringIO(), color_system=None, force_terminal=False)
 
 
+def tree_digest(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under a folder: equal digests mean byte-identical trees."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run `loop ARGS` in-process; returns (exit code, stdout, stderr)."""
     import contextlib

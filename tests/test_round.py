@@ -3,11 +3,11 @@ and a crashed run resumes without touching completed rounds."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from conftest import tree_digest
 from scripted_judge import ScriptedJudge
 
 from loop.errors import LoopError
@@ -26,11 +26,6 @@ def plan_for(workspace: Path, tiny_model_dir: Path, **extra):
     for section, values in extra.items():
         overrides.setdefault(section, {}).update(values)
     return plan_run(Workspace(workspace), overrides)
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_round_trains_the_policy_and_records_everything(workspace, tiny_model_dir):

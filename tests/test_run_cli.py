@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -11,14 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import run_cli, tree_digest
 
 LOOP = [sys.executable, "-m", "loop"]
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def run_args(tiny_model_dir: Path, rounds: int) -> list[str]:
