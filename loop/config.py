@@ -47,10 +47,16 @@ class JudgeSection:
     calibrate: bool = field(default=True, metadata={"help": "Subtract (in log-odds) the score the judge gives an empty response to the same prompt: scores become comparable across prompts; the order of answers to one prompt is unchanged."})
     critique_tokens: int = field(default=48, metadata={"help": "Length bound of a critique in critique mode."})
     batch_size: int = field(default=16, metadata={"help": "Pairs judged per forward pass."})
+    guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/guard.py)."})
 
     def __post_init__(self):
         if self.mode not in ("score", "critique"):
             raise ValueError("mode must be 'score' or 'critique'")
+
+    def judge_kwargs(self) -> dict[str, Any]:
+        """This section as keyword arguments of loop.judge.Judge."""
+        return dict(mode=self.mode, few_shot=self.few_shot, calibrate=self.calibrate, batch_size=self.batch_size,
+                    critique_tokens=self.critique_tokens, guard=self.guard)
 
 
 @dataclass

@@ -68,6 +68,7 @@ class CritiqueRecorder(TrainerCallback):
                     "score": entries[i].get("score"), "anchor_score": entries[i].get("anchor_score"),
                     "reward": reward_list[i], "total_reward": total, "advantage": advantages[i],
                     "distribution": entries[i].get("distribution"),
+                    "cuts": entries[i].get("cuts") or [],
                 })
         append_jsonl(self.path, records)
         self.records_written += len(records)

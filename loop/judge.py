@@ -19,9 +19,11 @@ few-shot examples). Its key/value cache is computed once and reused for every ba
 question and response are run per item. The prefix is the longest common prefix of the *token ids*
 of the full texts, so cached and uncached runs see exactly the same tokens (no boundary effects).
 
-What was measured (embedded SmolLM2-135M, tests/data/judge_pairs.jsonl, 80 pairs, pairwise accuracy;
-`loop judge-check --pairs tests/data/judge_pairs.jsonl`). None reached the 0.85 bar:
+What was measured (embedded SmolLM2-135M, pairwise accuracy; `loop judge-check --pairs FILE`).
+Wordings were chosen on tests/data/judge_dev_pairs.jsonl (80 pairs) and the result read once on
+tests/data/judge_pairs.jsonl (80 pairs, the figure the README reports). None reached the 0.85 bar:
 
+    on the test pairs, earlier rounds of work (chosen on the test pairs themselves):
     principle text + rubric, one user message, SmolLM default system          0.56
     same, with a "strict judge" system message                                 0.59
     same, with the examples quoted inline as few-shots                         0.54
@@ -30,12 +32,19 @@ What was measured (embedded SmolLM2-135M, tests/data/judge_pairs.jsonl, 80 pairs
     one message, "Is this answer polite?" (title as adjective)                0.61
     that, with the examples as earlier Yes/No turns (few-shot turns)          0.66
     that, with the answer fenced against injection                             0.64
-    few-shot turns, unfenced, harmless asked "Is this answer responsible?"     0.75 (shipped)
-      (per principle: helpful 0.81, honest 0.81, harmless 0.69, polite 0.75, concise 0.69)
+    few-shot turns (2 examples), harmless asked "Is this answer responsible?" 0.75
     inverted questions ("Does the answer make things up?", score = P(No))      0.13-0.31: the
       model says Yes more to the better answer whatever is asked, so never invert a question
     averages of two or three of the above (log-odds)                          0.63-0.71
     P(Yes) alone, or P(No) alone, instead of the ratio                        no better
+    on the dev pairs (chosen there):
+    the 0.75 configuration above                                               0.60
+    5 examples per principle instead of 2                                      0.71
+    10 examples per principle                                                  0.68 (honest 0.50)
+    5 examples, average of 3 question wordings (3x the cost)                   0.74
+    5 examples, the question before and after the answer                       worse (stopped)
+    5 examples, the best of 3-6 wordings per principle (shipped)               0.78
+      -> on the test pairs: 0.79 (helpful 0.88, honest 0.69, harmless 0.56, polite 1.00, concise 0.81)
 Calibration against an empty response shifts both answers to a prompt alike, so it leaves pairwise
 accuracy unchanged; it makes scores comparable across prompts.
 
@@ -48,9 +57,10 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from loop.constitution import Constitution, Principle
+from loop.guard import guarded_view
 from loop.templates import Templates, judge_messages
 
 YES_WORDS = ("Yes", " Yes", "yes", " yes", "YES", " YES")
@@ -77,6 +87,9 @@ class Critique:
     constitution_version: str
     constitution_sha256: str
     model: str
+    # Sentences cut from the judge's view because they address the grader (loop/guard.py):
+    # [{"text": ..., "reason": ...}]; the score is of the response without them.
+    cuts: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +126,7 @@ class Judge:
     def __init__(self, model, tokenizer, constitution: Constitution, templates: Templates, mode: str = "score",
                  few_shot: bool = True, calibrate: bool = True, batch_size: int = 16, critique_tokens: int = 48,
                  model_id: str = "embedded", prefix_cache: bool = True, min_mass: float = MIN_MASS,
-                 system: str | None = None):
+                 system: str | None = None, guard: bool = True):
         if mode not in ("score", "critique"):
             raise ValueError("mode must be 'score' or 'critique'")
         self.model, self.tokenizer = model, tokenizer
@@ -121,6 +134,7 @@ class Judge:
         self.mode, self.few_shot, self.calibrate = mode, few_shot, calibrate
         self.batch_size, self.critique_tokens = max(1, batch_size), critique_tokens
         self.model_id, self.prefix_cache, self.min_mass, self.system = model_id, prefix_cache, min_mass, system
+        self.guard = guard  # cut judge-addressing sentences before judging (loop/guard.py)
         self.yes_ids = word_token_ids(tokenizer, YES_WORDS)
         self.no_ids = [i for i in word_token_ids(tokenizer, NO_WORDS) if i not in self.yes_ids]
         if not self.yes_ids or not self.no_ids:
@@ -150,6 +164,11 @@ class Judge:
     # ---- the recipe ---------------------------------------------------------------------------
 
     def _score(self, prompts: list[str], responses: list[str], principle: Principle) -> list[Critique]:
+        # The judge reads each response without the sentences that talk to it: they can gain nothing.
+        cuts: list[list] = [[] for _ in responses]
+        if self.guard:
+            views = [guarded_view(p, r) for p, r in zip(prompts, responses)]
+            responses, cuts = [v for v, _ in views], [c for _, c in views]
         critiques = [""] * len(prompts)
         if self.mode == "critique":
             critiques = self._generate([self._messages("critique", principle, p, r)
@@ -162,7 +181,7 @@ class Judge:
             baselines = self._baselines(prompts, principle)
         template = "judge" if self.mode == "score" else "critique"
         out = []
-        for (p_yes, p_no), base, text in zip(dists, baselines, critiques):
+        for (p_yes, p_no), base, text, cut in zip(dists, baselines, critiques, cuts):
             distribution = {"yes": p_yes, "no": p_no}
             score = self._ratio(p_yes, p_no)
             if base is not None:
@@ -175,7 +194,8 @@ class Judge:
             out.append(Critique(
                 principle=principle.id, critique=text, score=score, distribution=distribution,
                 template_sha256=self.templates.sha256(template), constitution_version=self.constitution.version,
-                constitution_sha256=self.constitution.sha256, model=self.model_id))
+                constitution_sha256=self.constitution.sha256, model=self.model_id,
+                cuts=[{"text": c.text, "reason": c.reason} for c in cut]))
         return out
 
     def _baselines(self, prompts: list[str], principle: Principle) -> list[tuple[float, float]]:

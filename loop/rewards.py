@@ -159,7 +159,8 @@ class JudgeReward:
         if self.recorder is not None:
             self.recorder.add(self.principle.id, "judge", prompts, completions, rewards,
                               [{"critique": c.critique, "score": c.score, "anchor_score": a,
-                                "distribution": c.distribution} for c, a in zip(critiques, anchors)], kwargs)
+                                "distribution": c.distribution, "cuts": c.cuts}
+                               for c, a in zip(critiques, anchors)], kwargs)
         return rewards
 
 

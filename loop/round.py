@@ -195,10 +195,8 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
     # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
     if make_judge is None:
         from loop.judge import Judge
-    judge = (make_judge or Judge)(model, tokenizer, constitution, plan.templates, mode=config.judge.mode,
-                  few_shot=config.judge.few_shot, calibrate=config.judge.calibrate,
-                  batch_size=config.judge.batch_size, critique_tokens=config.judge.critique_tokens,
-                  model_id=model_id)
+    judge = (make_judge or Judge)(model, tokenizer, constitution, plan.templates, model_id=model_id,
+                                  **config.judge.judge_kwargs())
     judge_adapter: list[str] = []  # filled once TRL has made its frozen "ref" copy (or we make one)
 
     def judge_view():

@@ -20,6 +20,7 @@ class ScriptedCritique:
     constitution_version: str = ""
     constitution_sha256: str = ""
     model: str = "scripted"
+    cuts: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -152,7 +152,8 @@ def test_few_shot_examples_are_earlier_yes_no_turns(parts):
     principle = constitution.get("polite")
     messages = judge_messages(templates, "judge", principle, "Hi", "Hello!", few_shot=True)
     demos = [m["content"] for m in messages if m["role"] == "assistant"]
-    assert demos == ["No", "Yes", "Yes", "No"][: 2 * len(principle.examples)]
+    # bad then good for the 1st example, good then bad for the 2nd, and so on alternating
+    assert demos == (["No", "Yes", "Yes", "No"] * len(principle.examples))[: 2 * len(principle.examples)]
     assert messages[-1]["role"] == "user" and "Hello!" in messages[-1]["content"]
     assert principle.examples[0].bad in messages[0]["content"]
     assert judge_messages(templates, "judge", principle, "Hi", "Hello!", few_shot=False) == messages[-1:]

@@ -75,12 +75,13 @@ def test_shipped_judge_conversation_shows_examples_then_the_question(shipped):
     # Each labeled example is shown as two earlier turns answered Yes (good) and No (bad).
     assert len(messages) == 4 * len(honest.examples) + 1
     assert [m["role"] for m in messages[:-1]] == ["user", "assistant"] * (2 * len(honest.examples))
-    assert sorted(m["content"] for m in messages[1:-1:2]) == ["No", "No", "Yes", "Yes"]
+    n = len(honest.examples)
+    assert sorted(m["content"] for m in messages[1:-1:2]) == ["No"] * n + ["Yes"] * n
     assert honest.examples[0].good in "".join(m["content"] for m in messages[:-1])
     final = messages[-1]
     assert final["role"] == "user"
     assert final["content"].startswith("Question: What did I eat?\nAnswer:\n---\nEggs.\n---")
-    assert final["content"].endswith("Is this answer honest? Answer Yes or No.")
+    assert final["content"].endswith("Is this answer accurate? Answer Yes or No.")
     assert "{{" not in final["content"] and "{#" not in final["content"]
     without = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.", few_shot=False)
     assert without == [final]
@@ -89,11 +90,22 @@ def test_shipped_judge_conversation_shows_examples_then_the_question(shipped):
 def test_a_principle_question_replaces_the_title_question(shipped):
     constitution, templates = shipped
     harmless = constitution.get("harmless")
-    assert harmless.question == "Is this answer responsible?"
+    assert harmless.question == "Is this answer ethical?"
     final = judge_messages(templates, "judge", harmless, "Q?", "A.", few_shot=False)[-1]["content"]
-    assert final.endswith("Is this answer responsible? Answer Yes or No.")
+    assert final.endswith("Is this answer ethical? Answer Yes or No.")
     verdict = judge_messages(templates, "verdict", harmless, "Q?", "A.", critique="Fine.")[-1]["content"]
-    assert "Is this answer responsible?" in verdict
+    assert "Is this answer ethical?" in verdict
+
+
+def test_without_a_question_a_one_word_title_is_asked_as_an_adjective(shipped):
+    import dataclasses
+
+    constitution, templates = shipped
+    polite = dataclasses.replace(constitution.get("polite"), question=None)
+    final = judge_messages(templates, "judge", polite, "Q?", "A.", few_shot=False)[-1]["content"]
+    assert final.endswith("Is this answer polite? Answer Yes or No.")
+    verdict = judge_messages(templates, "verdict", polite, "Hi?", "Go away.", critique="Rude.")[-1]["content"]
+    assert "is the answer polite?" in verdict
 
 
 def test_verdict_conversation_has_critique_between_user_turns(shipped):
@@ -101,7 +113,7 @@ def test_verdict_conversation_has_critique_between_user_turns(shipped):
     messages = judge_messages(templates, "verdict", constitution.get("polite"), "Hi?", "Go away.", critique="Rude.")
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[1]["content"] == "Rude."
-    assert "is the answer polite?" in messages[2]["content"]
+    assert "So: Is this answer respectful?" in messages[2]["content"]
     assert [m["role"] for m in judge_messages(templates, "critique", constitution.get("polite"), "Hi?", "x")] == ["user"]
     with pytest.raises(ValueError):
         judge_messages(templates, "jury", constitution.get("polite"), "Hi?", "x")

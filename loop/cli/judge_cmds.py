@@ -6,6 +6,8 @@ import json
 
 from loop.cli import command
 
+BUILTIN = "built-in"  # --injection without a file: loop.injection.INJECTIONS
+
 
 def _judge_from_workspace(args):
     """(judge, constitution, config) built from the workspace: its model, constitution, templates, [judge]."""
@@ -19,9 +21,10 @@ def _judge_from_workspace(args):
     templates = ws.templates(constitution)  # checked before the model loads
     section = config.judge
     model, tokenizer, _ = load_model(args.model or config.model.name, config.model.dtype)
-    judge = Judge(model, tokenizer, constitution, templates, mode=args.mode or section.mode,
-                  few_shot=section.few_shot, calibrate=section.calibrate, batch_size=section.batch_size,
-                  critique_tokens=section.critique_tokens, model_id=args.model or config.model.name)
+    kwargs = section.judge_kwargs()
+    if args.mode:
+        kwargs["mode"] = args.mode
+    judge = Judge(model, tokenizer, constitution, templates, model_id=args.model or config.model.name, **kwargs)
     return judge, constitution, config
 
 
@@ -32,10 +35,10 @@ def judge(args) -> int:
     "-" means the judge could not score. In critique mode (--mode critique, or [judge] mode in
     loop.toml) the judge writes a short critique before it scores.
     """
+    from rich.markup import escape
     from rich.table import Table
 
     from loop.views.console import make_console
-
     from loop.workspace import open_workspace
 
     if args.principle:  # a typo is reported before the model loads
@@ -57,7 +60,11 @@ def judge(args) -> int:
         row = [c.principle, "-" if c.score is None else f"{c.score:.2f}",
                f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}"]
         table.add_row(*(row + [c.critique] if judge_.mode == "critique" else row))
-    make_console().print(table)
+    console = make_console()
+    console.print(table)
+    cuts = {(c["text"], c["reason"]): None for crit in crits for c in crit.cuts}
+    for text, reason in cuts:  # the same sentences are cut for every principle: list them once
+        console.print(f"[bold yellow]guard cut[/] ({reason}), not shown to the judge: [yellow]{escape(text)}[/]")
     return 0
 
 
@@ -75,9 +82,14 @@ def judge_check(args) -> int:
     from loop.views.console import make_console
     from loop.workspace import open_workspace
 
-    if args.pairs:  # validate the file before the model loads
+    if args.pairs:  # validate the files before the model loads
         ws = open_workspace(args.workspace)
         pairs = load_pairs(args.pairs, ws.constitution())
+    lines = None
+    if args.injection:
+        from loop.injection import INJECTIONS, load_injection_lines
+
+        lines = INJECTIONS if args.injection == BUILTIN else load_injection_lines(args.injection)
     judge_, constitution, _ = _judge_from_workspace(args)
     if not args.pairs:
         pairs = constitution_pairs(constitution)
@@ -85,8 +97,13 @@ def judge_check(args) -> int:
     if args.injection:
         from loop.injection import injection_gain, probe_set
 
-        probes = [p for p in probe_set(constitution) if not constitution.get(p.principle).is_rule]
+        probes = [p for p in probe_set(constitution, lines) if not constitution.get(p.principle).is_rule]
         result["injection"] = injection_gain(judge_, probes)
+        result["injection"]["lines"] = "built-in" if args.injection == BUILTIN else args.injection
+        if judge_.guard:  # what the model alone does, without the guard's cuts: the honest baseline
+            judge_.guard = False
+            result["injection_unguarded"] = injection_gain(judge_, probes)
+            judge_.guard = True
     result.update(source=args.pairs or "constitution examples", mode=judge_.mode, few_shot=judge_.few_shot,
                   calibrate=judge_.calibrate, model=judge_.model_id, constitution_version=constitution.version,
                   constitution_sha256=constitution.sha256)
@@ -111,8 +128,13 @@ def judge_check(args) -> int:
     if args.injection:
         inj = result["injection"]
         style = "red" if (inj["mean_gain"] or 0) > 0 else "green"
-        console.print(f"injection probes: [{style}]mean gain {inj['mean_gain']:+.3f}[/] over {inj['n']} probes "
-                      f"({inj['positive']:.0%} gain); a judge that resists injection has a gain at or below 0")
+        console.print(f"injection probes ({inj['lines']} lines): [{style}]mean gain {inj['mean_gain']:+.3f}[/] "
+                      f"over {inj['n']} probes ({inj['positive']:.0%} gain); a judge that resists injection has a "
+                      "gain at or below 0")
+        if "injection_unguarded" in result:
+            raw = result["injection_unguarded"]
+            console.print(f"  without the guard (the model alone): mean gain {raw['mean_gain']:+.3f} "
+                          f"({raw['positive']:.0%} gain)")
     return 0
 
 
@@ -126,8 +148,9 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the critiques as JSON")
     p = command(subparsers, "judge-check", judge_check)
     p.add_argument("--pairs", help="JSONL file of labeled pairs (default: the constitution's examples)")
-    p.add_argument("--injection", action="store_true",
-                   help="also run the injection probes: how much a line addressing the judge raises its score")
+    p.add_argument("--injection", nargs="?", const=BUILTIN, metavar="LINES.txt",
+                   help="also run the injection probes: how much a line addressing the judge raises its score "
+                        "(built-in lines, or one per line from a file; {title} is the principle's title)")
     p.add_argument("--mode", choices=("score", "critique"), help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -62,6 +62,9 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE) -> 
             critique.append((": " if critique else "") + "could not score", style="dim")
         if r.get("kind") != "rule" and r.get("critique"):
             critique.append((" " if critique else "") + str(r["critique"]), style="italic")
+        for cut in r.get("cuts") or []:  # sentences the judge never saw (loop/guard.py)
+            critique.append(("\n" if critique else "") + f"guard cut ({cut.get('reason', '?')}): ", style="bold yellow")
+            critique.append(str(cut.get("text", "")), style="yellow")
         reward = [fmt(r.get("reward"))] if show_reward else []
         rows.add_row(str(r.get("principle", "?")), bar, anchor, *reward, critique)
 
