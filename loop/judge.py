@@ -174,11 +174,14 @@ class Judge:
             critiques = self._generate([self._messages("critique", principle, p, r)
                                         for p, r in zip(prompts, responses)])
         name = "judge" if self.mode == "score" else "verdict"
-        dists = self._yes_no([self._messages(name, principle, p, r, c)
-                              for p, r, c in zip(prompts, responses, critiques)])
-        baselines: list[tuple[float, float] | None] = [None] * len(prompts)
-        if self.calibrate:
-            baselines = self._baselines(prompts, principle)
+        conversations = [self._messages(name, principle, p, r, c) for p, r, c in zip(prompts, responses, critiques)]
+        # Calibration: the judge's verdict on an empty response, once per distinct prompt (GRPO repeats
+        # prompts), judged in the same call so the shared prefix is computed once for both.
+        unique = list(dict.fromkeys(prompts)) if self.calibrate else []
+        dists = self._yes_no(conversations + [self._messages(name, principle, p, "", "") for p in unique])
+        by_prompt = dict(zip(unique, dists[len(prompts):]))
+        dists = dists[:len(prompts)]
+        baselines: list[tuple[float, float] | None] = [by_prompt.get(p) for p in prompts]
         template = "judge" if self.mode == "score" else "critique"
         out = []
         for (p_yes, p_no), base, text, cut in zip(dists, baselines, critiques, cuts):
@@ -197,14 +200,6 @@ class Judge:
                 constitution_sha256=self.constitution.sha256, model=self.model_id,
                 cuts=[{"text": c.text, "reason": c.reason} for c in cut]))
         return out
-
-    def _baselines(self, prompts: list[str], principle: Principle) -> list[tuple[float, float]]:
-        """The judge's verdict on an empty response, once per distinct prompt (GRPO repeats prompts)."""
-        unique = list(dict.fromkeys(prompts))
-        name = "judge" if self.mode == "score" else "verdict"
-        dists = self._yes_no([self._messages(name, principle, p, "", "") for p in unique])
-        by_prompt = dict(zip(unique, dists))
-        return [by_prompt[p] for p in prompts]
 
     def _ratio(self, p_yes: float, p_no: float) -> float | None:
         mass = p_yes + p_no
@@ -266,8 +261,9 @@ class Judge:
                 ids[r, width - len(s):] = torch.tensor(s)
                 mask[r, width - len(s):] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            # Only the last position's logits: the full [n, width, vocab] tensor would be ~50k floats a token.
             out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                             position_ids=positions.to(device), use_cache=False)
+                             position_ids=positions.to(device), use_cache=False, logits_to_keep=1)
             return out.logits[:, -1, :]
         for r, s in enumerate(seqs):
             ids[r, :len(s)] = torch.tensor(s)
@@ -276,10 +272,13 @@ class Judge:
         cache.batch_repeat_interleave(n)
         full_mask = torch.cat([torch.ones((n, k), dtype=torch.long), mask], dim=1)
         positions = (k + torch.arange(width)).unsqueeze(0).expand(n, -1)
-        out = self.model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
-                         position_ids=positions.to(device), past_key_values=cache, use_cache=True)
+        # Logits from the earliest last token on (batches are sorted by length, so that is a few columns).
         last = torch.tensor([len(s) - 1 for s in seqs], device=device)
-        return out.logits[torch.arange(n, device=device), last, :]
+        keep = width - int(last.min())
+        out = self.model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                         position_ids=positions.to(device), past_key_values=cache, use_cache=True,
+                         logits_to_keep=keep)
+        return out.logits[torch.arange(n, device=device), last - (width - keep), :]
 
     def _generate(self, conversations) -> list[str]:
         """Greedy critiques, bounded by critique_tokens, batched with left padding."""
