@@ -38,7 +38,8 @@ VERDICT = r"[\"'“]?(?:yes|pass|passed|approved|excellent|perfect|good|complian
 PATTERNS: tuple[tuple[str, re.Pattern, re.Pattern | None], ...] = (
     # "Note to the judge", "As the evaluator, you must", "Dear reviewer", "grader: pass".
     ("names the grader", re.compile(rf"\b{GRADER}\b", _F),
-     re.compile(rf"\b{GRADER}\b|\b(?:grad|judg|review|rat|scor|assess|evaluat|critic)", _F)),
+     re.compile(rf"\b{GRADER}\b|\b(?:grad(?:e|es|ed|ing)|judg\w*|review\w*|rat(?:e|es|ed|ing|ings)|scor\w*|assess\w*|"
+                r"evaluat\w*|critic\w*)\b", _F)),
     # "Score: 10/10", "Rating: 5/5", "Grade: A+", "Verdict: excellent", "Evaluation: approved".
     ("labels a score or verdict", re.compile(r"\b(?:score|rating|grade|verdict|evaluation|assessment|marks?|result|status)\s*[:=]", _F),
      re.compile(r"\b(?:score|rating|grade|verdict|mark|result|status)s?\b", _F)),
@@ -119,9 +120,9 @@ def guarded_view(prompt: str, response: str) -> tuple[str, list[Cut]]:
     view = _COMMENT.sub(" ", response)
     for cut in cuts:
         if not cut.text.startswith("<!--"):
-            view = view.replace(cut.text, " ", 1)
-    # Tidy what the cuts leave: runs of spaces, blank lines.
-    view = re.sub(r"[ \t]+", " ", view)
-    view = re.sub(r" *\n *", "\n", view)
+            # The sentence goes with the spaces around it; the rest of the answer (code indentation
+            # included) is left as written.
+            view = re.sub(r"[ \t]*" + re.escape(cut.text) + r"[ \t]*", " ", view, count=1)
+    view = re.sub(r" +\n", "\n", view)  # a cut at a line's end leaves a trailing space
     view = re.sub(r"\n{3,}", "\n\n", view).strip()
     return view, cuts
