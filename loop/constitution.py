@@ -22,7 +22,8 @@ from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
-PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check"}
+PRINCIPLE_KEYS = {"id", "title", "text", "question", "lift", "relevance", "prior", "weight", "rubric", "examples",
+                  "check"}
 RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/rewards.py.
@@ -53,6 +54,9 @@ class Principle:
     check: dict[str, Any] | None = None  # {"type": "max_words", "max": 120}
     path: str = ""
     question: str = ""  # the judge's Yes/No question, when the title alone asks it badly
+    lift: float = 0.0  # weight of the principle lift in the judge's log-odds (loop/likelihood.py); 0 = off
+    relevance: float = 0.0  # weight of how much the prompt makes the response likely (loop/likelihood.py)
+    prior: float = 0.0  # weight of the response's likelihood as the model's own reply (loop/likelihood.py)
 
     @property
     def is_rule(self) -> bool:
@@ -170,6 +174,13 @@ def load_principle(path: Path) -> Principle:
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
         raise LoopError(f"weight must be a positive number, got {weight!r}; use e.g. weight = 1.0",
                         path=path, line=line_of_key(text, "weight"))
+    signal_weights = {}
+    for key in ("lift", "relevance", "prior"):  # the judge's likelihood signals (loop/likelihood.py)
+        value = data.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise LoopError(f"{key} must be a number from 0 to 100, got {value!r}; use e.g. {key} = 2.0, or 0 for none",
+                            path=path, line=line_of_key(text, key))
+        signal_weights[key] = float(value)
     rubric = None
     if "rubric" in data:
         if not isinstance(data["rubric"], dict):
@@ -206,6 +217,9 @@ def load_principle(path: Path) -> Principle:
         text=_require_str(data["text"], "text", path, text),
         question=_require_str(data["question"], "question", path, text) if "question" in data else "",
         weight=float(weight),
+        lift=signal_weights["lift"],
+        relevance=signal_weights["relevance"],
+        prior=signal_weights["prior"],
         rubric=rubric,
         examples=tuple(examples),
         check=check,

@@ -10,6 +10,10 @@ the single-token spellings of the word ("Yes", " Yes", "yes", " yes"). Two modes
   verdict with its critique in context, so it reasons before it scores (as DeepSeek-V3's generative
   reward model does). Slower: a generation per response.
 
+Where the verdict alone is weak, a principle adds likelihood signals to its log-odds with weights it
+names (`lift`, `relevance`, `prior`; loop/likelihood.py): how much the principle, or the question,
+makes the model likelier to write this response, or how likely it is as the model's own reply.
+
 "Could not score" is `None`, never 0: when the Yes and No spellings together hold less than
 `min_mass` of the next-token probability, the model is not answering the question and its ratio
 would be noise. TRL leaves None out of the group statistics; `Judge.unscored` counts them.
@@ -43,8 +47,19 @@ tests/data/judge_pairs.jsonl (80 pairs, the figure the README reports). None rea
     10 examples per principle                                                  0.68 (honest 0.50)
     5 examples, average of 3 question wordings (3x the cost)                   0.74
     5 examples, the question before and after the answer                       worse (stopped)
-    5 examples, the best of 3-6 wordings per principle (shipped)               0.78
+    5 examples, the best of 3-6 wordings per principle                         0.78
       -> on the test pairs: 0.79 (helpful 0.88, honest 0.69, harmless 0.56, polite 1.00, concise 0.81)
+    on a second dev set (tests/data/judge_dev2_pairs.jsonl, 80 new pairs) the same judge gave 0.64
+    (helpful 0.56, honest 0.50, polite 0.56): the wordings had been fitted to 16 pairs each. So the
+    verdict alone is weak, and the model's generation is asked as well (loop/likelihood.py):
+    on both dev sets (32 pairs a principle), each signal's weight chosen there:
+    helpful   question 0.66 -> + relevance x4 0.88  (the question makes the answer likely)
+    harmless  question 0.69 -> + lift x4      0.84  (the principle makes the answer likely)
+    polite    question 0.69 -> + prior x1     0.88  (the model finds the answer likely at all)
+    concise   question 0.81 -> + lift x8      0.91
+    honest    question 0.69; no signal helped on both sets (wordings 0.38-0.56 on the second)
+      -> 0.84 on both dev sets; on the test pairs, read once: 0.81 (helpful 0.81, honest 0.69,
+         harmless 0.75, polite 0.88, concise 0.94)
 Calibration against an empty response shifts both answers to a prompt alike, so it leaves pairwise
 accuracy unchanged; it makes scores comparable across prompts.
 
@@ -61,6 +76,7 @@ from dataclasses import asdict, dataclass, field
 
 from loop.constitution import Constitution, Principle
 from loop.guard import guarded_view
+from loop.likelihood import SIGNALS, likelihood_signals
 from loop.templates import Templates, judge_messages
 
 YES_WORDS = ("Yes", " Yes", "yes", " yes", "YES", " YES")
@@ -182,18 +198,34 @@ class Judge:
         by_prompt = dict(zip(unique, dists[len(prompts):]))
         dists = dists[:len(prompts)]
         baselines: list[tuple[float, float] | None] = [by_prompt.get(p) for p in prompts]
+        # Likelihood signals (loop/likelihood.py): does the principle make the model likelier to write
+        # this response (lift), does the question (relevance), is it the model's own kind of reply (prior)?
+        # Each principle weighs the ones measured to help it; they are added to the verdict's log-odds.
+        weights = {name: getattr(principle, name) for name in SIGNALS if getattr(principle, name) > 0}
+        signals: dict[str, list[float]] = {}
+        if weights:
+            system = self.templates.render("lift", principle=principle) if "lift" in weights else ""
+            signals = likelihood_signals(self.model, self.tokenizer, prompts, responses, tuple(weights),
+                                         system=system, batch_size=self.batch_size)
         template = "judge" if self.mode == "score" else "critique"
         out = []
-        for (p_yes, p_no), base, text, cut in zip(dists, baselines, critiques, cuts):
+        for i, ((p_yes, p_no), base, text, cut) in enumerate(zip(dists, baselines, critiques, cuts)):
             distribution = {"yes": p_yes, "no": p_no}
             score = self._ratio(p_yes, p_no)
+            log_odds = None if score is None else _logit(score)
             if base is not None:
                 distribution.update(baseline_yes=base[0], baseline_no=base[1])
                 base_score = self._ratio(*base)
                 # Contrastive calibration in log-odds: how much more the judge says Yes to this
-                # response than to an empty one for the same prompt. Stays in [0, 1].
-                score = None if score is None or base_score is None else \
-                    1 / (1 + math.exp(-(_logit(score) - _logit(base_score))))
+                # response than to an empty one for the same prompt.
+                log_odds = None if log_odds is None or base_score is None else log_odds - _logit(base_score)
+            for name, weight in weights.items():
+                distribution[name] = signals[name][i]
+                log_odds = None if log_odds is None else log_odds + weight * signals[name][i]
+            if (base is not None or weights) and log_odds is not None:
+                score = 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds))))  # stays in [0, 1]
+            elif log_odds is None:
+                score = None
             out.append(Critique(
                 principle=principle.id, critique=text, score=score, distribution=distribution,
                 template_sha256=self.templates.sha256(template), constitution_version=self.constitution.version,

@@ -36,6 +36,9 @@ TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "critique": {"principle", "prompt", "response", "examples"},
     # Critique mode, turn 2: after the critique, ask for the Yes/No verdict that is scored.
     "verdict": {"principle", "prompt", "response", "critique"},
+    # Principle lift: the system message under which a response's likelihood is compared with the
+    # plain chat's (loop/likelihood.py). Used for principles with a `lift` weight.
+    "lift": {"principle"},
 }
 
 

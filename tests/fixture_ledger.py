@@ -6,9 +6,9 @@ Numbers are made up but shaped like a real run: scores improve round by round, t
 above the anchor judge (a growing anchor gap), some scores are "could not score" (null), and the
 constitution changes between rounds so `constitution diff --rounds` has something to show:
 
-    round 1  constitution 1.1.0, shipped templates
-    round 2  constitution 1.2.0: concise.toml allows 60 words instead of 80, helpful.toml reworded
-    round 3  constitution 1.2.0, judge.jinja gains a line
+    round 1  constitution 1.2.0, shipped templates
+    round 2  constitution 1.3.0: concise.toml allows 60 words instead of 80, helpful.toml reworded
+    round 3  constitution 1.3.0, judge.jinja gains a line
 
 Records that tests look for by content:
     - round 3, group 1, sample 2 has the completion containing "PINEAPPLE" and the best total reward
@@ -80,7 +80,7 @@ def snapshot_files(round_number: int) -> tuple[dict[str, str], dict[str, str]]:
     if round_number >= 2:
         constitution = dict(constitution)
         constitution["constitution.toml"] = constitution["constitution.toml"].replace(
-            'version = "1.1.0"', 'version = "1.2.0"')
+            'version = "1.2.0"', 'version = "1.3.0"')
         constitution["principles/concise.toml"] = constitution["principles/concise.toml"].replace(
             "max = 80", "max = 60")
         constitution["principles/helpful.toml"] = constitution["principles/helpful.toml"].replace(

@@ -39,7 +39,7 @@ def test_shipped_constitution_has_5_to_8_principles_with_rubrics_and_examples():
 def test_version_and_metadata_are_read(copy):
     root = copy()
     head = root / "constitution.toml"
-    head.write_text(head.read_text().replace('version = "1.1.0"', 'version = "2.3.1"'))
+    head.write_text(head.read_text().replace('version = "1.2.0"', 'version = "2.3.1"'))
     constitution = load_constitution(root)
     assert constitution.version == "2.3.1"
     assert constitution.name == "default"
@@ -66,7 +66,7 @@ def test_hash_changes_when_any_file_changes(copy, edit):
     elif edit == "line endings":  # the hash is over the bytes as they are: CRLF is a change
         helpful.write_bytes(helpful.read_bytes().replace(b"\n", b"\r\n"))
     elif edit == "constitution.toml":
-        (root / "constitution.toml").write_text((root / "constitution.toml").read_text().replace("1.1.0", "1.1.1"))
+        (root / "constitution.toml").write_text((root / "constitution.toml").read_text().replace("1.2.0", "1.2.1"))
     elif edit == "new principle":
         (root / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
     else:
@@ -112,6 +112,12 @@ BAD_PRINCIPLES = [
     ("id-not-string", 'id = 3\ntitle = "A"\ntext = "t"\n', 1, "'id' must be a string"),
     ("weight-bool", 'id = "a"\ntitle = "A"\ntext = "t"\nweight = true\n', 4, "positive number"),
     ("weight-nan", 'id = "a"\ntitle = "A"\ntext = "t"\nweight = nan\n', 4, "positive number"),
+    ("lift-negative", 'id = "a"\ntitle = "A"\ntext = "t"\nlift = -1\n', 4, "number from 0 to 100"),
+    ("lift-string", 'id = "a"\ntitle = "A"\ntext = "t"\nlift = "4"\n', 4, "number from 0 to 100"),
+    ("lift-bool", 'id = "a"\ntitle = "A"\ntext = "t"\nlift = true\n', 4, "number from 0 to 100"),
+    ("lift-nan", 'id = "a"\ntitle = "A"\ntext = "t"\nlift = nan\n', 4, "number from 0 to 100"),
+    ("relevance-huge", 'id = "a"\ntitle = "A"\ntext = "t"\nrelevance = 1e9\n', 4, "number from 0 to 100"),
+    ("prior-negative", 'id = "a"\ntitle = "A"\ntext = "t"\nprior = -0.5\n', 4, "number from 0 to 100"),
     ("rubric-not-table", 'id = "a"\ntitle = "A"\ntext = "t"\nrubric = "good"\n', 4, "'rubric' must be a table"),
     ("examples-not-array", 'id = "a"\ntitle = "A"\ntext = "t"\nexamples = "x"\n', 4, "array of tables"),
     ("example-not-table", 'id = "a"\ntitle = "A"\ntext = "t"\nexamples = [1]\n', 4, "must be a table"),
@@ -164,7 +170,7 @@ def test_show_renders_the_table(console):
     text = console.file.getvalue()
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    assert lines[0].strip().startswith("default v1.1.0  (sha256 ")
+    assert lines[0].strip().startswith("default v1.2.0  (sha256 ")
     assert "┃ id       ┃ weight ┃ rewarded by" in text
     assert "│ concise  │    0.5 │ rule: at most 80     │ Concise" in text
     assert "│ correct  │      1 │ rule: numeric answer │ Correct" in text
@@ -175,7 +181,7 @@ def test_show_renders_the_table(console):
 def test_constitution_show_command(workspace):
     code, out, err = run_cli("constitution", "show")
     assert (code, err) == (0, "")
-    assert "default v1.1.0" in out
+    assert "default v1.2.0" in out
     for pid in ("concise", "correct", "harmless", "helpful", "honest", "polite"):
         assert f"│ {pid}" in out
 
@@ -184,7 +190,7 @@ def test_diff_of_two_directories_shows_the_change(copy):
     a, b = copy("a"), copy("b")
     honest = b / "principles/honest.toml"
     honest.write_text(honest.read_text().replace("weight = 1.0", "weight = 2.0"))
-    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.1.0", "1.2.0"))
+    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.2.0", "1.3.0"))
     diffs = diff_files(load_constitution(a).files, load_constitution(b).files, "a", "b")
     assert set(diffs) == {"principles/honest.toml", "constitution.toml"}
     assert "-weight = 1.0" in diffs["principles/honest.toml"]
@@ -196,11 +202,11 @@ def test_constitution_diff_command_on_directories(copy, tmp_path, monkeypatch):
     a, b = copy("a"), copy("b")
     (b / "principles/polite.toml").unlink()
     (b / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
-    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.1.0", "1.2.0"))
+    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.2.0", "1.3.0"))
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("constitution", "diff", "a", "b")
     assert (code, err) == (0, "")
-    assert "version: 1.1.0 -> 1.2.0" in out
+    assert "version: 1.2.0 -> 1.3.0" in out
     assert "principles/kind.toml (added)" in out and '+id = "kind"' in out
     assert "principles/polite.toml (removed)" in out and '-id = "polite"' in out
     assert "honest.toml" not in out  # unchanged files are left out

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def labeled_answers():
     """Every answer we wrote as an answer: the labeled pairs (test and dev) and the constitution's examples."""
-    for name in ("judge_pairs.jsonl", "judge_dev_pairs.jsonl"):
+    for name in ("judge_pairs.jsonl", "judge_dev_pairs.jsonl", "judge_dev2_pairs.jsonl"):
         for line in (DATA / name).read_text().splitlines():
             d = json.loads(line)
             yield d["prompt"], d["chosen"]
@@ -29,7 +29,7 @@ def labeled_answers():
 
 def test_no_labeled_answer_is_cut():
     answers = list(labeled_answers())
-    assert len(answers) > 300
+    assert len(answers) > 450
     cut = [(p, a, judge_addressing(p, a)) for p, a in answers if judge_addressing(p, a)]
     assert cut == []
 

@@ -113,8 +113,10 @@ def test_judge_command(workspace, tiny_model_dir):
     assert code == 0, err
     [crit] = json.loads(out)
     assert crit["principle"] == "polite" and "distribution" in crit and "template_sha256" in crit
+    assert "prior" in crit["distribution"]  # the shipped polite principle weighs its likelihood prior
     code, out, _ = run_cli("judge", "--prompt", "Hi", "--response", "Hello!", "--model", str(tiny_model_dir))
     assert code == 0 and all(p in out for p in ("helpful", "honest", "polite"))
+    assert "relevance" in out and "prior" in out and "lift" in out  # value x weight, where weighed
     code, _, stderr = run_cli("judge", "--prompt", "Hi", "--response", "Hello!", "--principle", "nope",
                               "--model", str(tiny_model_dir))
     assert code == 2 and "no principle 'nope'" in stderr

@@ -2,8 +2,9 @@
 
 Slow (the real model on CPU, a few minutes): the labeled set is tests/data/judge_pairs.jsonl, 80
 pairs, 16 each over helpful, honest, harmless, polite and concise, written to vary in topic and in
-how the bad answer fails. The judge runs with the defaults `loop init` writes. Its question wordings were chosen on a separate
-set, tests/data/judge_dev_pairs.jsonl, so this figure is not fitted to these pairs.
+how the bad answer fails. The judge runs with the defaults `loop init` writes. Its question wordings
+and likelihood-signal weights were chosen on separate sets, tests/data/judge_dev_pairs.jsonl and
+judge_dev2_pairs.jsonl, so this figure is not fitted to these pairs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from loop.config import JudgeSection
 pytestmark = pytest.mark.slow
 
 TARGET_ACCURACY = 0.85  # the issue's bar for a reward signal worth training on
-FLOOR_ACCURACY = 0.75  # measured 0.79 with the shipped constitution and templates; below this something regressed
+FLOOR_ACCURACY = 0.80  # measured 0.81 with the shipped constitution 1.2.0; below this something regressed
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,8 @@ def test_accuracy_does_not_regress(result):
     assert result["accuracy"] >= FLOOR_ACCURACY
 
 
-# Not reached yet: the shipped judge measures 0.79 (helpful 0.88, honest 0.69, harmless 0.56, polite 1.00,
-# concise 0.81). Kept as the bar; strict=False so reaching it shows.
-@pytest.mark.xfail(reason="the 135M self-judge reaches 0.79 of the 0.85 target", strict=False)
+# Not reached yet: the shipped judge measures 0.81 (helpful 0.81, honest 0.69, harmless 0.75, polite 0.88,
+# concise 0.94). Kept as the bar; strict=False so reaching it shows.
+@pytest.mark.xfail(reason="the 135M self-judge reaches 0.81 of the 0.85 target", strict=False)
 def test_accuracy_reaches_target(result):
     assert result["accuracy"] >= TARGET_ACCURACY

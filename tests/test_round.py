@@ -51,7 +51,7 @@ def test_round_trains_the_policy_and_records_everything(workspace, tiny_model_di
     info = json.loads((folder / "round.json").read_text())
     assert info["status"] == "complete"
     assert info["constitution"]["sha256"] == plan.constitution.sha256
-    assert set(info["templates"]) == {"system", "judge", "critique", "verdict"}
+    assert set(info["templates"]) == {"system", "judge", "critique", "verdict", "lift"}
     assert (folder / "prompts" / "judge.jinja").read_text() == (workspace / "prompts" / "judge.jinja").read_text()
 
     records = [json.loads(line) for line in (folder / "critiques.jsonl").read_text().splitlines()]

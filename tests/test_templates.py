@@ -194,6 +194,17 @@ def test_prompts_render_system_shows_the_policy_view(workspace, tiny_model_dir, 
                                          "<|im_start|>assistant")
 
 
+def test_prompts_render_lift_shows_the_response_under_the_principle(workspace, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli("prompts", "render", "lift", "--principle", "harmless", "--model", str(tiny_model_dir),
+                             "--prompt", "Why is the sky blue?", "--response", "Light scatters.")
+    assert code == 0 and "error" not in err and out.startswith("╭─ lift · ")
+    body = " ".join(_panel_text(out).split())  # the panel wraps the long system line
+    text = load_constitution(workspace / "constitution").get("harmless").text
+    assert body.startswith("<|im_start|>system You are a helpful AI assistant. Always follow this principle: " + text)
+    assert body.endswith("<|im_start|>user Why is the sky blue?<|im_end|> <|im_start|>assistant Light scatters.<|im_end|>")
+
+
 def test_prompts_render_refuses_unknown_names(workspace, tiny_model_dir):
     code, _, err = run_cli("prompts", "render", "jury", "--model", str(tiny_model_dir))
     assert code == 2 and len(err.splitlines()) == 1 and "no template 'jury'" in err

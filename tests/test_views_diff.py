@@ -15,7 +15,7 @@ def ledger(workspace):
 def test_diff_rounds_shows_version_principles_and_templates(ledger):
     code, out, _ = run_cli("constitution", "diff", "--rounds", "1", "3")
     assert code == 0
-    assert "version: 1.1.0 -> 1.2.0" in out
+    assert "version: 1.2.0 -> 1.3.0" in out
     assert "principles/concise.toml (changed)" in out and "-max = 80" in out and "+max = 60" in out
     assert "principles/helpful.toml (changed)" in out
     assert "principles/honest.toml" not in out  # unchanged principles are left out
@@ -26,7 +26,7 @@ def test_diff_rounds_shows_version_principles_and_templates(ledger):
 
 def test_diff_rounds_same_constitution(ledger):
     code, out, _ = run_cli("constitution", "diff", "--rounds", "2", "3")
-    assert code == 0 and "version 1.2.0, identical text" in out and "same version" not in out
+    assert code == 0 and "version 1.3.0, identical text" in out and "same version" not in out
     assert "concise.toml" not in out and "judge.jinja (changed)" in out
 
 
@@ -44,5 +44,5 @@ def test_diff_rounds_flags_changed_text_under_the_same_version(ledger):
     concise = ledger.round_dir(3) / "constitution" / "principles" / "concise.toml"
     concise.write_text(concise.read_text().replace("max = 60", "max = 40"))
     code, out, _ = run_cli("constitution", "diff", "--rounds", "2", "3")
-    assert code == 0 and "version: 1.2.0 -> 1.2.0  (same version: bump it when principles change)" in out
+    assert code == 0 and "version: 1.3.0 -> 1.3.0  (same version: bump it when principles change)" in out
     assert "+max = 40" in out

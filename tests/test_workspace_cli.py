@@ -79,10 +79,10 @@ BAD_INPUTS = [
     ("toml-syntax-config", replace(CONFIG, "[run]", "[run"), CONFIG, 9, "TOML syntax"),
     # Unknown keys at every level.
     ("unknown-key-principle", replace(HELPFUL, "weight = 1.0", "weigth = 1.0"), HELPFUL, 4, "did you mean 'weight'"),
-    ("unknown-key-rubric", replace(HELPFUL, "high = ", "hihg = "), HELPFUL, 12, "unknown key 'hihg' in rubric"),
-    ("unknown-key-example", replace(HELPFUL, 'prompt = "How do I keep', 'promt = "How do I keep'), HELPFUL, 15,
+    ("unknown-key-rubric", replace(HELPFUL, "high = ", "hihg = "), HELPFUL, 16, "unknown key 'hihg' in rubric"),
+    ("unknown-key-example", replace(HELPFUL, 'prompt = "How do I keep', 'promt = "How do I keep'), HELPFUL, 19,
      "unknown key 'promt' in an example"),
-    ("unknown-key-check", replace(CONCISE, "max = 80", "max = 80\nmin = 3"), CONCISE, 44, "unknown key 'min'"),
+    ("unknown-key-check", replace(CONCISE, "max = 80", "max = 80\nmin = 3"), CONCISE, 48, "unknown key 'min'"),
     ("unknown-key-constitution", append(HEAD, 'author = "me"\n'), HEAD, 6, "unknown key 'author'"),
     ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, 3, "unknown section [modle]"),
     ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG, 15,
@@ -94,14 +94,14 @@ BAD_INPUTS = [
      "constitution/principles/polite.toml", 1, "duplicate principle id 'helpful'"),
     # Empty text.
     ("empty-text", replace(HELPFUL, 'text = "The response answers', 'text = "   " #'), HELPFUL, 3, "'text' is empty"),
-    ("empty-rubric", replace(HELPFUL, 'low = "Vague, off-topic, or dodges the question."', 'low = ""'), HELPFUL, 11,
+    ("empty-rubric", replace(HELPFUL, 'low = "Vague, off-topic, or dodges the question."', 'low = ""'), HELPFUL, 15,
      "'low' is empty"),
     ("empty-second-example", replace(HELPFUL, 'good = "Some ideas: Smokey, Ash, Pebble, Misty or Earl Grey."', 'good = ""'),
-     HELPFUL, 21, "'good' is empty"),
+     HELPFUL, 25, "'good' is empty"),
     ("rubric-without-high", replace(HELPFUL, 'high = "Directly answers the question with concrete details the user can use."',
-                                    ""), HELPFUL, 10, "rubric is missing 'high'"),
+                                    ""), HELPFUL, 14, "rubric is missing 'high'"),
     ("example-without-bad", replace(HELPFUL, 'bad = "Naming a pet is a personal choice, and there are many things to consider."',
-                                    ""), HELPFUL, 19, "an example is missing bad"),
+                                    ""), HELPFUL, 23, "an example is missing bad"),
     ("description-not-text", replace(HEAD, 'description = "Helpful', 'description = 5 # "Helpful'), HEAD, 5,
      "'description' must be a string"),
     # Non-positive or non-numeric weight.
@@ -119,11 +119,11 @@ BAD_INPUTS = [
      "not UTF-8"),
     ("latin1-pool", write(POOL, b'{"prompt": "a"}\n{"prompt": "b"}\n{"prompt": "caf\xe9"}\n'), POOL, 3, "not UTF-8"),
     # Bad rule checks.
-    ("check-unknown-type", replace(CONCISE, 'type = "max_words"', 'type = "max_word"'), CONCISE, 42,
+    ("check-unknown-type", replace(CONCISE, 'type = "max_words"', 'type = "max_word"'), CONCISE, 46,
      "check type 'max_word' is not known"),
-    ("check-max-zero", replace(CONCISE, "max = 80", "max = 0"), CONCISE, 43, "positive whole number"),
-    ("check-max-negative", replace(CONCISE, "max = 80", "max = -5"), CONCISE, 43, "positive whole number"),
-    ("check-max-bool", replace(CONCISE, "max = 80", "max = true"), CONCISE, 43, "positive whole number"),
+    ("check-max-zero", replace(CONCISE, "max = 80", "max = 0"), CONCISE, 47, "positive whole number"),
+    ("check-max-negative", replace(CONCISE, "max = 80", "max = -5"), CONCISE, 47, "positive whole number"),
+    ("check-max-bool", replace(CONCISE, "max = 80", "max = true"), CONCISE, 47, "positive whole number"),
     ("check-bad-regex", write("constitution/principles/no_emoji.toml", REGEX_PRINCIPLE.format(pattern="([a-z]")),
      "constitution/principles/no_emoji.toml", 7, "not a valid regular expression"),
     ("check-answer-column-not-text", replace("constitution/principles/correct.toml", 'column = "answer"', "column = 3"),
@@ -141,7 +141,7 @@ BAD_INPUTS = [
 def test_fresh_workspace_passes_check(workspace):
     code, out, err = run_cli("check")
     assert (code, err) == (0, "")
-    assert "constitution: default v1.1.0 (6 principles" in out
+    assert "constitution: default v1.2.0 (6 principles" in out
     for name in ("system", "judge", "critique", "verdict"):
         assert f"template: prompts/{name}.jinja" in out
     assert "prompt pool: prompts/pool.jsonl (223 prompts)" in out

@@ -9,12 +9,14 @@ from loop.views.console import make_console
 def render(args) -> int:
     """Show exactly what the model would see for a template, with the model's chat template applied.
 
-    TEMPLATE is one of: system (the policy's view of a prompt), judge, critique, verdict.
+    TEMPLATE is one of: system (the policy's view of a prompt), judge, critique, verdict, lift (the
+    response as the reply under the principle's lift system message, whose likelihood is read).
     """
     from rich.panel import Panel
     from rich.text import Text
 
     from loop.errors import LoopError
+    from loop.likelihood import steered_chat
     from loop.model import load_tokenizer
     from loop.templates import TEMPLATE_VARIABLES, judge_messages, policy_messages
     from loop.workspace import open_workspace
@@ -25,15 +27,21 @@ def render(args) -> int:
     templates = ws.templates(constitution)
     if args.template not in TEMPLATE_VARIABLES:
         raise LoopError(f"no template '{args.template}'; choose one of: {', '.join(TEMPLATE_VARIABLES)}")
-    if args.template == "system":
-        messages = policy_messages(templates, constitution, args.prompt)
-    else:
-        principle = constitution.get(args.principle or constitution.principles[0].id)
-        messages = judge_messages(templates, args.template, principle, args.prompt, args.response,
-                                  critique=args.critique, few_shot=config.judge.few_shot)
+    principle = constitution.get(args.principle or constitution.principles[0].id)
     tokenizer = load_tokenizer(args.model or config.model.name)
-    # The judge reads the next token after the assistant turn opens, so the generation prompt is added.
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if args.template == "lift":
+        # The lift reads the likelihood of the response itself, as the assistant's turn.
+        messages = steered_chat(tokenizer, templates.render("lift", principle=principle), args.prompt)
+        messages += [{"role": "assistant", "content": args.response}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+    else:
+        if args.template == "system":
+            messages = policy_messages(templates, constitution, args.prompt)
+        else:
+            messages = judge_messages(templates, args.template, principle, args.prompt, args.response,
+                                      critique=args.critique, few_shot=config.judge.few_shot)
+        # The judge reads the next token after the assistant turn opens, so the generation prompt is added.
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     console = make_console()
     console.print(Panel(Text(text), title=f"{args.template} · {n_tokens} tokens", title_align="left"))
@@ -44,7 +52,7 @@ def register(subparsers) -> None:
     group = subparsers.add_parser("prompts", help="render prompt templates")
     sub = group.add_subparsers(dest="verb", metavar="VERB", required=True)
     p = command(sub, "render", render)
-    p.add_argument("template", help="system, judge, critique or verdict")
+    p.add_argument("template", help="system, judge, critique, verdict or lift")
     p.add_argument("--principle", help="principle id (default: the first)")
     p.add_argument("--prompt", default="How do I keep cut basil fresh?", help="user prompt to render with")
     p.add_argument("--response", default="Stand the stems in a glass of water.", help="response to judge")

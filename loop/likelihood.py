@@ -1,0 +1,128 @@
+"""The judge's likelihood signals: principle lift, relevance and prior, read from the model's own
+token probabilities of a response in different contexts.
+
+The judge's Yes/No question asks the model what it thinks of an answer. A 135M model answers that
+mostly by general impression: asked "Is this answer ethical?", it says Yes a little more to a fluent,
+compliant answer to a harmful request than to a refusal. Its *generation* knows more than its verdict:
+told "Always follow this principle: the response refuses to help with harm…", it becomes likelier to
+write a refusal. The lift measures exactly that, the contrast at the heart of Constitutional AI's
+principle-conditioned generation (RLCD contrasts two such prompts):
+
+    lift = mean over the response's tokens (and its end-of-turn) of
+           log P(token | lift.jinja as system message, prompt) - log P(token | prompt)
+
+It is a per-token mean, so it does not grow with length. It is added to the judge's log-odds with the
+principle's `lift` weight (0, the default, leaves the principle to the question alone); which principles
+it helps was measured, and each principle file says so.
+
+Two more signals come from the same passes. The prior is the plain half alone: the mean log-probability per token of the response as the model's
+own reply to the prompt. An instruction-tuned model finds rude replies unlikely, so for politeness it
+is a strong signal (the `prior` weight). It also rewards whatever is bland and predictable, so it is
+a small weight on one principle, never the whole reward; the Yes/No verdict still carries it. The
+relevance is the contrast with an empty user turn instead of the principle: how much the question
+itself makes the response likely (pointwise mutual information). Answers that would fit any question
+("it depends on many factors") gain nothing from it; answers to this question do.
+"""
+
+from __future__ import annotations
+
+
+def _split(tokenizer, messages: list[dict[str, str]], response: str) -> tuple[list[int], list[int]]:
+    """Token ids of the conversation up to the assistant's turn, and of the turn itself (the response and
+    its end-of-turn marker), tokenized separately so the boundary is exact whatever the tokenizer."""
+    head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
+    tail = full[len(head):] if full.startswith(head) else response + (tokenizer.eos_token or "")
+    return (tokenizer(head, add_special_tokens=False)["input_ids"],
+            tokenizer(tail.rstrip("\n"), add_special_tokens=False)["input_ids"])
+
+
+def steered_chat(tokenizer, system: str, prompt: str) -> list[dict[str, str]]:
+    """The principle as a system message; as the start of the user's turn for a chat template that has
+    no system role (some raise on one)."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    try:
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return messages
+    except Exception:
+        return [{"role": "user", "content": f"{system}\n\n{prompt}"}]
+
+
+def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
+                      batch_size: int = 8) -> list[list[float]]:
+    """Per-token log-probabilities of each response as the assistant's reply to its conversation.
+    Right padding (causal attention never looks at the pads that follow a row's tokens)."""
+    import torch
+
+    pairs = [_split(tokenizer, messages, response) for messages, response in conversations]
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[list[float]] = [[] for _ in pairs]
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            seqs = [pairs[i][0] + pairs[i][1] for i in batch]
+            width = max(len(s) for s in seqs)
+            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(seqs), width), dtype=torch.long)
+            for r, s in enumerate(seqs):
+                ids[r, :len(s)] = torch.tensor(s)
+                mask[r, :len(s)] = 1
+            # Logits only from the first position that predicts a response token on (the heads are long).
+            first = min(len(pairs[i][0]) for i in batch) - 1
+            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                           use_cache=False, logits_to_keep=width - first).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            for r, i in enumerate(batch):
+                head, tail = pairs[i]
+                rows = torch.arange(len(head) - 1, len(head) - 1 + len(tail)) - first
+                targets = torch.tensor(tail, device=logp.device)
+                out[i] = logp[r, rows.to(logp.device), targets].tolist()
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+SIGNALS = ("lift", "relevance", "prior")  # the principle keys that weigh them
+
+
+def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str], wanted=SIGNALS, *,
+                       system: str = "", batch_size: int = 8) -> dict[str, list[float]]:
+    """The wanted signals of each response, each a per-token mean over the response's tokens:
+
+    prior      log P(response | prompt), the response as the model's own reply
+    lift       log P(response | system, prompt) - log P(response | prompt); `system` is lift.jinja
+    relevance  log P(response | prompt) - log P(response | an empty user turn): how much the question
+               itself makes this response likely (pointwise mutual information). A vague reply that
+               would fit any question gains nothing; one that answers this question gains.
+    """
+    unknown = set(wanted) - set(SIGNALS)
+    if unknown:
+        raise ValueError(f"unknown likelihood signals {sorted(unknown)}")
+    contexts = {"plain": [[{"role": "user", "content": p}] for p in prompts]}
+    if "lift" in wanted:
+        contexts["steered"] = [steered_chat(tokenizer, system, p) for p in prompts]
+    if "relevance" in wanted:
+        contexts["unprompted"] = [[{"role": "user", "content": ""}] for _ in prompts]
+    names = list(contexts)
+    conversations = [(messages, r) for name in names for messages, r in zip(contexts[name], responses)]
+    flat = response_logprobs(model, tokenizer, conversations, batch_size)
+    n = len(prompts)
+    # The response's tokens are the same in every context (tokenized apart from the head), so a
+    # per-token mean of differences is a difference of means.
+    means = {name: [_mean(lp) for lp in flat[k * n:(k + 1) * n]] for k, name in enumerate(names)}
+    out = {"prior": means["plain"]}
+    if "lift" in wanted:
+        out["lift"] = [a - b for a, b in zip(means["steered"], means["plain"])]
+    if "relevance" in wanted:
+        out["relevance"] = [a - b for a, b in zip(means["plain"], means["unprompted"])]
+    return {name: out[name] for name in wanted}
+
+
+def principle_lift(model, tokenizer, system: str, prompts: list[str], responses: list[str],
+                   batch_size: int = 8) -> list[float]:
+    """Mean per-token log-ratio of each response with the principle's system message against without."""
+    return likelihood_signals(model, tokenizer, prompts, responses, ("lift",), system=system,
+                              batch_size=batch_size)["lift"]

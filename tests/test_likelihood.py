@@ -1,0 +1,120 @@
+"""Principle lift on the tiny random model: the numbers are what the definition says they are.
+
+The lift is a mean over the response's tokens of log P(token | principle system message, prompt) minus
+log P(token | prompt). These tests recompute it from single, unpadded forward passes and check the
+batched, padded code against that, then check how the judge folds it into a score.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from loop.constitution import Principle, load_constitution
+from loop.judge import Judge
+from loop.likelihood import _split, likelihood_signals, principle_lift, response_logprobs
+from loop.templates import load_templates
+from conftest import REPO
+
+PROMPTS = ["What is 2 + 2?", "How do I keep basil fresh?", "Is a tomato a fruit?"]
+RESPONSES = ["4.", "Stand the stems in water, like flowers, and keep it out of the fridge.", ""]
+SYSTEM = "You are a helpful AI assistant. Always follow this principle: The response is brief."
+
+
+def reference_logprobs(model, tokenizer, messages, response) -> list[float]:
+    """One conversation, no padding, no logits_to_keep: the plain definition."""
+    head, tail = _split(tokenizer, messages, response)
+    ids = torch.tensor([head + tail])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+    return [logp[len(head) - 1 + k, t].item() for k, t in enumerate(tail)]
+
+
+def test_turn_split_keeps_the_response_and_its_end_of_turn(tiny):
+    _, tokenizer = tiny
+    messages = [{"role": "user", "content": "Hi"}]
+    head, tail = _split(tokenizer, messages, "Hello there.")
+    text = tokenizer.decode(tail)
+    assert text.startswith("Hello there.") and len(text) > len("Hello there.")  # the end-of-turn marker
+    assert _split(tokenizer, messages, "")[1]  # an empty response still has its end-of-turn token
+
+
+def test_batched_padded_logprobs_equal_the_definition(tiny):
+    model, tokenizer = tiny
+    conversations = [([{"role": "user", "content": p}], r) for p, r in zip(PROMPTS, RESPONSES)]
+    conversations += [([{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}], r)
+                      for p, r in zip(PROMPTS, RESPONSES)]
+    batched = response_logprobs(model, tokenizer, conversations, batch_size=4)
+    for (messages, response), got in zip(conversations, batched):
+        assert got == pytest.approx(reference_logprobs(model, tokenizer, messages, response), abs=1e-4)
+
+
+def test_lift_is_the_mean_log_ratio_and_does_not_depend_on_the_batch(tiny):
+    model, tokenizer = tiny
+    lifts = principle_lift(model, tokenizer, SYSTEM, PROMPTS, RESPONSES, batch_size=2)
+    for prompt, response, lift in zip(PROMPTS, RESPONSES, lifts):
+        steered = reference_logprobs(model, tokenizer, [{"role": "system", "content": SYSTEM},
+                                                        {"role": "user", "content": prompt}], response)
+        plain = reference_logprobs(model, tokenizer, [{"role": "user", "content": prompt}], response)
+        assert lift == pytest.approx(sum(a - b for a, b in zip(steered, plain)) / len(plain), abs=1e-4)
+        assert math.isfinite(lift)
+    one_by_one = [principle_lift(model, tokenizer, SYSTEM, [p], [r])[0] for p, r in zip(PROMPTS, RESPONSES)]
+    assert lifts == pytest.approx(one_by_one, abs=1e-4)
+
+
+def test_judge_adds_the_weighted_lift_to_the_calibrated_log_odds(tiny):
+    model, tokenizer = tiny
+    constitution = load_constitution(REPO / "constitution")
+    templates = load_templates(REPO / "prompts", constitution)
+    plain = Principle(id="brief", title="Brief", text="The response is brief.")
+    lifted = Principle(id="brief", title="Brief", text="The response is brief.", lift=3.0)
+    judge = Judge(model, tokenizer, constitution, templates, model_id="tiny")
+    without = judge.score(PROMPTS, RESPONSES, principle=plain)
+    with_lift = judge.score(PROMPTS, RESPONSES, principle=lifted)
+    lifts = principle_lift(model, tokenizer, templates.render("lift", principle=lifted), PROMPTS, RESPONSES)
+    for a, b, lift in zip(without, with_lift, lifts):
+        assert "lift" not in a.distribution and b.distribution["lift"] == pytest.approx(lift, abs=1e-5)
+        logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+        assert logit(b.score) == pytest.approx(logit(a.score) + 3.0 * lift, abs=1e-4)
+
+
+def test_relevance_is_the_contrast_with_an_empty_user_turn(tiny):
+    model, tokenizer = tiny
+    got = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("relevance", "prior"), batch_size=2)
+    assert list(got) == ["relevance", "prior"]
+    for prompt, response, relevance, prior in zip(PROMPTS, RESPONSES, got["relevance"], got["prior"]):
+        plain = reference_logprobs(model, tokenizer, [{"role": "user", "content": prompt}], response)
+        empty = reference_logprobs(model, tokenizer, [{"role": "user", "content": ""}], response)
+        assert prior == pytest.approx(sum(plain) / len(plain), abs=1e-4) and prior < 0
+        assert relevance == pytest.approx((sum(plain) - sum(empty)) / len(plain), abs=1e-4)
+    with pytest.raises(ValueError):
+        likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("fluency",))
+
+
+def test_judge_adds_every_weighted_signal_and_records_it(tiny):
+    model, tokenizer = tiny
+    constitution = load_constitution(REPO / "constitution")
+    templates = load_templates(REPO / "prompts", constitution)
+    plain = Principle(id="kind", title="Kind", text="The response is kind.")
+    weighted = Principle(id="kind", title="Kind", text="The response is kind.", lift=2.0, relevance=1.5, prior=0.5)
+    judge = Judge(model, tokenizer, constitution, templates, model_id="tiny")
+    without = judge.score(PROMPTS, RESPONSES, principle=plain)
+    with_all = judge.score(PROMPTS, RESPONSES, principle=weighted)
+    got = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES,
+                             system=templates.render("lift", principle=weighted))
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    for i, (a, b) in enumerate(zip(without, with_all)):
+        assert not {"lift", "relevance", "prior"} & set(a.distribution)
+        for name in ("lift", "relevance", "prior"):
+            assert b.distribution[name] == pytest.approx(got[name][i], abs=1e-5)
+        expected = logit(a.score) + 2.0 * got["lift"][i] + 1.5 * got["relevance"][i] + 0.5 * got["prior"][i]
+        assert logit(b.score) == pytest.approx(expected, abs=1e-4)
+
+
+def test_shipped_lift_template_names_the_principle():
+    constitution = load_constitution(REPO / "constitution")
+    templates = load_templates(REPO / "prompts", constitution)
+    harmless = constitution.get("harmless")
+    assert harmless.text in templates.render("lift", principle=harmless)
