@@ -61,8 +61,9 @@ def bench_round_target(args) -> dict:
     share, seconds per training step, peak memory."""
     from loop.bench_round import bench_round
 
-    return bench_round(args.model, args.prompts_per_round, args.num_generations, args.max_completion_length,
-                       args.judge_mode)
+    result = bench_round(args.model, args.prompts_per_round, args.num_generations, args.max_completion_length,
+                         args.judge_mode)
+    return {"target": "round", "machine": machine(), **result}
 
 
 TARGETS = {"judge": bench_judge, "round": bench_round_target}
@@ -86,6 +87,9 @@ def bench(args) -> int:
     m = result["machine"]
     console.print(f"[bold]machine[/] {m['processor']} · {m['cpu_count']} CPUs · torch {m['torch']} "
                   f"({m['torch_threads']} threads) · device {m['device']}")
+    if result["target"] == "round":
+        console.print(_round_table(result))
+        return 0
     table = Table(title=f"bench {result['target']} · {result['model']} · principle {result['principle']} · "
                         f"batch {result['batch_size']}", title_justify="left")
     for name in ("mode", "prefix cache", "pairs", "seconds", "pairs/s"):
@@ -95,6 +99,28 @@ def bench(args) -> int:
                       f"{r['pairs_per_second']:.2f}")
     console.print(table)
     return 0
+
+
+def _round_table(result: dict):
+    """One round's timings as a two-column table, in the order a reader asks about them."""
+    from rich.table import Table
+
+    settings = result["settings"]
+    table = Table(title=f"bench round · {result['model']} · {settings['prompts_per_round']} prompts × "
+                        f"{settings['num_generations']} completions × {settings['max_completion_length']} tokens · "
+                        f"{settings['judge_mode']}-mode judge", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    step = result["seconds_per_step"]
+    rows = [("round", f"{result['round_seconds']:.1f} s"),
+            ("training steps", f"{result['train_steps']} ({'-' if step is None else f'{step:.1f}'} s each)"),
+            ("judge", f"{result['judge_seconds']:.1f} s ({result['judge_share_of_round']:.0%} of the round, "
+                      f"{result['judge_calls']} calls)"),
+            ("first model load (cache build)", f"{result['first_model_load_seconds']:.1f} s"),
+            ("peak memory (resident)", f"{result['peak_rss_mb'] / 1024:.1f} GB")]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
 
 
 def register(subparsers) -> None:
