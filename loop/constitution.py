@@ -20,10 +20,11 @@ from typing import Any
 
 from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
+from loop.likelihood import SIGNALS
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
-PRINCIPLE_KEYS = {"id", "title", "text", "question", "lift", "relevance", "prior", "weight", "rubric", "examples",
-                  "check"}
+# A principle also names a weight for each of the judge's likelihood signals (loop/likelihood.py).
+PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check", *SIGNALS}
 RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/rewards.py.
@@ -175,7 +176,7 @@ def load_principle(path: Path) -> Principle:
         raise LoopError(f"weight must be a positive number, got {weight!r}; use e.g. weight = 1.0",
                         path=path, line=line_of_key(text, "weight"))
     signal_weights = {}
-    for key in ("lift", "relevance", "prior"):  # the judge's likelihood signals (loop/likelihood.py)
+    for key in SIGNALS:
         value = data.get(key, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
             raise LoopError(f"{key} must be a number from 0 to 100, got {value!r}; use e.g. {key} = 2.0, or 0 for none",
@@ -217,9 +218,7 @@ def load_principle(path: Path) -> Principle:
         text=_require_str(data["text"], "text", path, text),
         question=_require_str(data["question"], "question", path, text) if "question" in data else "",
         weight=float(weight),
-        lift=signal_weights["lift"],
-        relevance=signal_weights["relevance"],
-        prior=signal_weights["prior"],
+        **signal_weights,
         rubric=rubric,
         examples=tuple(examples),
         check=check,

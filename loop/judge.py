@@ -222,10 +222,8 @@ class Judge:
             for name, weight in weights.items():
                 distribution[name] = signals[name][i]
                 log_odds = None if log_odds is None else log_odds + weight * signals[name][i]
-            if (base is not None or weights) and log_odds is not None:
-                score = 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds))))  # stays in [0, 1]
-            elif log_odds is None:
-                score = None
+            if base is not None or weights:  # else the plain ratio stands, exactly
+                score = None if log_odds is None else 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds))))
             out.append(Critique(
                 principle=principle.id, critique=text, score=score, distribution=distribution,
                 template_sha256=self.templates.sha256(template), constitution_version=self.constitution.version,

@@ -119,10 +119,3 @@ def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str
     if "relevance" in wanted:
         out["relevance"] = [a - b for a, b in zip(means["plain"], means["unprompted"])]
     return {name: out[name] for name in wanted}
-
-
-def principle_lift(model, tokenizer, system: str, prompts: list[str], responses: list[str],
-                   batch_size: int = 8) -> list[float]:
-    """Mean per-token log-ratio of each response with the principle's system message against without."""
-    return likelihood_signals(model, tokenizer, prompts, responses, ("lift",), system=system,
-                              batch_size=batch_size)["lift"]

@@ -14,7 +14,7 @@ import torch
 
 from loop.constitution import Principle, load_constitution
 from loop.judge import Judge
-from loop.likelihood import _split, likelihood_signals, principle_lift, response_logprobs
+from loop.likelihood import _split, likelihood_signals, response_logprobs
 from loop.templates import load_templates
 from conftest import REPO
 
@@ -53,14 +53,15 @@ def test_batched_padded_logprobs_equal_the_definition(tiny):
 
 def test_lift_is_the_mean_log_ratio_and_does_not_depend_on_the_batch(tiny):
     model, tokenizer = tiny
-    lifts = principle_lift(model, tokenizer, SYSTEM, PROMPTS, RESPONSES, batch_size=2)
+    lifts = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("lift",), system=SYSTEM, batch_size=2)["lift"]
     for prompt, response, lift in zip(PROMPTS, RESPONSES, lifts):
         steered = reference_logprobs(model, tokenizer, [{"role": "system", "content": SYSTEM},
                                                         {"role": "user", "content": prompt}], response)
         plain = reference_logprobs(model, tokenizer, [{"role": "user", "content": prompt}], response)
         assert lift == pytest.approx(sum(a - b for a, b in zip(steered, plain)) / len(plain), abs=1e-4)
         assert math.isfinite(lift)
-    one_by_one = [principle_lift(model, tokenizer, SYSTEM, [p], [r])[0] for p, r in zip(PROMPTS, RESPONSES)]
+    one_by_one = [likelihood_signals(model, tokenizer, [p], [r], ("lift",), system=SYSTEM)["lift"][0]
+                  for p, r in zip(PROMPTS, RESPONSES)]
     assert lifts == pytest.approx(one_by_one, abs=1e-4)
 
 
@@ -73,7 +74,8 @@ def test_judge_adds_the_weighted_lift_to_the_calibrated_log_odds(tiny):
     judge = Judge(model, tokenizer, constitution, templates, model_id="tiny")
     without = judge.score(PROMPTS, RESPONSES, principle=plain)
     with_lift = judge.score(PROMPTS, RESPONSES, principle=lifted)
-    lifts = principle_lift(model, tokenizer, templates.render("lift", principle=lifted), PROMPTS, RESPONSES)
+    lifts = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("lift",),
+                               system=templates.render("lift", principle=lifted))["lift"]
     for a, b, lift in zip(without, with_lift, lifts):
         assert "lift" not in a.distribution and b.distribution["lift"] == pytest.approx(lift, abs=1e-5)
         logit = lambda p: math.log(p / (1 - p))  # noqa: E731
