@@ -63,9 +63,9 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
             rules[p.id] = [check(c, row) for c, row in zip(completions, rows)]
             continue
         with judge_view():
-            own = judge.score(prompts, completions, p.id)
+            own = judge.score(prompts, completions, p.id, view="judge")
         with anchor_view():
-            anc = judge.score(prompts, completions, p.id)
+            anc = judge.score(prompts, completions, p.id, view="anchor")
         scores[p.id], critiques[p.id] = [c.score for c in own], [c.critique for c in own]
         anchor[p.id], anchor_critiques[p.id] = [c.score for c in anc], [c.critique for c in anc]
         if on_judged:

@@ -22,6 +22,9 @@ Speed: every response to one principle shares a long prefix (system message, pri
 few-shot examples). Its key/value cache is computed once and reused for every batch; only the
 question and response are run per item. The prefix is the longest common prefix of the *token ids*
 of the full texts, so cached and uncached runs see exactly the same tokens (no boundary effects).
+In a round, the principles that weigh likelihood signals read the same plain pass over the same
+completions; calls that name a `view` (a frozen model state: the round judge or the anchor) compute
+each such pass once and share it.
 
 What was measured (embedded SmolLM2-135M, pairwise accuracy; `loop judge-check --pairs FILE`).
 Wordings were chosen on tests/data/judge_dev_pairs.jsonl (80 pairs) and the result read once on
@@ -60,6 +63,12 @@ tests/data/judge_pairs.jsonl (80 pairs, the figure the README reports). None rea
     honest    question 0.69; no signal helped on both sets (wordings 0.38-0.56 on the second)
       -> 0.84 on both dev sets; on the test pairs, read once: 0.81 (helpful 0.81, honest 0.69,
          harmless 0.75, polite 0.88, concise 0.94)
+    also measured on both dev sets, not shipped (0.8875 and 0.7875 with the shipped judge):
+    few-shots chosen per prompt, the 5 nearest by the model's mean hidden state from a pool of the
+    principle's examples and the other dev set's 16 pairs                      0.8875 and 0.775
+      (honest 0.69 and 0.38); 5 drawn at random from that pool                 0.8375 on dev1
+    the model's own greedy answer as a reference: lift of the response when that answer is in the
+    system message; alone 0.31-0.69 a principle, added at any weight no principle gained on both sets
 Calibration against an empty response shifts both answers to a prompt alike, so it leaves pairwise
 accuracy unchanged; it makes scores comparable across prompts.
 
@@ -83,6 +92,8 @@ YES_WORDS = ("Yes", " Yes", "yes", " yes", "YES", " YES")
 NO_WORDS = ("No", " No", "no", " no", "NO", " NO")
 # Below this joint probability of Yes and No the model is not answering the question: None.
 MIN_MASS = 1e-3
+# Likelihood passes remembered per view before that view's memo starts over.
+MEMO_ENTRIES = 100_000
 # A shared prefix shorter than this is not worth a cache (the copy costs more than it saves).
 MIN_PREFIX_TOKENS = 16
 # An optional system message for the judge (Judge(system=...)). Off by default: with the embedded
@@ -156,12 +167,18 @@ class Judge:
         if not self.yes_ids or not self.no_ids:
             raise ValueError("this tokenizer has no single-token Yes/No; the judge cannot read a verdict")
         self.unscored = 0  # None scores returned so far
+        # Likelihood passes already computed, per view (see `score`): {view: {key: mean log-prob}}.
+        self._memos: dict[str, dict] = {}
 
     # ---- public -------------------------------------------------------------------------------
 
     def score(self, prompts: list[str], responses: list[str], principle_id: str | None = None, *,
-              principle: Principle | None = None) -> list[Critique]:
-        """Judge each (prompt, response) against one principle (an id, or an ad-hoc Principle)."""
+              principle: Principle | None = None, view: str | None = None) -> list[Critique]:
+        """Judge each (prompt, response) against one principle (an id, or an ad-hoc Principle).
+
+        `view` names a state of the model that does not change while this Judge lives (a round's frozen
+        judge adapter, or the anchor). Calls with the same view share their likelihood passes: the
+        principles that read log P(response | prompt) compute it once per response, not once each."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if principle is None:
@@ -171,7 +188,7 @@ class Judge:
         was_training = self.model.training
         self.model.eval()
         try:
-            crits = self._score(list(prompts), list(responses), principle)
+            crits = self._score(list(prompts), list(responses), principle, view)
         finally:
             self.model.train(was_training)
         self.unscored += sum(c.score is None for c in crits)
@@ -179,7 +196,8 @@ class Judge:
 
     # ---- the recipe ---------------------------------------------------------------------------
 
-    def _score(self, prompts: list[str], responses: list[str], principle: Principle) -> list[Critique]:
+    def _score(self, prompts: list[str], responses: list[str], principle: Principle,
+               view: str | None = None) -> list[Critique]:
         # The judge reads each response without the sentences that talk to it: they can gain nothing.
         cuts: list[list] = [[] for _ in responses]
         if self.guard:
@@ -205,8 +223,13 @@ class Judge:
         signals: dict[str, list[float]] = {}
         if weights:
             system = self.templates.render("lift", principle=principle) if "lift" in weights else ""
+            memo = None
+            if view is not None:
+                memo = self._memos.setdefault(view, {})
+                if len(memo) > MEMO_ENTRIES:  # a bound on a long-lived view; a float an entry
+                    memo.clear()
             signals = likelihood_signals(self.model, self.tokenizer, prompts, responses, tuple(weights),
-                                         system=system, batch_size=self.batch_size)
+                                         system=system, batch_size=self.batch_size, memo=memo)
         template = "judge" if self.mode == "score" else "critique"
         out = []
         for i, ((p_yes, p_no), base, text, cut) in enumerate(zip(dists, baselines, critiques, cuts)):

@@ -89,7 +89,7 @@ SIGNALS = ("lift", "relevance", "prior")  # the principle keys that weigh them
 
 
 def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str], wanted=SIGNALS, *,
-                       system: str = "", batch_size: int = 8) -> dict[str, list[float]]:
+                       system: str = "", batch_size: int = 8, memo: dict | None = None) -> dict[str, list[float]]:
     """The wanted signals of each response, each a per-token mean over the response's tokens:
 
     prior      log P(response | prompt), the response as the model's own reply
@@ -97,22 +97,31 @@ def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str
     relevance  log P(response | prompt) - log P(response | an empty user turn): how much the question
                itself makes this response likely (pointwise mutual information). A vague reply that
                would fit any question gains nothing; one that answers this question gains.
+
+    `memo` (a dict the caller keeps) holds each (context, prompt, response)'s mean log-probability, so
+    principles that read the same pass over the same answers compute it once. Only pass one for a
+    model that does not change while the memo lives.
     """
     unknown = set(wanted) - set(SIGNALS)
     if unknown:
         raise ValueError(f"unknown likelihood signals {sorted(unknown)}")
-    contexts = {"plain": [[{"role": "user", "content": p}] for p in prompts]}
+    contexts = {"plain": lambda p: [{"role": "user", "content": p}]}
     if "lift" in wanted:
-        contexts["steered"] = [steered_chat(tokenizer, system, p) for p in prompts]
+        contexts["steered"] = lambda p: steered_chat(tokenizer, system, p)
     if "relevance" in wanted:
-        contexts["unprompted"] = [[{"role": "user", "content": ""}] for _ in prompts]
-    names = list(contexts)
-    conversations = [(messages, r) for name in names for messages, r in zip(contexts[name], responses)]
-    flat = response_logprobs(model, tokenizer, conversations, batch_size)
-    n = len(prompts)
+        contexts["unprompted"] = lambda p: [{"role": "user", "content": ""}]
+    memo = {} if memo is None else memo
+    # The memo key names what the model saw: the context, its system text where it has one, the
+    # prompt (the empty user turn does not depend on it) and the response.
+    def key(name, prompt, response):
+        return (name, system if name == "steered" else "", "" if name == "unprompted" else prompt, response)
+    todo = list(dict.fromkeys(key(name, p, r) for name in contexts for p, r in zip(prompts, responses)
+                              if key(name, p, r) not in memo))
+    flat = response_logprobs(model, tokenizer, [(contexts[k[0]](k[2]), k[3]) for k in todo], batch_size)
+    memo.update((k, _mean(lp)) for k, lp in zip(todo, flat))
     # The response's tokens are the same in every context (tokenized apart from the head), so a
     # per-token mean of differences is a difference of means.
-    means = {name: [_mean(lp) for lp in flat[k * n:(k + 1) * n]] for k, name in enumerate(names)}
+    means = {name: [memo[key(name, p, r)] for p, r in zip(prompts, responses)] for name in contexts}
     out = {"prior": means["plain"]}
     if "lift" in wanted:
         out["lift"] = [a - b for a, b in zip(means["steered"], means["plain"])]

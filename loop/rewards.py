@@ -144,17 +144,21 @@ class JudgeReward:
         self.recorder = recorder
         self.judge_view = judge_view
         self.anchor_view = anchor_view
+        # Views name frozen model states, so the judge may share likelihood passes between principles
+        # within each; without views the judge may be the training policy itself, and nothing is shared.
+        self.views = ("judge", "anchor") if judge_view is not nullcontext else (None, None)
         self.__name__ = f"principle_{principle.id}"
 
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         questions = [user_prompt(p) for p in prompts]
         answers = [text_of(c) for c in completions]
         with self.judge_view():
-            critiques = self.judge.score(questions, answers, self.principle.id)
+            critiques = self.judge.score(questions, answers, self.principle.id, view=self.views[0])
         anchors = [None] * len(answers)
         if self.anchor_view is not None:
             with self.anchor_view():
-                anchors = [c.score for c in self.judge.score(questions, answers, self.principle.id)]
+                anchors = [c.score for c in self.judge.score(questions, answers, self.principle.id,
+                                                              view=self.views[1])]
         rewards = [c.score for c in critiques]
         if self.recorder is not None:
             self.recorder.add(self.principle.id, "judge", prompts, completions, rewards,

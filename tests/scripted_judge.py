@@ -33,13 +33,14 @@ class ScriptedJudge:
     unscored: int = 0
 
     def __init__(self, *args, **kwargs):  # accepts the real Judge's arguments and ignores them
-        self.queue, self.calls, self.unscored = [], [], 0
+        self.queue, self.calls, self.views, self.unscored = [], [], [], 0
 
     def enqueue(self, *scores) -> None:
         self.queue.extend(scores)
 
-    def score(self, prompts, responses, principle_id):
+    def score(self, prompts, responses, principle_id, view=None):
         self.calls.append((list(prompts), list(responses), principle_id))
+        self.views.append(view)
         out = []
         for response in responses:
             score = self.queue.pop(0) if self.queue else (None if not response.strip() else min(1.0, len(response) / 80))

@@ -120,3 +120,60 @@ def test_shipped_lift_template_names_the_principle():
     templates = load_templates(REPO / "prompts", constitution)
     harmless = constitution.get("harmless")
     assert harmless.text in templates.render("lift", principle=harmless)
+
+
+def _counting(monkeypatch):
+    """Count the conversations the likelihood passes run, without changing what they return."""
+    import loop.likelihood as likelihood
+
+    seen: list[tuple] = []
+    real = likelihood.response_logprobs
+
+    def counted(model, tokenizer, conversations, batch_size=8):
+        seen.extend(conversations)
+        return real(model, tokenizer, conversations, batch_size)
+
+    monkeypatch.setattr(likelihood, "response_logprobs", counted)
+    return seen
+
+
+def test_a_memo_computes_each_pass_once_and_changes_no_value(tiny, monkeypatch):
+    model, tokenizer = tiny
+    fresh = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, system=SYSTEM)
+    seen = _counting(monkeypatch)
+    memo: dict = {}
+    relevance = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("relevance",), memo=memo)
+    assert len(seen) == 2 * len(PROMPTS)  # plain and empty user turn
+    prior = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("prior",), memo=memo)
+    assert len(seen) == 2 * len(PROMPTS)  # the plain pass was remembered
+    lift = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("lift",), system=SYSTEM, memo=memo)
+    assert len(seen) == 3 * len(PROMPTS)  # only the steered pass is new
+    other = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("lift",), system="Be terse.", memo=memo)
+    assert len(seen) == 4 * len(PROMPTS)  # another system message is another pass
+    # Equal within float tolerance: batches of another make-up pad differently.
+    assert relevance["relevance"] == pytest.approx(fresh["relevance"], abs=1e-5)
+    assert prior["prior"] == pytest.approx(fresh["prior"], abs=1e-5)
+    assert lift["lift"] == pytest.approx(fresh["lift"], abs=1e-5)
+    assert other["lift"] != pytest.approx(fresh["lift"], abs=1e-5)
+    # A repeated (prompt, response), as in a GRPO group, is computed once even without a memo.
+    seen.clear()
+    likelihood_signals(model, tokenizer, PROMPTS[:1] * 3, RESPONSES[:1] * 3, ("prior",))
+    assert len(seen) == 1
+
+
+def test_judge_shares_likelihood_passes_within_a_view_only(tiny, monkeypatch):
+    model, tokenizer = tiny
+    constitution = load_constitution(REPO / "constitution")
+    templates = load_templates(REPO / "prompts", constitution)
+    relevant = Principle(id="on_topic", title="On topic", text="The response answers the question.", relevance=2.0)
+    kind = Principle(id="kind", title="Kind", text="The response is kind.", prior=1.0)
+    judge = Judge(model, tokenizer, constitution, templates, model_id="tiny")
+    alone = [c.score for c in judge.score(PROMPTS, RESPONSES, principle=kind)]
+    seen = _counting(monkeypatch)
+    judge.score(PROMPTS, RESPONSES, principle=relevant, view="judge")
+    assert len(seen) == 2 * len(PROMPTS)
+    shared = [c.score for c in judge.score(PROMPTS, RESPONSES, principle=kind, view="judge")]
+    assert len(seen) == 2 * len(PROMPTS) and shared == pytest.approx(alone, abs=1e-5)
+    judge.score(PROMPTS, RESPONSES, principle=kind, view="anchor")  # another model state: its own pass
+    judge.score(PROMPTS, RESPONSES, principle=kind)  # no view: nothing remembered
+    assert len(seen) == 4 * len(PROMPTS)

@@ -107,8 +107,16 @@ def test_judge_reward_scores_inside_the_judge_view_and_records_the_anchor():
     assert out == [0.9, None]  # None stays None for TRL
     assert events == ["enter judge", "exit judge", "enter anchor", "exit anchor"]
     assert judge.calls[0] == (["Q?", "Q?"], ["A", "A"], "helpful")
+    assert judge.views == ["judge", "anchor"]  # named views: the judge may share passes within each
     entries = recorded[0][5]
     assert [e["anchor_score"] for e in entries] == [0.2, 0.3]
+
+
+def test_judge_reward_without_views_lets_the_judge_remember_nothing():
+    judge = ScriptedJudge()
+    reward = JudgeReward(Principle(id="helpful", title="Helpful", text="Helps."), judge)
+    reward([[{"role": "user", "content": "Q?"}]], [[{"role": "assistant", "content": "A"}]])
+    assert judge.views == [None]  # the model may be the training policy itself
 
 
 def test_build_rewards_one_named_callable_per_principle(workspace):
