@@ -98,6 +98,22 @@ class Config:
         return out
 
 
+# GRPOConfig fields that loop sets itself, with the fix for a [grpo] table that names one.
+LOOP_DECIDES = {
+    "reward_weights": "they are the principles' weights; edit `weight` in constitution/principles/*.toml "
+                      "and remove this key",
+    "sync_ref_model": "the round's judge is the frozen round-start model M_t, which a synced reference would "
+                      "move (and TRL cannot sync a LoRA reference); remove this key",
+}
+
+
+def refuse_loop_decided(grpo: dict[str, Any], path: Path | None, text: str = "") -> None:
+    for key in grpo:
+        if key in LOOP_DECIDES:
+            raise LoopError(f"[grpo] '{key}' is loop's to set: {LOOP_DECIDES[key]}",
+                            path=path, line=line_of_key(text, key, "grpo"))
+
+
 def grpo_fields() -> set[str]:
     from trl import GRPOConfig
 
@@ -114,6 +130,7 @@ def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | 
     from trl import GRPOConfig
 
     grpo = dict(config.grpo)
+    refuse_loop_decided(grpo, path, path.read_text() if path is not None and path.is_file() else "")
     # One prompt's whole group per device step unless the user says otherwise: on a CPU that is the
     # batch that fits, and it keeps every group's advantages inside one step.
     grpo.setdefault("per_device_train_batch_size", grpo.get("num_generations", 8))
@@ -143,6 +160,7 @@ def build_config(data: dict[str, Any], path: Path | None = None, text: str = "")
                 if key not in known:
                     raise LoopError(f"[grpo] '{key}' is not a trl.GRPOConfig field{did_you_mean(key, known)}",
                                     path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
+            refuse_loop_decided(values, path, text)
             config.grpo.update(values)
             continue
         cls = SECTIONS[section]

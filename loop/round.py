@@ -212,8 +212,15 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
     reward_funcs, reward_weights = build_rewards(constitution, judge, recorder, judge_view, anchor_view)
     args.reward_weights = reward_weights
 
-    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
-                          processing_class=tokenizer, callbacks=[recorder, progress])
+    try:
+        trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
+                              processing_class=tokenizer, callbacks=[recorder, progress])
+    except (ValueError, NotImplementedError) as err:
+        # GRPOConfig accepted [grpo] at plan time, but the trainer checks more combinations (with the model
+        # in hand): those are settings to fix too, in one line, not a traceback.
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LoopError(f"[grpo] settings rejected by TRL's GRPOTrainer: {message}",
+                        path=plan.workspace.root / "loop.toml") from None
     recorder.trainer = trainer
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our progress bars and ledger say it better
     # With beta > 0 TRL has copied the round-start adapter into "ref" for the KL term: that frozen copy

@@ -66,6 +66,8 @@ BAD_CONFIGS = [
     ("unknown-section", "\n\n[jugde]\nmode = \"score\"\n", 3, "unknown section [jugde] (did you mean 'judge'?)"),
     ("unknown-key", "[judge]\nmode = \"score\"\ncalibrated = true\n", 3, "unknown key 'calibrated' in [judge]"),
     ("grpo-unknown-key", "[grpo]\nbeta = 0.1\nnum_generation = 4\n", 3, "did you mean 'num_generations'"),
+    ("grpo-reward-weights", "[grpo]\nbeta = 0.1\nreward_weights = [1.0]\n", 3, "edit `weight` in constitution"),
+    ("grpo-sync-ref", "[grpo]\nsync_ref_model = true\n", 2, "the round's judge is the frozen round-start model"),
     ("judge-mode", "[judge]\nmode = \"vibes\"\n", 1, "mode must be 'score' or 'critique'"),
     ("prompts-per-round", "[run]\nprompts_per_round = 0\n", 1, "prompts_per_round must be at least 1"),
     ("heldout-size", "[run]\nheldout_size = 0\n", 1, "heldout_size must be at least 1"),

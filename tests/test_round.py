@@ -149,3 +149,19 @@ def test_grpo_settings_rejected_by_trl_are_one_line_errors(workspace, tiny_model
     # 3 completions per device step cannot hold whole groups of 2: TRL refuses; we name the file.
     with pytest.raises(LoopError, match=r"loop.toml.*\[grpo\]"):
         plan_for(workspace, tiny_model_dir, grpo={"per_device_train_batch_size": 3})
+
+
+def test_settings_loop_decides_are_refused_from_flags_too(workspace, tiny_model_dir):
+    with pytest.raises(LoopError, match=r"'sync_ref_model' is loop's to set"):
+        plan_for(workspace, tiny_model_dir, grpo={"sync_ref_model": True})
+
+
+def test_grpo_settings_the_trainer_rejects_are_one_line_errors(workspace, tiny_model_dir):
+    # GRPOConfig accepts a router loss coefficient; the trainer, holding a model without a router, refuses it.
+    plan = plan_for(workspace, tiny_model_dir, grpo={"router_aux_loss_coef": 0.1})
+    with pytest.raises(LoopError) as info:
+        run_rounds(plan, 1, make_judge=ScriptedJudge)
+    message = str(info.value)
+    assert message.startswith(str(workspace / "loop.toml")) or "loop.toml" in message.split(":")[0]
+    assert "[grpo] settings rejected by TRL's GRPOTrainer" in message and "\n" not in message
+    assert not (workspace / "runs" / "main" / "round-001").exists()  # no round claims to be complete
