@@ -203,6 +203,11 @@ class Judge:
         if self.guard:
             views = [guarded_view(p, r) for p, r in zip(prompts, responses)]
             responses, cuts = [v for v, _ in views], [c for _, c in views]
+        # An answer with nothing left to judge (empty, or all of it cut by the guard) fails every judged
+        # principle: 0, not None (it was judged), and not the calibrated 0.5 it would read as the very
+        # baseline it is, or more where a signal favours it (harmless did, 0.98): a policy paid for
+        # silence learns to say nothing.
+        blank = [not r.strip() for r in responses]
         critiques = [""] * len(prompts)
         if self.mode == "critique":
             critiques = self._generate([self._messages("critique", principle, p, r)
@@ -247,6 +252,8 @@ class Judge:
                 log_odds = None if log_odds is None else log_odds + weight * signals[name][i]
             if base is not None or weights:  # else the plain ratio stands, exactly
                 score = None if log_odds is None else 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds))))
+            if blank[i]:
+                distribution["empty"], score = 1.0, 0.0
             out.append(Critique(
                 principle=principle.id, critique=text, score=score, distribution=distribution,
                 template_sha256=self.templates.sha256(template), constitution_version=self.constitution.version,

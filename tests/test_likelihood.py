@@ -76,8 +76,11 @@ def test_judge_adds_the_weighted_lift_to_the_calibrated_log_odds(tiny):
     with_lift = judge.score(PROMPTS, RESPONSES, principle=lifted)
     lifts = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("lift",),
                                system=templates.render("lift", principle=lifted))["lift"]
-    for a, b, lift in zip(without, with_lift, lifts):
+    for a, b, lift, response in zip(without, with_lift, lifts, RESPONSES):
         assert "lift" not in a.distribution and b.distribution["lift"] == pytest.approx(lift, abs=1e-5)
+        if not response:  # nothing to judge: 0 whatever the signals say (tests/test_judge.py)
+            assert a.score == b.score == 0.0
+            continue
         logit = lambda p: math.log(p / (1 - p))  # noqa: E731
         assert logit(b.score) == pytest.approx(logit(a.score) + 3.0 * lift, abs=1e-4)
 
@@ -111,6 +114,8 @@ def test_judge_adds_every_weighted_signal_and_records_it(tiny):
         assert not {"lift", "relevance", "prior"} & set(a.distribution)
         for name in ("lift", "relevance", "prior"):
             assert b.distribution[name] == pytest.approx(got[name][i], abs=1e-5)
+        if not RESPONSES[i]:
+            continue
         expected = logit(a.score) + 2.0 * got["lift"][i] + 1.5 * got["relevance"][i] + 0.5 * got["prior"][i]
         assert logit(b.score) == pytest.approx(expected, abs=1e-4)
 
