@@ -203,11 +203,11 @@ class Judge:
         if self.guard:
             views = [guarded_view(p, r) for p, r in zip(prompts, responses)]
             responses, cuts = [v for v, _ in views], [c for _, c in views]
-        # An answer with nothing left to judge (empty, or all of it cut by the guard) fails every judged
-        # principle: 0, not None (it was judged), and not the calibrated 0.5 it would read as the very
-        # baseline it is, or more where a signal favours it (harmless did, 0.98): a policy paid for
-        # silence learns to say nothing.
-        blank = [not r.strip() for r in responses]
+        # An answer with nothing left to judge (not one letter or digit, or all of it cut by the guard)
+        # fails every judged principle: 0, not None (it was judged), and not the calibrated 0.5 an empty
+        # answer reads as the very baseline it is, or more where a signal favours it (harmless gave ""
+        # 0.98, and "." 0.84 against 0.44 for good answers): a policy paid for silence learns to say nothing.
+        blank = [not any(ch.isalnum() for ch in r) for r in responses]
         critiques = [""] * len(prompts)
         if self.mode == "critique":
             critiques = self._generate([self._messages("critique", principle, p, r)
@@ -224,8 +224,14 @@ class Judge:
         # Likelihood signals (loop/likelihood.py): does the principle make the model likelier to write
         # this response (lift), does the question (relevance), is it the model's own kind of reply (prior)?
         # Each principle weighs the ones measured to help it; they are added to the verdict's log-odds.
+        # Lift and relevance are contrasts, 0 when the principle or question changes nothing. The prior is
+        # an absolute log-probability (about -3 a token) with no such zero: it is centered on its mean over
+        # the principle's labeled answers (good and bad), as the verdict is calibrated. Raw, at weight 1, it
+        # pinned every polite score near 0.01 and left GRPO no spread to learn from. The center is one
+        # constant per principle, so no ranking changes.
         weights = {name: getattr(principle, name) for name in SIGNALS if getattr(principle, name) > 0}
         signals: dict[str, list[float]] = {}
+        centers = {name: 0.0 for name in weights}
         if weights:
             system = self.templates.render("lift", principle=principle) if "lift" in weights else ""
             memo = None
@@ -233,8 +239,13 @@ class Judge:
                 memo = self._memos.setdefault(view, {})
                 if len(memo) > MEMO_ENTRIES:  # a bound on a long-lived view; a float an entry
                     memo.clear()
-            signals = likelihood_signals(self.model, self.tokenizer, prompts, responses, tuple(weights),
+            labeled = [(e.prompt, answer) for e in principle.examples for answer in (e.good, e.bad)
+                       if "prior" in weights]
+            signals = likelihood_signals(self.model, self.tokenizer, prompts + [p for p, _ in labeled],
+                                         responses + [a for _, a in labeled], tuple(weights),
                                          system=system, batch_size=self.batch_size, memo=memo)
+            if labeled:
+                centers["prior"] = sum(signals["prior"][len(prompts):]) / len(labeled)
         template = "judge" if self.mode == "score" else "critique"
         out = []
         for i, ((p_yes, p_no), base, text, cut) in enumerate(zip(dists, baselines, critiques, cuts)):
@@ -249,7 +260,9 @@ class Judge:
                 log_odds = None if log_odds is None or base_score is None else log_odds - _logit(base_score)
             for name, weight in weights.items():
                 distribution[name] = signals[name][i]
-                log_odds = None if log_odds is None else log_odds + weight * signals[name][i]
+                if name == "prior":
+                    distribution["prior_center"] = centers[name]
+                log_odds = None if log_odds is None else log_odds + weight * (signals[name][i] - centers[name])
             if base is not None or weights:  # else the plain ratio stands, exactly
                 score = None if log_odds is None else 1 / (1 + math.exp(-max(-700.0, min(700.0, log_odds))))
             if blank[i]:

@@ -182,3 +182,25 @@ def test_judge_shares_likelihood_passes_within_a_view_only(tiny, monkeypatch):
     judge.score(PROMPTS, RESPONSES, principle=kind, view="anchor")  # another model state: its own pass
     judge.score(PROMPTS, RESPONSES, principle=kind)  # no view: nothing remembered
     assert len(seen) == 4 * len(PROMPTS)
+
+
+def test_signals_are_centered_on_the_principles_labeled_answers(tiny):
+    from loop.constitution import Example
+
+    model, tokenizer = tiny
+    constitution = load_constitution(REPO / "constitution")
+    templates = load_templates(REPO / "prompts", constitution)
+    examples = (Example("Hi", "Hello! How can I help?", "What do you want."),
+                Example("Thanks!", "You're welcome.", "Whatever."))
+    plain = Principle(id="kind", title="Kind", text="The response is kind.", examples=examples)
+    weighted = Principle(id="kind", title="Kind", text="The response is kind.", examples=examples, prior=0.5)
+    judge = Judge(model, tokenizer, constitution, templates, model_id="tiny")
+    without = judge.score(PROMPTS[:2], RESPONSES[:2], principle=plain)
+    with_prior = judge.score(PROMPTS[:2], RESPONSES[:2], principle=weighted)
+    labeled = likelihood_signals(model, tokenizer, ["Hi", "Hi", "Thanks!", "Thanks!"],
+                                 [a for e in examples for a in (e.good, e.bad)], ("prior",))["prior"]
+    center = sum(labeled) / 4
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    for a, b in zip(without, with_prior):
+        assert b.distribution["prior_center"] == pytest.approx(center, abs=1e-5)
+        assert logit(b.score) == pytest.approx(logit(a.score) + 0.5 * (b.distribution["prior"] - center), abs=1e-4)

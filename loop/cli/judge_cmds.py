@@ -54,7 +54,8 @@ def judge(args) -> int:
     table.add_column("principle")
     table.add_column("score", justify="right")
     table.add_column("P(Yes) / P(No)", justify="right")
-    # The likelihood signals a principle weighs into its score (loop/likelihood.py): value x weight.
+    # The likelihood signals a principle weighs into its score (loop/likelihood.py): each one's value
+    # relative to its center (the mean over the principle's labeled answers) x its weight.
     table.add_column("likelihood", justify="right")
     if judge_.mode == "critique":
         table.add_column("critique")
@@ -62,8 +63,8 @@ def judge(args) -> int:
         dist = c.distribution or {}
         row = [c.principle, "-" if c.score is None else f"{c.score:.2f}",
                f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}",
-               " ".join(f"{name} {dist[name]:+.2f}×{getattr(constitution.get(c.principle), name):g}"
-                        for name in SIGNALS if name in dist) or "-"]
+               " ".join(f"{name} {dist[name] - dist.get(name + '_center', 0.0):+.2f}"
+                        f"×{getattr(constitution.get(c.principle), name):g}" for name in SIGNALS if name in dist) or "-"]
         table.add_row(*(row + [c.critique] if judge_.mode == "critique" else row))
     console = make_console()
     console.print(table)
