@@ -130,7 +130,6 @@ def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | 
     from trl import GRPOConfig
 
     grpo = dict(config.grpo)
-    refuse_loop_decided(grpo, path, path.read_text() if path is not None and path.is_file() else "")
     # One prompt's whole group per device step unless the user says otherwise: on a CPU that is the
     # batch that fits, and it keeps every group's advantages inside one step.
     grpo.setdefault("per_device_train_batch_size", grpo.get("num_generations", 8))

@@ -239,8 +239,8 @@ class Judge:
                 memo = self._memos.setdefault(view, {})
                 if len(memo) > MEMO_ENTRIES:  # a bound on a long-lived view; a float an entry
                     memo.clear()
-            labeled = [(e.prompt, answer) for e in principle.examples for answer in (e.good, e.bad)
-                       if "prior" in weights]
+            labeled = ([(e.prompt, answer) for e in principle.examples for answer in (e.good, e.bad)]
+                       if "prior" in weights else [])
             signals = likelihood_signals(self.model, self.tokenizer, prompts + [p for p, _ in labeled],
                                          responses + [a for _, a in labeled], tuple(weights),
                                          system=system, batch_size=self.batch_size, memo=memo)

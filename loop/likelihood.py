@@ -15,8 +15,8 @@ It is a per-token mean, so it does not grow with length. It is added to the judg
 principle's `lift` weight (0, the default, leaves the principle to the question alone); which principles
 it helps was measured, and each principle file says so.
 
-Two more signals come from the same passes. The prior is the plain half alone: the mean log-probability per token of the response as the model's
-own reply to the prompt. An instruction-tuned model finds rude replies unlikely, so for politeness it
+Two more signals come from the same passes. The prior is the plain half alone: the mean
+log-probability per token of the response as the model's own reply to the prompt. An instruction-tuned model finds rude replies unlikely, so for politeness it
 is a strong signal (the `prior` weight). It also rewards whatever is bland and predictable, so it is
 a small weight on one principle, never the whole reward; the Yes/No verdict still carries it. The
 relevance is the contrast with an empty user turn instead of the principle: how much the question

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loop.config import Config, grpo_args
+from loop.config import Config, grpo_args, refuse_loop_decided
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
@@ -59,6 +59,7 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
     config = ws.config()
     for section, values in overrides.items():  # command-line flags win over loop.toml
         if section == "grpo":
+            refuse_loop_decided(values, ws.root / "loop.toml")  # loop.toml's own values were checked on load
             config.grpo.update(values)
         else:
             setattr(config, section, dataclasses.replace(getattr(config, section), **values))
