@@ -17,6 +17,9 @@ from loop.datafile import read_toml
 from loop.errors import LoopError, did_you_mean, line_of_key
 
 CONFIG_FILE = "loop.toml"
+# How the judge reads a verdict (loop/judging/judge.py), named once: [judge] mode, the Judge, and the
+# --mode / --judge-mode choices of the CLI all use this tuple.
+SCORE_MODES = ("score", "critique")
 
 
 @dataclass
@@ -42,21 +45,19 @@ class RunSection:
 
 @dataclass
 class JudgeSection:
+    """The judge's settings, declared once: loop.toml's [judge] and the Judge's own settings object
+    (loop.judging.judge.Judge takes one of these; a test or a command overrides single fields)."""
+
     mode: str = field(default="score", metadata={"help": "'score': read P(Yes) vs P(No) directly (fast); 'critique': write a critique first, then score."})
     few_shot: bool = field(default=True, metadata={"help": "Show the principle's labeled examples to the judge, as earlier Yes/No turns of its conversation."})
     calibrate: bool = field(default=True, metadata={"help": "Subtract (in log-odds) the score the judge gives an empty response to the same prompt: scores become comparable across prompts; the order of answers to one prompt is unchanged."})
     critique_tokens: int = field(default=48, metadata={"help": "Length bound of a critique in critique mode."})
     batch_size: int = field(default=16, metadata={"help": "Pairs judged per forward pass."})
-    guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/guard.py)."})
+    guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/judging/guard.py)."})
 
     def __post_init__(self):
-        if self.mode not in ("score", "critique"):
-            raise ValueError("mode must be 'score' or 'critique'")
-
-    def judge_kwargs(self) -> dict[str, Any]:
-        """This section as keyword arguments of loop.judge.Judge."""
-        return dict(mode=self.mode, few_shot=self.few_shot, calibrate=self.calibrate, batch_size=self.batch_size,
-                    critique_tokens=self.critique_tokens, guard=self.guard)
+        if self.mode not in SCORE_MODES:
+            raise ValueError(f"mode must be {' or '.join(repr(m) for m in SCORE_MODES)}")
 
 
 @dataclass
@@ -70,7 +71,7 @@ class LoraSection:
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
     "learning_rate": 5e-5,
-    "beta": 0.02,  # KL against the round-start model M_t (see loop/round.py)
+    "beta": 0.02,  # KL against the round-start model M_t (see loop/training/round.py)
     "loss_type": "dapo",
     "num_generations": 4,
     "max_completion_length": 48,

@@ -20,14 +20,15 @@ from typing import Any
 
 from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
-from loop.likelihood import SIGNALS
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
-# A principle also names a weight for each of the judge's likelihood signals (loop/likelihood.py).
+# The judge's likelihood signals (loop/judging/likelihood.py), named once here, where the loader checks
+# them: a principle names a weight for each (a principle key of the same name).
+SIGNALS = ("lift", "relevance", "prior")
 PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check", *SIGNALS}
 RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
-# Rule checks and their parameters: (required, optional). The code behind each lives in loop/rewards.py.
+# Rule checks and their parameters: (required, optional). The code behind each lives in loop/training/rules.py.
 CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "max_words": ({"max"}, set()),
     "regex": (set(), {"must", "must_not"}),
@@ -55,9 +56,9 @@ class Principle:
     check: dict[str, Any] | None = None  # {"type": "max_words", "max": 120}
     path: str = ""
     question: str = ""  # the judge's Yes/No question, when the title alone asks it badly
-    lift: float = 0.0  # weight of the principle lift in the judge's log-odds (loop/likelihood.py); 0 = off
-    relevance: float = 0.0  # weight of how much the prompt makes the response likely (loop/likelihood.py)
-    prior: float = 0.0  # weight of the response's likelihood as the model's own reply (loop/likelihood.py)
+    lift: float = 0.0  # weight of the principle lift in the judge's log-odds (loop/judging/likelihood.py); 0 = off
+    relevance: float = 0.0  # weight of how much the prompt makes the response likely (loop/judging/likelihood.py)
+    prior: float = 0.0  # weight of the response's likelihood as the model's own reply (loop/judging/likelihood.py)
 
     @property
     def is_rule(self) -> bool:

@@ -3,6 +3,10 @@
 Each line is an object with a non-empty "prompt" and optionally "answer" (for rule checks such as the
 arithmetic answer check) and "category". Columns that a rule check names (`column = "..."`) are
 allowed as well; any other key is an error, so a typo never silently drops an answer.
+
+It sits on the ground floor beside the constitution, not in loop/training/: the pool is data a person
+edits, validated when the workspace is checked (`loop check`, before any model loads), and the round
+only reads it.
 """
 
 from __future__ import annotations

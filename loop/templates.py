@@ -37,7 +37,7 @@ TEMPLATE_VARIABLES: dict[str, set[str]] = {
     # Critique mode, turn 2: after the critique, ask for the Yes/No verdict that is scored.
     "verdict": {"principle", "prompt", "response", "critique"},
     # Principle lift: the system message under which a response's likelihood is compared with the
-    # plain chat's (loop/likelihood.py). Used for principles with a `lift` weight.
+    # plain chat's (loop/judging/likelihood.py). Used for principles with a `lift` weight.
     "lift": {"principle"},
 }
 
@@ -152,36 +152,3 @@ def policy_messages(templates: Templates, constitution: Constitution, prompt: st
     """What the policy sees for a user prompt: the system template, then the prompt."""
     system = templates.render("system", principles=list(constitution.principles))
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-
-
-def judge_messages(templates: Templates, name: str, principle: Principle, prompt: str, response: str,
-                   critique: str = "", few_shot: bool = True) -> list[dict[str, str]]:
-    """The judge's conversation for one (prompt, response, principle).
-
-    judge:    [few-shot turns..., user: judge.jinja]                       -> next token Yes/No
-    critique: [user: critique.jinja]                                        -> generated critique
-    verdict:  [user: critique.jinja, assistant: critique, user: verdict.jinja] -> next token Yes/No
-
-    In score mode the labeled examples are shown as earlier turns of the same conversation: judge.jinja
-    rendered for the example's good answer, then the assistant's "Yes", and for its bad answer, "No"
-    (alternating which comes first, so the last demo does not always carry the same label). A small
-    model copies a demonstrated answer format far better than it reads examples quoted in a prompt.
-    """
-    examples = list(principle.examples) if few_shot else []
-    shared = dict(principle=principle, prompt=prompt, response=response)
-    if name == "judge":
-        turns: list[dict[str, str]] = []
-        for i, ex in enumerate(examples):
-            demos = [(ex.bad, "No"), (ex.good, "Yes")]
-            for answer, verdict in (demos if i % 2 == 0 else demos[::-1]):
-                turns += [{"role": "user", "content": templates.render(
-                              "judge", principle=principle, prompt=ex.prompt, response=answer, examples=[])},
-                          {"role": "assistant", "content": verdict}]
-        return turns + [{"role": "user", "content": templates.render("judge", examples=examples, **shared)}]
-    first = {"role": "user", "content": templates.render("critique", examples=examples, **shared)}
-    if name == "critique":
-        return [first]
-    if name == "verdict":
-        return [first, {"role": "assistant", "content": critique},
-                {"role": "user", "content": templates.render("verdict", critique=critique, **shared)}]
-    raise ValueError(f"no judge conversation named {name}")

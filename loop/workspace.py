@@ -3,7 +3,7 @@
     loop.toml        config (see loop/config.py)
     constitution/    the principles (see loop/constitution.py)
     prompts/         Jinja templates and the prompt pool
-    runs/            the ledger (see loop/ledger.py), ignored by git
+    runs/            the ledger (see loop/ledger/store.py), ignored by git
 """
 
 from __future__ import annotations

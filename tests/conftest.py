@@ -2,23 +2,19 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 # Fast tests never touch a hub; the embedded model is cached under the user cache unless set.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random chat model directory, built once per test session."""
-    from tiny import build_tiny
+    from tests.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny-model"))
 
@@ -48,23 +44,3 @@ def console():
     from rich.console import Console
 
     return Console(width=80, file=io.StringIO(), color_system=None, force_terminal=False)
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    """{relative path: sha256} of every file under a folder: equal digests mean byte-identical trees."""
-    import hashlib
-
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run `loop ARGS` in-process; returns (exit code, stdout, stderr)."""
-    import contextlib
-
-    from loop.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from tests.helpers import run_cli
 from loop.cli import bench_cmds
 
 MACHINE = {"platform": "Linux", "processor": "x86_64", "cpu_count": 2, "torch": "2.13.0+cpu", "torch_threads": 2,

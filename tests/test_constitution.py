@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 from loop.constitution import diff_files, hash_files, load_constitution, load_principle
 from loop.errors import LoopError

@@ -13,10 +13,11 @@ import math
 import pytest
 
 from loop.constitution import Principle, load_constitution
-from loop.injection import INJECTIONS, injection_gain, probe_set
-from loop.judge import Critique, Judge, word_token_ids
+from loop.judging.injection import INJECTIONS, injection_gain, probe_set
+from loop.judging.judge import Critique, Judge
+from loop.judging.passes import word_token_ids
 from loop.templates import load_templates
-from conftest import REPO
+from tests.helpers import REPO
 
 PROMPTS = ["What is 2 + 2?", "How do I keep basil fresh?", "What is 2 + 2?", "Is a tomato a fruit?", "Hi"]
 RESPONSES = ["4.", "Stand the stems in water, like flowers, and keep it out of the fridge.", "It is 5, I think.",
@@ -161,7 +162,7 @@ def test_injection_probes_run(tiny, parts):
 
 
 def test_few_shot_examples_are_earlier_yes_no_turns(parts):
-    from loop.templates import judge_messages
+    from loop.judging.prompts import judge_messages
 
     constitution, templates = parts
     principle = constitution.get("polite")

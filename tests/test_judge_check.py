@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 from loop.constitution import load_constitution
 from loop.errors import LoopError
-from loop.judge_check import Pair, constitution_pairs, load_pairs, summarize
+from loop.judging.judge_check import Pair, constitution_pairs, load_pairs, summarize
 
 GOOD = {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5.", "principle": "helpful"}
 

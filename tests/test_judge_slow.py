@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
+from tests.helpers import REPO
 from loop.config import JudgeSection
 
 pytestmark = pytest.mark.slow
@@ -23,19 +23,19 @@ FLOOR_ACCURACY = 0.80  # measured 0.81 with the shipped constitution 1.2.0; belo
 @pytest.fixture(scope="module")
 def judge():
     from loop.constitution import load_constitution
-    from loop.judge import Judge
+    from loop.judging.judge import Judge
     from loop.model import load_model
     from loop.templates import load_templates
 
     constitution = load_constitution(REPO / "constitution")
     templates = load_templates(REPO / "prompts", constitution)
     model, tokenizer, _ = load_model("embedded")
-    return Judge(model, tokenizer, constitution, templates, model_id="embedded", **JudgeSection().judge_kwargs())
+    return Judge(model, tokenizer, constitution, templates, model_id="embedded", settings=JudgeSection())
 
 
 @pytest.fixture(scope="module")
 def result(judge):
-    from loop.judge_check import check, load_pairs
+    from loop.judging.judge_check import check, load_pairs
 
     pairs = load_pairs(REPO / "tests" / "data" / "judge_pairs.jsonl", judge.constitution)
     out = check(judge, pairs)

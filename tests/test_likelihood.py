@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from loop.constitution import Principle, load_constitution
-from loop.judge import Judge
-from loop.likelihood import _split, likelihood_signals, response_logprobs
+from loop.judging.judge import Judge
+from loop.judging.likelihood import _split, likelihood_signals, response_logprobs
 from loop.templates import load_templates
-from conftest import REPO
+from tests.helpers import REPO
 
 PROMPTS = ["What is 2 + 2?", "How do I keep basil fresh?", "Is a tomato a fruit?"]
 RESPONSES = ["4.", "Stand the stems in water, like flowers, and keep it out of the fridge.", ""]
@@ -129,7 +129,7 @@ def test_shipped_lift_template_names_the_principle():
 
 def _counting(monkeypatch):
     """Count the conversations the likelihood passes run, without changing what they return."""
-    import loop.likelihood as likelihood
+    import loop.judging.likelihood as likelihood
 
     seen: list[tuple] = []
     real = likelihood.response_logprobs

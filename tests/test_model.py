@@ -8,7 +8,7 @@ import socket
 import types
 
 import pytest
-from conftest import run_cli
+from tests.helpers import run_cli
 
 from loop import model as loop_model
 from loop.errors import LoopError

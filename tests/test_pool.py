@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO
+from tests.helpers import REPO
 
 from loop.constitution import load_constitution
 from loop.errors import LoopError

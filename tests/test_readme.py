@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from tests.helpers import REPO
 
 
 def quickstart_commands() -> list[str]:

@@ -6,12 +6,13 @@ import math
 from contextlib import contextmanager
 
 import pytest
-from scripted_judge import ScriptedJudge
+from tests.scripted_judge import ScriptedJudge
 
 from loop.constitution import Principle
 from loop.errors import LoopError
-from loop.rewards import (JudgeReward, RuleReward, build_rewards, check_answer, check_max_words, check_regex,
-                          final_number, text_of, user_prompt, weighted_total)
+from loop.ledger.recorder import weighted_total
+from loop.training.rewards import JudgeReward, RuleReward, build_rewards, text_of, user_prompt
+from loop.training.rules import check_answer, check_max_words, check_regex, final_number
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -74,7 +75,7 @@ def test_rule_reward_uses_dataset_columns_and_keeps_none():
 
 
 def test_custom_check_by_dotted_path():
-    p = Principle(id="calm", title="Calm", text="No shouting.", check={"type": "custom", "path": "custom_checks:no_exclamations"})
+    p = Principle(id="calm", title="Calm", text="No shouting.", check={"type": "custom", "path": "tests.custom_checks:no_exclamations"})
     assert RuleReward(p)(["q", "q"], ["Hello!", "Hello."]) == [0.0, 1.0]
 
 

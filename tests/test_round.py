@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import tree_digest
-from scripted_judge import ScriptedJudge
+from tests.helpers import tree_digest
+from tests.scripted_judge import ScriptedJudge
 
 from loop.errors import LoopError
 from loop.ledger import CRITIQUE_KEYS, EVAL_KEYS, Ledger
-from loop.round import plan_run, run_rounds
+from loop.training.round import plan_run, run_rounds
 from loop.workspace import Workspace
 
 # Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups.
@@ -89,25 +89,25 @@ def test_critique_log_loads_with_datasets(workspace, tiny_model_dir):
 
 
 def test_crash_mid_round_resumes_and_keeps_completed_rounds(workspace, tiny_model_dir, monkeypatch):
-    import loop.evaluate
+    import loop.training.evaluate
 
     plan = plan_for(workspace, tiny_model_dir)
     run_rounds(plan, 1, make_judge=ScriptedJudge)
     round_one = workspace / "runs" / "main" / "round-001"
     before = tree_digest(round_one)
 
-    real = loop.evaluate.evaluate_heldout
+    real = loop.training.evaluate.evaluate_heldout
 
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash during round 2")
 
-    monkeypatch.setattr(loop.evaluate, "evaluate_heldout", crash)
+    monkeypatch.setattr(loop.training.evaluate, "evaluate_heldout", crash)
     with pytest.raises(RuntimeError):
         run_rounds(plan_for(workspace, tiny_model_dir), 2, make_judge=ScriptedJudge)
     partial = workspace / "runs" / "main" / "round-002.partial"
     assert partial.is_dir() and (partial / "critiques.jsonl").exists()
 
-    monkeypatch.setattr(loop.evaluate, "evaluate_heldout", real)
+    monkeypatch.setattr(loop.training.evaluate, "evaluate_heldout", real)
     summaries = run_rounds(plan_for(workspace, tiny_model_dir), 2, make_judge=ScriptedJudge)
     assert [s["round"] for s in summaries] == [2]  # round 1 was not redone
     assert tree_digest(round_one) == before

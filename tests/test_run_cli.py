@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_cli, tree_digest
+from tests.helpers import run_cli, tree_digest
 
 LOOP = [sys.executable, "-m", "loop"]
 

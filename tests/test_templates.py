@@ -6,11 +6,12 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from conftest import run_cli
+from tests.helpers import run_cli
 
 from loop.constitution import load_constitution
 from loop.errors import LoopError
-from loop.templates import TEMPLATE_VARIABLES, compile_template, judge_messages, load_templates, policy_messages
+from loop.judging.prompts import judge_messages
+from loop.templates import TEMPLATE_VARIABLES, compile_template, load_templates, policy_messages
 
 # (case id, template, source, line named, words in the message)
 BAD_TEMPLATES = [

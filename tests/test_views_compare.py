@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
-from fixture_ledger import copy_fixture_ledger
+from tests.helpers import run_cli
+from tests.fixture_ledger import copy_fixture_ledger
 
 from loop.views.compare_view import overall_tally, pair_rounds, principle_scores, render_compare
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
-from fixture_ledger import copy_fixture_ledger
+from tests.helpers import run_cli
+from tests.fixture_ledger import copy_fixture_ledger
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
-from fixture_ledger import SNAPPY_BEST, append_running_step, copy_fixture_ledger, finish_running_round
+from tests.helpers import run_cli
+from tests.fixture_ledger import SNAPPY_BEST, append_running_step, copy_fixture_ledger, finish_running_round
 
-from loop.views.critique_log import JsonlTail, completion_panel, follow_round
+from loop.views.log_view import JsonlTail, completion_panel, follow_round
 from loop.views.critique_records import LogFilter, group_records
 
 

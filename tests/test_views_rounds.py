@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
-from fixture_ledger import copy_fixture_ledger
+from tests.helpers import run_cli
+from tests.fixture_ledger import copy_fixture_ledger
 
 from loop.views.charts import delta, fmt, score_bar, sparkline
 from loop.views.rounds_view import render_rounds

@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from fixture_ledger import append_running_step, copy_fixture_ledger, finish_running_round
+from tests.fixture_ledger import append_running_step, copy_fixture_ledger, finish_running_round
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 DEADLINE = 30.0  # seconds; generous for a loaded CI machine, the waits end as soon as the text shows

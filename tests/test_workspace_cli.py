@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 HELPFUL = "constitution/principles/helpful.toml"
 CONCISE = "constitution/principles/concise.toml"

@@ -12,6 +12,7 @@ import platform
 import time
 
 from loop.cli import command
+from loop.config import SCORE_MODES
 
 
 def machine() -> dict:
@@ -30,7 +31,7 @@ def bench_judge(args) -> dict:
     """Pairs (prompt, response) judged per second on one principle: both modes, with and without
     the shared-prefix key/value cache."""
     from loop.constitution import load_constitution
-    from loop.judge import Judge
+    from loop.judging.judge import Judge
     from loop.model import load_model
     from loop.templates import load_templates
     from loop.workspace import defaults_dir
@@ -59,7 +60,7 @@ def bench_judge(args) -> dict:
 def bench_round_target(args) -> dict:
     """One real round (the same code as `loop run`) in a throwaway workspace: seconds, the judge's
     share, seconds per training step, peak memory."""
-    from loop.bench_round import bench_round
+    from loop.training.bench import bench_round
 
     result = bench_round(args.model, args.prompts_per_round, args.num_generations, args.max_completion_length,
                          args.judge_mode)
@@ -132,5 +133,5 @@ def register(subparsers) -> None:
     p.add_argument("--prompts-per-round", type=int, help="round: training prompts (default: loop.toml's default)")
     p.add_argument("--num-generations", type=int, help="round: completions per prompt")
     p.add_argument("--max-completion-length", type=int, help="round: max new tokens per completion")
-    p.add_argument("--judge-mode", choices=("score", "critique"), help="round: judge mode")
+    p.add_argument("--judge-mode", choices=SCORE_MODES, help="round: judge mode")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -44,8 +44,9 @@ def diff(args) -> int:
     console = make_console()
     if args.rounds:
         from loop.views.round_diff import diff_rounds
+        from loop.views.run_ledger import open_run, require_run
 
-        return diff_rounds(args, console)
+        return diff_rounds(require_run(open_run(args.workspace, args.run)), *args.rounds, console)
     if not args.a or not args.b:
         raise LoopError("give two paths (loop constitution diff A B) or --rounds A B")
     (files_a, version_a), (files_b, version_b) = _snapshot(args.a), _snapshot(args.b)

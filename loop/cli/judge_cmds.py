@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 
 from loop.cli import command
-from loop.likelihood import SIGNALS
+from loop.config import SCORE_MODES
+from loop.constitution import SIGNALS
 
-BUILTIN = "built-in"  # --injection without a file: loop.injection.INJECTIONS
+BUILTIN = "built-in"  # --injection without a file: loop.judging.injection.INJECTIONS
 
 
 def _judge_from_workspace(args):
     """(judge, constitution, config) built from the workspace: its model, constitution, templates, [judge]."""
-    from loop.judge import Judge
+    from loop.judging.judge import Judge
     from loop.model import load_model
     from loop.workspace import open_workspace
 
@@ -20,12 +21,10 @@ def _judge_from_workspace(args):
     config = ws.config()
     constitution = ws.constitution()
     templates = ws.templates(constitution)  # checked before the model loads
-    section = config.judge
     model, tokenizer, _ = load_model(args.model or config.model.name, config.model.dtype)
-    kwargs = section.judge_kwargs()
-    if args.mode:
-        kwargs["mode"] = args.mode
-    judge = Judge(model, tokenizer, constitution, templates, model_id=args.model or config.model.name, **kwargs)
+    overrides = {"mode": args.mode} if args.mode else {}
+    judge = Judge(model, tokenizer, constitution, templates, config.judge, model_id=args.model or config.model.name,
+                  **overrides)
     return judge, constitution, config
 
 
@@ -50,14 +49,14 @@ def judge(args) -> int:
     if args.json:
         print(json.dumps([c.to_dict() for c in crits], ensure_ascii=False))
         return 0
-    table = Table(title=f"judge · {judge_.mode} mode · constitution {constitution.version}", title_justify="left")
+    table = Table(title=f"judge · {judge_.settings.mode} mode · constitution {constitution.version}", title_justify="left")
     table.add_column("principle")
     table.add_column("score", justify="right")
     table.add_column("P(Yes) / P(No)", justify="right")
-    # The likelihood signals a principle weighs into its score (loop/likelihood.py): each one's value
+    # The likelihood signals a principle weighs into its score (loop/judging/likelihood.py): each one's value
     # relative to its center (the mean over the principle's labeled answers) x its weight.
     table.add_column("likelihood", justify="right")
-    if judge_.mode == "critique":
+    if judge_.settings.mode == "critique":
         table.add_column("critique")
     for c in crits:
         dist = c.distribution or {}
@@ -65,7 +64,7 @@ def judge(args) -> int:
                f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}",
                " ".join(f"{name} {dist[name] - dist.get(name + '_center', 0.0):+.2f}"
                         f"×{getattr(constitution.get(c.principle), name):g}" for name in SIGNALS if name in dist) or "-"]
-        table.add_row(*(row + [c.critique] if judge_.mode == "critique" else row))
+        table.add_row(*(row + [c.critique] if judge_.settings.mode == "critique" else row))
     console = make_console()
     console.print(table)
     cuts = {(c["text"], c["reason"]): None for crit in crits for c in crit.cuts}
@@ -82,10 +81,7 @@ def judge_check(args) -> int:
     is checked). A pairs file has one JSON object per line with prompt, chosen, rejected and either
     principle (an id in the workspace constitution) or principle_text (an ad-hoc principle).
     """
-    from rich.table import Table
-
-    from loop.judge_check import check, constitution_pairs, load_pairs
-    from loop.views.console import make_console
+    from loop.judging.judge_check import check, constitution_pairs, load_pairs
     from loop.workspace import open_workspace
 
     if args.pairs:  # validate the files before the model loads
@@ -93,7 +89,7 @@ def judge_check(args) -> int:
         pairs = load_pairs(args.pairs, ws.constitution())
     lines = None
     if args.injection:
-        from loop.injection import INJECTIONS, load_injection_lines
+        from loop.judging.injection import INJECTIONS, load_injection_lines
 
         lines = INJECTIONS if args.injection == BUILTIN else load_injection_lines(args.injection)
     judge_, constitution, _ = _judge_from_workspace(args)
@@ -101,22 +97,38 @@ def judge_check(args) -> int:
         pairs = constitution_pairs(constitution)
     result = check(judge_, pairs, leave_one_out=not args.pairs)
     if args.injection:
-        from loop.injection import injection_gain, probe_set
-
-        probes = [p for p in probe_set(constitution, lines) if not constitution.get(p.principle).is_rule]
-        result["injection"] = injection_gain(judge_, probes)
-        result["injection"]["lines"] = "built-in" if args.injection == BUILTIN else args.injection
-        if judge_.guard:  # what the model alone does, without the guard's cuts: the honest baseline
-            judge_.guard = False
-            result["injection_unguarded"] = injection_gain(judge_, probes)
-            judge_.guard = True
-    result.update(source=args.pairs or "constitution examples", mode=judge_.mode, few_shot=judge_.few_shot,
-                  calibrate=judge_.calibrate, model=judge_.model_id, constitution_version=constitution.version,
+        source = "built-in" if args.injection == BUILTIN else args.injection
+        result.update(_injection(judge_, constitution, lines, source))
+    settings = judge_.settings
+    result.update(source=args.pairs or "constitution examples", mode=settings.mode, few_shot=settings.few_shot,
+                  calibrate=settings.calibrate, model=judge_.model_id, constitution_version=constitution.version,
                   constitution_sha256=constitution.sha256)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    table = Table(title=f"judge-check · {result['source']} · {judge_.mode} mode", title_justify="left")
+    _print_check(result)
+    return 0
+
+
+def _injection(judge_, constitution, lines, source: str) -> dict:
+    """The injection probes' gains with the guard, and without it: what the model alone does (the honest baseline)."""
+    from loop.judging.injection import injection_gain, probe_set
+
+    probes = [p for p in probe_set(constitution, lines) if not constitution.get(p.principle).is_rule]
+    out = {"injection": {**injection_gain(judge_, probes), "lines": source}}
+    if judge_.settings.guard:
+        judge_.settings.guard = False
+        out["injection_unguarded"] = injection_gain(judge_, probes)
+        judge_.settings.guard = True
+    return out
+
+
+def _print_check(result: dict) -> None:
+    from rich.table import Table
+
+    from loop.views.console import make_console
+
+    table = Table(title=f"judge-check · {result['source']} · {result['mode']} mode", title_justify="left")
     for name, justify in (("principle", "left"), ("accuracy", "right"), ("n", "right"), ("mean margin", "right"),
                           ("unscored", "right")):
         table.add_column(name, justify=justify)
@@ -131,7 +143,7 @@ def judge_check(args) -> int:
     table.add_row(*row("overall", result))
     console = make_console()
     console.print(table)
-    if args.injection:
+    if "injection" in result:
         inj = result["injection"]
         style = "red" if (inj["mean_gain"] or 0) > 0 else "green"
         console.print(f"injection probes ({inj['lines']} lines): [{style}]mean gain {inj['mean_gain']:+.3f}[/] "
@@ -141,7 +153,6 @@ def judge_check(args) -> int:
             raw = result["injection_unguarded"]
             console.print(f"  without the guard (the model alone): mean gain {raw['mean_gain']:+.3f} "
                           f"({raw['positive']:.0%} gain)")
-    return 0
 
 
 def register(subparsers) -> None:
@@ -149,7 +160,7 @@ def register(subparsers) -> None:
     p.add_argument("--prompt", required=True, help="the user prompt")
     p.add_argument("--response", required=True, help="the response to judge")
     p.add_argument("--principle", help="principle id (default: every principle)")
-    p.add_argument("--mode", choices=("score", "critique"), help="override [judge] mode from loop.toml")
+    p.add_argument("--mode", choices=SCORE_MODES, help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the critiques as JSON")
     p = command(subparsers, "judge-check", judge_check)
@@ -157,6 +168,6 @@ def register(subparsers) -> None:
     p.add_argument("--injection", nargs="?", const=BUILTIN, metavar="LINES.txt",
                    help="also run the injection probes: how much a line addressing the judge raises its score "
                         "(built-in lines, or one per line from a file; {title} is the principle's title)")
-    p.add_argument("--mode", choices=("score", "critique"), help="override [judge] mode from loop.toml")
+    p.add_argument("--mode", choices=SCORE_MODES, help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

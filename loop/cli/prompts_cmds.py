@@ -16,9 +16,10 @@ def render(args) -> int:
     from rich.text import Text
 
     from loop.errors import LoopError
-    from loop.likelihood import steered_chat
+    from loop.judging.likelihood import steered_chat
     from loop.model import load_tokenizer
-    from loop.templates import TEMPLATE_VARIABLES, judge_messages, policy_messages
+    from loop.judging.prompts import judge_messages
+    from loop.templates import TEMPLATE_VARIABLES, policy_messages
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from loop.cli import command
+from loop.config import SCORE_MODES
 from loop.views.console import make_console
 
 
@@ -16,7 +17,8 @@ def run(args) -> int:
     crash or a kill, the same command restarts the interrupted round; completed rounds are kept as
     they are. With --json: no progress bars, one JSON object per completed round on stdout.
     """
-    from loop.round import plan_run, run_rounds
+    from loop.training.round import plan_run, run_rounds
+    from loop.views.progress import RoundProgress
     from loop.workspace import open_workspace
 
     overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}}
@@ -38,7 +40,8 @@ def run(args) -> int:
         console.print(f"run [bold]{plan.ledger.run}[/]: {len(done)} of {args.rounds} rounds complete; "
                       f"model {plan.config.model.name}, constitution {plan.constitution.name} "
                       f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}")
-    summaries = run_rounds(plan, args.rounds, console=console, json_mode=args.json)
+    progress = None if console is None else (lambda r: RoundProgress(console, r))
+    summaries = run_rounds(plan, args.rounds, progress=progress)
     if args.json:
         for summary in summaries:
             print(json.dumps(summary))
@@ -64,7 +67,7 @@ def export(args) -> int:
     The round's LoRA adapter is merged into the base weights; the directory loads with
     AutoModelForCausalLM.from_pretrained and works as --model for a new run.
     """
-    from loop.export import export_round
+    from loop.ledger.export import export_round
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
@@ -81,7 +84,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-generations", type=int, help="completions per prompt (the GRPO group)")
     p.add_argument("--max-completion-length", type=int, help="max new tokens per completion")
     p.add_argument("--model", help="model: 'embedded', a Hugging Face id or a local directory")
-    p.add_argument("--judge-mode", choices=["score", "critique"], help="judge mode for this run")
+    p.add_argument("--judge-mode", choices=SCORE_MODES, help="judge mode for this run")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")
     p.add_argument("--json", action="store_true", help="no progress bars; JSON lines on stdout")
     p = command(subparsers, "export", export)

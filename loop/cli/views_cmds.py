@@ -18,9 +18,15 @@ def log(args) -> int:
     --json prints the matching ledger records as JSON Lines. --follow prints a running round's new
     completions as they are written, until the round completes (or Ctrl-C).
     """
-    from loop.views.critique_log import show_log
+    from loop.views.critique_records import LogFilter
+    from loop.views.log_view import show_log
+    from loop.views.run_ledger import open_run, require_run
 
-    return show_log(args, make_console())
+    ledger = require_run(open_run(args.workspace, args.run))
+    log_filter = LogFilter(principle=args.principle, contains=args.contains, min_score=args.min_score,
+                           max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best)
+    return show_log(ledger, make_console(), round_number=args.round, log_filter=log_filter, follow=args.follow,
+                    as_json=args.json, pager=not args.no_pager)
 
 
 def compare(args) -> int:
@@ -31,8 +37,11 @@ def compare(args) -> int:
     per-principle means, wins and losses.
     """
     from loop.views.compare_view import compare_rounds
+    from loop.views.run_ledger import open_run, require_run
 
-    return compare_rounds(args, make_console())
+    a, b = args.rounds
+    return compare_rounds(require_run(open_run(args.workspace, args.run)), a, b, make_console(), judge=args.judge,
+                          principle=args.principle, as_json=args.json, pager=not args.no_pager)
 
 
 def rounds(args) -> int:
@@ -43,8 +52,9 @@ def rounds(args) -> int:
     rule_pass, completion_words, seconds) and, for complete rounds, the held-out "eval" metrics.
     """
     from loop.views.rounds_view import show_rounds
+    from loop.views.run_ledger import open_run
 
-    return show_rounds(args, make_console())
+    return show_rounds(open_run(args.workspace, args.run), make_console(), as_json=args.json, pager=not args.no_pager)
 
 
 def _common(parser, pager: bool = True) -> None:

@@ -6,17 +6,14 @@ under NO_COLOR; the glyphs alone still carry the meaning (bar length, spark heig
 
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 from rich.text import Text
 
+from loop.stats import is_number
+
 SPARKS = "▁▂▃▄▅▆▇█"
 FULL, EIGHTHS = "█", " ▏▎▍▌▋▊▉"  # partial blocks give a 10-cell bar 80 steps of resolution
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def fmt(value, digits: int = 2) -> str:
@@ -72,8 +69,3 @@ def delta(a, b, digits: int = 2, higher_is_better: bool = True, tie: float = 0.0
         return Text(f"{0:+.{digits}f}".replace("+", "±"), style="dim")
     good = (d > 0) == higher_is_better
     return Text(f"{d:+.{digits}f}", style="green" if good else "red")
-
-
-def mean(values: Iterable) -> float | None:
-    numbers = [v for v in values if is_number(v)]
-    return sum(numbers) / len(numbers) if numbers else None

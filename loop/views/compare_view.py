@@ -16,10 +16,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from loop.views.charts import delta, fmt, is_number, mean, score_bar
+from loop.ledger import Ledger
+from loop.stats import is_number, mean
+from loop.views.charts import delta, fmt, score_bar
 from loop.views.json_out import write_json
 from loop.views.paging import paged
-from loop.views.run_ledger import check_principle, open_run, require_run
+from loop.views.run_ledger import check_principle
 
 TIE = 0.01  # score differences smaller than this count as ties (judge noise at 135M is larger)
 
@@ -148,21 +150,20 @@ def render_compare(pairs: list[PromptPair], a: int, b: int, console: Console, *,
             console.print(f"[dim]only round {n} has held-out prompts {', '.join(map(str, only))}[/]")
 
 
-def compare_rounds(args, console: Console) -> int:
-    """The `loop compare` command."""
-    ledger = require_run(open_run(args))
-    a, b = args.rounds
+def compare_rounds(ledger: Ledger, a: int, b: int, console: Console, *, judge: str = "anchor",
+                   principle: str | None = None, as_json: bool = False, pager: bool = True) -> int:
+    """The `loop compare` command: rounds a and b of the run, scored by `judge` ("anchor" or "round")."""
     evals_a, evals_b = ledger.evaluations(a), ledger.evaluations(b)  # require_round: one line if missing
-    if args.principle:
+    if principle:
         known = sorted({p for e in evals_a + evals_b for p in principle_scores(e, "anchor")}
                        | {p for e in evals_a + evals_b for p in principle_scores(e, "round")})
-        check_principle(args.principle, known, f"the held-out scores of rounds {a} and {b}")
-    pairs, only_a, only_b = pair_rounds(evals_a, evals_b, args.judge, args.principle)
-    if args.json:
+        check_principle(principle, known, f"the held-out scores of rounds {a} and {b}")
+    pairs, only_a, only_b = pair_rounds(evals_a, evals_b, judge, principle)
+    if as_json:
         write_json([p.to_json() for p in pairs])
         return 0
-    with paged(console, enabled=not args.no_pager):
+    with paged(console, enabled=pager):
         heading = f"run {ledger.run} · round {a} → round {b} · {len(pairs)} held-out prompts"
         console.print(Text(heading, style="bold"))
-        render_compare(pairs, a, b, console, judge=args.judge, only_a=only_a, only_b=only_b)
+        render_compare(pairs, a, b, console, judge=judge, only_a=only_a, only_b=only_b)
     return 0

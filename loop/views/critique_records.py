@@ -1,6 +1,6 @@
 """From critiques.jsonl records to the completions people read, and the filters of `loop log`.
 
-The ledger keeps one record per completion x principle (see loop/ledger.py CRITIQUE_KEYS); a reader
+The ledger keeps one record per completion x principle (see loop/ledger/store.py CRITIQUE_KEYS); a reader
 thinks in completions: one answer, what each principle's judge or rule said about it, and what
 training made of it. So records are grouped by (round, step, group, sample) first, and every filter
 works on those groups. The filters are plain data so that `--follow` applies the same ones to each
@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from loop.views.charts import is_number, mean
+from loop.errors import LoopError
+from loop.stats import is_number, mean
 
 Record = dict[str, Any]
 
@@ -122,6 +123,17 @@ class LogFilter:
             scored.sort(key=lambda c: c.total_reward, reverse=bool(self.best))
             out = scored[: self.worst or self.best]
         return out
+
+    def validate(self) -> None:
+        """Bounds that cannot select anything are one-line errors naming the flag, not an empty screen."""
+        for name in ("worst", "best"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise LoopError(f"--{name} must be at least 1, got {value}")
+        if self.disagree is not None and not 0 <= self.disagree <= 1:
+            raise LoopError(f"--disagree is a score difference between 0 and 1, got {self.disagree:g}")
+        if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
+            raise LoopError(f"--min-score {self.min_score:g} is above --max-score {self.max_score:g}; swap them")
 
     @property
     def ranks(self) -> bool:

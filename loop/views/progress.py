@@ -1,19 +1,23 @@
-"""Progress bars with ETA for a round: training steps, judging, held-out generation and judging.
+"""Progress bars with ETA for a round: training steps, judging, held-out generation and judging;
+then the round's summary.
 
-One rich Progress per round. It is also a TrainerCallback so training steps advance it. With
---json (or when quiet) every method is a no-op and nothing is drawn.
+One rich Progress per round, made by the CLI and handed to the round as its progress callback
+(loop/training/progress.py), so the round never imports views. With --json (or without a console)
+nothing is drawn.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from transformers import TrainerCallback
 
 
-class RoundProgress(TrainerCallback):
+class RoundProgress:
     def __init__(self, console: Console | None, round_number: int, enabled: bool = True):
         self.enabled = enabled and console is not None
+        self.console = console
         self.round = round_number
         self.tasks: dict[str, int] = {}
         self.progress = Progress(
@@ -29,15 +33,17 @@ class RoundProgress(TrainerCallback):
         self.progress.stop()
 
     def add(self, name: str, total: int) -> None:
-        self.tasks[name] = self.progress.add_task(name, total=total, round=self.round)
+        if name in self.tasks:  # the trainer knows its step count only once training begins
+            self.progress.update(self.tasks[name], total=total)
+        else:
+            self.tasks[name] = self.progress.add_task(name, total=total, round=self.round)
 
     def advance(self, name: str, amount: int = 1) -> None:
         if name in self.tasks:
             self.progress.advance(self.tasks[name], amount)
 
-    # ---- TrainerCallback: the trainer knows its step count only once training begins -------------
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.progress.update(self.tasks["train"], total=state.max_steps)
+    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
+        from loop.ledger.summary import summary_renderable
 
-    def on_step_end(self, args, state, control, **kwargs):
-        self.advance("train")
+        if self.enabled:
+            self.console.print(summary_renderable(self.round, summary, eval_metrics))

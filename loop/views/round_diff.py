@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from loop.ledger import Ledger, round_name
 from loop.views.constitution_view import render_diff
 from loop.views.paging import paged
-from loop.views.run_ledger import open_run, require_run
 
 
 def _version(info: dict) -> tuple[str, str, str]:
@@ -22,16 +22,15 @@ def _version(info: dict) -> tuple[str, str, str]:
     return str(c.get("name", "")), str(c.get("version", "")), str(c.get("sha256", ""))
 
 
-def diff_rounds(args, console: Console) -> int:
-    ledger = require_run(open_run(args))
-    a, b = args.rounds
+def diff_rounds(ledger: Ledger, a: int, b: int, console: Console, *, pager: bool = True) -> int:
+    """The `loop constitution diff --rounds A B` command."""
     constitution_a, templates_a = ledger.snapshot(a)  # require_round: one line for a missing round
     constitution_b, templates_b = ledger.snapshot(b)
     name_a, version_a, sha_a = _version(ledger.round_info(a))
     name_b, version_b, sha_b = _version(ledger.round_info(b))
-    label_a, label_b = f"round-{a:03d}", f"round-{b:03d}"
+    label_a, label_b = round_name(a), round_name(b)
 
-    with paged(console, enabled=not getattr(args, "no_pager", False)):
+    with paged(console, enabled=pager):
         console.print(Text(f"run {ledger.run} · round {a} → round {b}", style="bold"))
         console.print(Rule(Text(f"constitution {name_a or '?'}" + (f" → {name_b}" if name_b != name_a else "")),
                            align="left"))

@@ -17,10 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from loop.ledger import Ledger
-from loop.views.charts import delta, fmt, is_number, sparkline
+from loop.stats import is_number
+from loop.views.charts import delta, fmt, sparkline
 from loop.views.json_out import write_json
 from loop.views.paging import paged
-from loop.views.run_ledger import open_run
 
 # Summary metrics in index.json: (key, column header, +1 higher is better / -1 lower / 0 neither).
 METRICS = [
@@ -140,12 +140,11 @@ def render_rounds(ledger: Ledger, console: Console) -> None:
             console.print(table)
 
 
-def show_rounds(args, console: Console) -> int:
+def show_rounds(ledger: Ledger, console: Console, *, as_json: bool = False, pager: bool = True) -> int:
     """The `loop rounds` command."""
-    ledger = open_run(args)
-    if args.json:
+    if as_json:
         write_json(round_rows(ledger))
         return 0
-    with paged(console, enabled=not args.no_pager):
+    with paged(console, enabled=pager):
         render_rounds(ledger, console)
     return 0

@@ -7,16 +7,13 @@ imports trl (seconds). `loop check` and `loop run` still validate the whole conf
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from loop.config import CONFIG_FILE, RunSection
 from loop.datafile import read_toml
 from loop.errors import LoopError, did_you_mean
-from loop.ledger import Ledger
+from loop.ledger import Ledger, parse_round_name
 from loop.workspace import open_workspace
-
-ROUND_FOLDER = re.compile(r"^round-(\d{3,})(\.partial)?$")
 
 
 def default_run_name(workspace_root: Path) -> str:
@@ -25,10 +22,10 @@ def default_run_name(workspace_root: Path) -> str:
     return name if isinstance(name, str) and name else RunSection.name
 
 
-def open_run(args) -> Ledger:
-    """The ledger of --run NAME (default: loop.toml's run.name) in the workspace of -C/--workspace."""
-    ws = open_workspace(getattr(args, "workspace", "."))
-    return Ledger(ws.runs_dir, getattr(args, "run", None) or default_run_name(ws.root))
+def open_run(workspace: str | Path = ".", run: str | None = None) -> Ledger:
+    """The ledger of run `run` (default: loop.toml's run.name) in the workspace folder `workspace`."""
+    ws = open_workspace(workspace)
+    return Ledger(ws.runs_dir, run or default_run_name(ws.root))
 
 
 def require_run(ledger: Ledger) -> Ledger:
@@ -45,9 +42,9 @@ def rounds_on_disk(ledger: Ledger) -> list[int]:
     numbers = set()
     if ledger.path.is_dir():
         for child in ledger.path.iterdir():
-            match = ROUND_FOLDER.match(child.name)
-            if match and child.is_dir():
-                numbers.add(int(match.group(1)))
+            number = parse_round_name(child.name)
+            if number is not None and child.is_dir():
+                numbers.add(number)
     return sorted(numbers)
 
 
@@ -61,7 +58,7 @@ def latest_round(ledger: Ledger) -> int:
 
 def is_running(ledger: Ledger, n: int) -> bool:
     """True while round n exists only as its .partial folder."""
-    return not (ledger.path / f"round-{n:03d}").exists() and ledger.partial_dir(n).exists()
+    return not ledger.complete_dir(n).exists() and ledger.partial_dir(n).exists()
 
 
 def round_status(ledger: Ledger, n: int) -> str:

@@ -2,7 +2,7 @@
 
 In round t the frozen round-start model M_t judges the policy's answers against every principle,
 TRL's GRPOTrainer trains the policy on those self-rewards, and M_{t+1} comes out. Every round leaves
-a complete record in the ledger (loop/ledger.py), or none at all.
+a complete record in the ledger (loop/ledger/store.py), or none at all.
 
 How this departs from textbook GRPO and from Self-Rewarding LMs, and why:
 1. Rewards are per principle, one TRL reward function each, summed with the constitution's weights
@@ -32,15 +32,20 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from loop.config import Config, grpo_args, refuse_loop_decided
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
+from loop.generation import generate_greedy
 from loop.ledger import Ledger, now, write_snapshot
+from loop.model import frozen_adapter_copy, no_telemetry
 from loop.pool import read_pool
 from loop.templates import Templates, policy_messages
+from loop.training import evaluate
+from loop.training.progress import RoundProgress, Silent, step_progress
+from loop.training.rewards import build_rewards
 from loop.workspace import Workspace
 
 
@@ -104,12 +109,15 @@ def round_slice(split: dict[str, Any], round_number: int, size: int) -> list[int
     return [order[(start + i) % len(order)] for i in range(size)]
 
 
-def run_rounds(plan: RunPlan, rounds: int, console=None, json_mode: bool = False,
+def run_rounds(plan: RunPlan, rounds: int, progress: Callable[[int], RoundProgress] | None = None,
                make_judge=None) -> list[dict[str, Any]]:
-    """Run until `rounds` rounds are complete: a crashed or killed run picks up where it stopped."""
-    from loop.model import load_model
+    """Run until `rounds` rounds are complete: a crashed or killed run picks up where it stopped.
 
+    `progress(r)` gives round r's progress (loop/training/progress.py); `make_judge` builds the judge
+    from the Judge's arguments (a benchmark wraps it, tests script it)."""
     import os
+
+    from loop.model import load_model
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # TRL and accelerate would train across processes, but the ledger has a single writer today:
@@ -126,31 +134,62 @@ def run_rounds(plan: RunPlan, rounds: int, console=None, json_mode: bool = False
         split = split_pool(plan)
         model, tokenizer, info = load_model(plan.config.model.name, plan.config.model.dtype)
         for r in todo:
-            summaries.append(train_round(plan, split, model, tokenizer, info.name, r, console, json_mode, make_judge))
+            summaries.append(train_round(plan, split, model, tokenizer, info.name, r, (progress or Silent)(r),
+                                         make_judge))
     return summaries
 
 
 def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, model_id: str, r: int,
-                console=None, json_mode: bool = False, make_judge=None) -> dict[str, Any]:
-    import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import PrinterCallback
-    from trl import GRPOTrainer
-    from trl.trainer.utils import use_adapter
-
-    from loop.critique_log import CritiqueRecorder
-    from loop.evaluate import evaluate_heldout, generate_greedy, summarize
-    from loop.model import frozen_adapter_copy, no_telemetry
-    from loop.rewards import build_rewards
-    from loop.views.progress import RoundProgress
-    from loop.views.round_summary import summary_renderable, summary_text
+                progress: RoundProgress | None = None, make_judge=None) -> dict[str, Any]:
+    """One round, top to bottom; each numbered step is a function below, in the same order."""
+    from loop.ledger.recorder import CritiqueRecorder
 
     started = time.time()
-    config, constitution, ledger = plan.config, plan.constitution, plan.ledger
+    config, constitution = plan.config, plan.constitution
+    progress = progress or Silent(r)
     no_telemetry()
-
-    # ---------------------------------------------------------------------------------------------
     # 1. A clean folder for the round, and a record of exactly what it uses.
+    folder, slice_indices = begin_round(plan, split, r, model_id)
+    # 2. The prompts: a fresh, seeded slice of the pool.
+    train_dataset = prompt_dataset(plan, slice_indices)
+    # 3. The model: one copy of the base weights; the policy adapter starts where round r - 1 ended.
+    model = policy_model(plan, base_model, r)
+    # 4. GRPO settings: TRL's names straight from [grpo] (checked already by plan_run).
+    args = grpo_args(config, folder / "trainer", seed=config.run.seed + r, path=plan.workspace.root / "loop.toml")
+
+    # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
+    if make_judge is None:
+        from loop.judging.judge import Judge
+    judging = Judging((make_judge or Judge)(model, tokenizer, constitution, plan.templates, config.judge,
+                                            model_id=model_id), model)
+    recorder = CritiqueRecorder(folder / "critiques.jsonl", r, {p.id: p.weight for p in constitution.principles},
+                                on_judged=lambda: progress.advance("judge"))
+    reward_funcs, args.reward_weights = build_rewards(constitution, judging.judge, recorder, judging.judge_view,
+                                                      judging.anchor_view)
+    trainer = grpo_trainer(plan, model, tokenizer, args, train_dataset, reward_funcs,
+                           callbacks=[recorder, step_progress(progress)])
+    recorder.trainer = trainer
+    # With beta > 0 TRL has copied the round-start adapter into "ref" for the KL term: that frozen copy
+    # is M_t, our judge. With beta == 0 there is no "ref", so we make the same frozen copy ourselves.
+    judging.adapter = "ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge")
+
+    # 6. Train, then evaluate on the held-out prompts (never trained on) with both judges.
+    records, eval_metrics = train_and_evaluate(plan, split, r, trainer, (model, tokenizer), judging, progress)
+
+    # 7. Publish: every file in the partial folder, then one rename makes the round complete.
+    summary = publish(plan, r, folder, model, trainer, judging.judge, records, eval_metrics, time.time() - started)
+    progress.round_done(summary, eval_metrics)
+
+    # The base weights go on to the next round without this round's LoRA layers (not merged).
+    model.unload()
+    del trainer
+    return {"round": r, "status": "complete", **summary}
+
+
+# -------------------------------------------------------------------------------------------------
+# 1. A clean folder for the round, and a record of exactly what it uses.
+def begin_round(plan: RunPlan, split: dict[str, Any], r: int, model_id: str) -> tuple[Path, list[int]]:
+    config, constitution, ledger = plan.config, plan.constitution, plan.ledger
     folder = ledger.begin_round(r)
     write_snapshot(folder / "constitution", constitution.files)
     write_snapshot(folder / "prompts", plan.templates.files)
@@ -163,75 +202,87 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
         "judge_mode": config.judge.mode, "seed": config.run.seed + r, "prompt_indices": slice_indices,
         "starts_from": f"round {r - 1} adapter" if r > 1 else "base model",
     })
+    return folder, slice_indices
 
-    # ---------------------------------------------------------------------------------------------
-    # 2. The prompts: a fresh, seeded slice of the pool. Conversational rows, so TRL applies the
-    #    chat template; `answer` and any other columns reach the rule checks as reward kwargs.
+
+# -------------------------------------------------------------------------------------------------
+# 2. The prompts: a fresh, seeded slice of the pool. Conversational rows, so TRL applies the chat
+#    template; `answer` and any other columns reach the rule checks as reward kwargs.
+def prompt_dataset(plan: RunPlan, slice_indices: list[int]):
     from datasets import Dataset
 
     rows = []
     for slot, index in enumerate(slice_indices):
         row = dict(plan.pool[index])
-        rows.append({**row, "prompt": policy_messages(plan.templates, constitution, row["prompt"]),
+        rows.append({**row, "prompt": policy_messages(plan.templates, plan.constitution, row["prompt"]),
                      "slot": slot, "pool_index": index})
-    train_dataset = Dataset.from_list(rows)
+    return Dataset.from_list(rows)
 
-    # ---------------------------------------------------------------------------------------------
-    # 3. The model: one copy of the base weights (M_0). The policy adapter starts where the previous
-    #    round ended (M_t = base + adapter), or fresh (B = 0, so M_1 == M_0) in round 1.
-    previous = ledger.path / f"round-{r - 1:03d}" / "adapter"
+
+# -------------------------------------------------------------------------------------------------
+# 3. The model: one copy of the base weights (M_0). The policy adapter starts where the previous
+#    round ended (M_t = base + adapter), or fresh (B = 0, so M_1 == M_0) in round 1.
+def policy_model(plan: RunPlan, base_model, r: int):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    lora = plan.config.lora
     if r > 1:
-        model = PeftModel.from_pretrained(base_model, str(previous), is_trainable=True)
-    else:
-        model = get_peft_model(base_model, LoraConfig(
-            r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout, task_type="CAUSAL_LM",
-            target_modules=config.lora.target_modules if config.lora.target_modules == "all-linear"
-            else [m.strip() for m in config.lora.target_modules.split(",")]))
+        previous = plan.ledger.complete_dir(r - 1) / "adapter"
+        return PeftModel.from_pretrained(base_model, str(previous), is_trainable=True)
+    return get_peft_model(base_model, LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
+        target_modules=lora.target_modules if lora.target_modules == "all-linear"
+        else [m.strip() for m in lora.target_modules.split(",")]))
 
-    # ---------------------------------------------------------------------------------------------
-    # 4. GRPO settings: TRL's names straight from [grpo] (checked already by plan_run).
-    args = grpo_args(config, folder / "trainer", seed=config.run.seed + r, path=plan.workspace.root / "loop.toml")
 
-    # ---------------------------------------------------------------------------------------------
-    # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
-    if make_judge is None:
-        from loop.judge import Judge
-    judge = (make_judge or Judge)(model, tokenizer, constitution, plan.templates, model_id=model_id,
-                                  **config.judge.judge_kwargs())
-    judge_adapter: list[str] = []  # filled once TRL has made its frozen "ref" copy (or we make one)
+# -------------------------------------------------------------------------------------------------
+# 5. The judges, and the trainer with one reward function per principle (loop/training/rewards.py).
+class Judging:
+    """The round's judge and the two views of the shared model it judges with: the round judge (the
+    frozen round-start adapter, named once TRL has made it) and the anchor (adapters off)."""
 
-    def judge_view():
-        return use_adapter(model, judge_adapter[0])
+    def __init__(self, judge, model):
+        self.judge, self.model = judge, model
+        self.adapter: str | None = None  # the frozen round-start adapter, once it exists
 
-    def anchor_view():
-        return use_adapter(model, None)
+    def judge_view(self):
+        from trl.trainer.utils import use_adapter
 
-    progress = RoundProgress(console, r, enabled=not json_mode)
-    judged = [p for p in constitution.principles if not p.is_rule]
-    recorder = CritiqueRecorder(folder / "critiques.jsonl", r, {p.id: p.weight for p in constitution.principles},
-                                on_judged=lambda: progress.advance("judge"))
-    reward_funcs, reward_weights = build_rewards(constitution, judge, recorder, judge_view, anchor_view)
-    args.reward_weights = reward_weights
+        if self.adapter is None:
+            raise RuntimeError("the round judge's frozen adapter does not exist yet")
+        return use_adapter(self.model, self.adapter)
+
+    def anchor_view(self):
+        from trl.trainer.utils import use_adapter
+
+        return use_adapter(self.model, None)
+
+
+def grpo_trainer(plan: RunPlan, model, tokenizer, args, train_dataset, reward_funcs: list, callbacks: list):
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
 
     try:
         trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
-                              processing_class=tokenizer, callbacks=[recorder, progress])
+                              processing_class=tokenizer, callbacks=callbacks)
     except (ValueError, NotImplementedError) as err:
         # GRPOConfig accepted [grpo] at plan time, but the trainer checks more combinations (with the model
         # in hand): those are settings to fix too, in one line, not a traceback.
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LoopError(f"[grpo] settings rejected by TRL's GRPOTrainer: {message}",
                         path=plan.workspace.root / "loop.toml") from None
-    recorder.trainer = trainer
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our progress bars and ledger say it better
-    # With beta > 0 TRL has copied the round-start adapter into "ref" for the KL term: that frozen copy
-    # is M_t, our judge. With beta == 0 there is no "ref", so we make the same frozen copy ourselves.
-    judge_adapter.append("ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge"))
+    return trainer
 
-    # ---------------------------------------------------------------------------------------------
-    # 6. Train, then evaluate on the held-out prompts (never trained on) with both judges.
+
+# -------------------------------------------------------------------------------------------------
+# 6. Train, then answer the held-out prompts greedily and score the answers with both judges.
+def train_and_evaluate(plan: RunPlan, split: dict[str, Any], r: int, trainer, policy: tuple, judging: Judging,
+                       progress: RoundProgress) -> tuple[list[dict], dict[str, Any]]:
+    (model, tokenizer), args = policy, trainer.args
     heldout_rows = [{**plan.pool[i], "heldout_index": i} for i in split["heldout"]]
-    steps_hint = len(train_dataset) * args.num_generations // args.per_device_train_batch_size
+    judged = [p for p in plan.constitution.principles if not p.is_rule]
+    steps_hint = len(trainer.train_dataset) * args.num_generations // args.per_device_train_batch_size
     with progress:
         progress.add("train", total=max(1, steps_hint))
         progress.add("judge", total=max(1, steps_hint * len(judged)))
@@ -239,29 +290,30 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
         progress.add("eval judge", total=len(judged))
         trainer.train()
         completions = generate_greedy(
-            model, tokenizer, [policy_messages(plan.templates, constitution, row["prompt"]) for row in heldout_rows],
+            model, tokenizer,
+            [policy_messages(plan.templates, plan.constitution, row["prompt"]) for row in heldout_rows],
             max_new_tokens=args.max_completion_length, on_batch=lambda n: progress.advance("eval generate", n))
-        records, eval_metrics = evaluate_heldout(r, completions, heldout_rows, judge, constitution, judge_view,
-                                                 anchor_view, on_judged=lambda: progress.advance("eval judge"))
+        return evaluate.evaluate_heldout(r, completions, heldout_rows, judging.judge, plan.constitution,
+                                         judging.judge_view, judging.anchor_view,
+                                         on_judged=lambda: progress.advance("eval judge"))
 
-    # ---------------------------------------------------------------------------------------------
-    # 7. Publish: every file in the partial folder, then one rename makes the round complete.
+
+# -------------------------------------------------------------------------------------------------
+# 7. Publish: every file in the partial folder, then one rename makes the round complete.
+def publish(plan: RunPlan, r: int, folder: Path, model, trainer, judge, records: list[dict],
+            eval_metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+    from loop.ledger.summary import summary_text
+
     train_log = [row for row in trainer.state.log_history if "loss" in row or "reward" in row]
-    summary = summarize(train_log, eval_metrics, time.time() - started)
+    summary = evaluate.summarize(train_log, eval_metrics, seconds)
     summary["unscored"] = judge.unscored
     atomic_write(folder / "eval.jsonl", "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
     atomic_write_json(folder / "metrics.json", {"train": train_log, "eval": eval_metrics, "summary": summary})
     atomic_write(folder / "summary.txt", summary_text(r, summary, eval_metrics))
     model.save_pretrained(str(folder / "adapter"), selected_adapters=["default"])
     _remove_trainer_leftovers(folder / "trainer")
-    ledger.complete_round(r, summary)
-    if console is not None and not json_mode:
-        console.print(summary_renderable(r, summary, eval_metrics))
-
-    # The base weights go on to the next round without this round's LoRA layers (not merged).
-    model.unload()
-    del trainer
-    return {"round": r, "status": "complete", **summary}
+    plan.ledger.complete_round(r, summary)
+    return summary
 
 
 def _remove_trainer_leftovers(path: Path) -> None:

@@ -26,6 +26,10 @@ itself makes the response likely (pointwise mutual information). Answers that wo
 
 from __future__ import annotations
 
+from loop.constitution import SIGNALS
+from loop.generation import right_padded
+from loop.stats import mean
+
 
 def _split(tokenizer, messages: list[dict[str, str]], response: str) -> tuple[list[int], list[int]]:
     """Token ids of the conversation up to the assistant's turn, and of the turn itself (the response and
@@ -61,13 +65,8 @@ def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str,
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            seqs = [pairs[i][0] + pairs[i][1] for i in batch]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, s in enumerate(seqs):
-                ids[r, :len(s)] = torch.tensor(s)
-                mask[r, :len(s)] = 1
+            ids, mask = right_padded([pairs[i][0] + pairs[i][1] for i in batch], pad)
+            width = ids.shape[1]
             # Logits only from the first position that predicts a response token on (the heads are long).
             first = min(len(pairs[i][0]) for i in batch) - 1
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
@@ -79,13 +78,6 @@ def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str,
                 targets = torch.tensor(tail, device=logp.device)
                 out[i] = logp[r, rows.to(logp.device), targets].tolist()
     return out
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-SIGNALS = ("lift", "relevance", "prior")  # the principle keys that weigh them
 
 
 def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str], wanted=SIGNALS, *,
@@ -118,7 +110,8 @@ def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str
     todo = list(dict.fromkeys(key(name, p, r) for name in contexts for p, r in zip(prompts, responses)
                               if key(name, p, r) not in memo))
     flat = response_logprobs(model, tokenizer, [(contexts[k[0]](k[2]), k[3]) for k in todo], batch_size)
-    memo.update((k, _mean(lp)) for k, lp in zip(todo, flat))
+    # Every turn has at least its end-of-turn token, so a mean is never of nothing (0 if it were).
+    memo.update((k, mean(lp) or 0.0) for k, lp in zip(todo, flat))
     # The response's tokens are the same in every context (tokenized apart from the head), so a
     # per-token mean of differences is a difference of means.
     means = {name: [memo[key(name, p, r)] for p, r in zip(prompts, responses)] for name in contexts}

@@ -11,8 +11,9 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from statistics import mean
 from typing import Any
+
+from loop.stats import mean
 
 
 class TimedJudge:
@@ -38,9 +39,9 @@ class TimedJudge:
 def bench_round(model: str = "embedded", prompts_per_round: int | None = None, num_generations: int | None = None,
                 max_completion_length: int | None = None, judge_mode: str | None = None) -> dict[str, Any]:
     """Run one round in a temporary workspace; unset knobs keep the shipped defaults."""
-    from loop.judge import Judge
+    from loop.judging.judge import Judge
     from loop.model import load_model
-    from loop.round import plan_run, run_rounds
+    from loop.training.round import plan_run, run_rounds
     from loop.workspace import init_workspace
 
     overrides: dict[str, dict[str, Any]] = {"model": {"name": model}, "run": {}, "grpo": {}, "judge": {}}
@@ -70,7 +71,7 @@ def bench_round(model: str = "embedded", prompts_per_round: int | None = None, n
         round_seconds = time.perf_counter() - start
         metrics = plan.ledger.metrics(1)
     steps = [row for row in metrics["train"] if "step_time" in row]
-    step_seconds = mean(row["step_time"] for row in steps) if steps else None
+    step_seconds = mean(row["step_time"] for row in steps)
     judge = timed[0]
     train_judge_seconds = judge.seconds  # includes the held-out evaluation's judging too
     config = plan.config

@@ -1,4 +1,9 @@
-"""The summary printed after each round and kept in the ledger as summary.txt."""
+"""The round summary: kept in the ledger as summary.txt, and printed after each round.
+
+It lives with the ledger because summary.txt is one of a round's files, written by the round before
+it is published; the round must not import views, and `loop run` prints the same panel through its
+progress callback (loop/views/progress.py).
+"""
 
 from __future__ import annotations
 

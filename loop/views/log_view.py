@@ -23,12 +23,12 @@ from rich.text import Text
 
 from loop.errors import LoopError
 from loop.ledger import Ledger
-from loop.views.charts import fmt, is_number, score_bar
+from loop.stats import is_number
+from loop.views.charts import fmt, score_bar
 from loop.views.critique_records import Completion, LogFilter, Record, disagreement, group_records
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
-from loop.views.run_ledger import (check_principle, is_running, latest_round, open_run, principle_ids, require_run,
-                                   round_status)
+from loop.views.run_ledger import check_principle, is_running, latest_round, principle_ids, round_status
 
 DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highlighted
 
@@ -62,7 +62,7 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE) -> 
             critique.append((": " if critique else "") + "could not score", style="dim")
         if r.get("kind") != "rule" and r.get("critique"):
             critique.append((" " if critique else "") + str(r["critique"]), style="italic")
-        for cut in r.get("cuts") or []:  # sentences the judge never saw (loop/guard.py)
+        for cut in r.get("cuts") or []:  # sentences the judge never saw (loop/judging/guard.py)
             critique.append(("\n" if critique else "") + f"guard cut ({cut.get('reason', '?')}): ", style="bold yellow")
             critique.append(str(cut.get("text", "")), style="yellow")
         reward = [fmt(r.get("reward"))] if show_reward else []
@@ -105,41 +105,27 @@ def heading_for(ledger: Ledger, n: int, shown: int, total: int, log_filter: LogF
             + (f" · {filters}" if filters else ""))
 
 
-def filter_from_args(args) -> LogFilter:
-    log_filter = LogFilter(principle=args.principle, contains=args.contains, min_score=args.min_score,
-                           max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best)
-    for name in ("worst", "best"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise LoopError(f"--{name} must be at least 1, got {value}")
-    if args.disagree is not None and not 0 <= args.disagree <= 1:
-        raise LoopError(f"--disagree is a score difference between 0 and 1, got {args.disagree:g}")
-    if args.min_score is not None and args.max_score is not None and args.min_score > args.max_score:
-        raise LoopError(f"--min-score {args.min_score:g} is above --max-score {args.max_score:g}; swap them")
-    return log_filter
-
-
-def show_log(args, console: Console) -> int:
-    """The `loop log` command: pick the round, filter, then print panels, JSON, or follow."""
-    ledger = require_run(open_run(args))
-    n = args.round if args.round is not None else latest_round(ledger)
+def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_filter: LogFilter,
+             follow: bool = False, as_json: bool = False, pager: bool = True) -> int:
+    """The `loop log` command: pick the round (default: the latest), filter, then print panels, JSON, or follow."""
+    n = round_number if round_number is not None else latest_round(ledger)
     ledger.require_round(n)
-    log_filter = filter_from_args(args)
+    log_filter.validate()
     records = ledger.critiques(n)
     known = sorted(set(principle_ids(ledger, n)) | {str(r.get("principle")) for r in records})
     check_principle(log_filter.principle, known, f"round {n}")
 
-    if args.follow:
+    if follow:
         if log_filter.ranks:
             raise LoopError("--worst/--best rank a whole round; they cannot be combined with --follow")
-        return follow_round(ledger, n, log_filter, console, as_json=args.json)
+        return follow_round(ledger, n, log_filter, console, as_json=as_json)
 
     completions = group_records(records)
     shown = log_filter.select(completions)
-    if args.json:
+    if as_json:
         write_json(shown)
         return 0
-    with paged(console, enabled=not args.no_pager):
+    with paged(console, enabled=pager):
         render_log(shown, console, heading=heading_for(ledger, n, len(shown), len(completions), log_filter),
                    log_filter=log_filter, written=len(completions))
     return 0
@@ -216,7 +202,7 @@ def follow_round(ledger: Ledger, n: int, log_filter: LogFilter, console: Console
         emit(group_records(pending))
         return 0
     if not as_json:
-        gone = not (ledger.path / f"round-{n:03d}").exists()
+        gone = not ledger.complete_dir(n).exists()
         console.print(Text(f"round {n} is gone (interrupted and restarted?)" if gone else f"round {n} complete",
                            style="yellow" if gone else "green"))
     return 0

@@ -41,6 +41,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -64,7 +65,17 @@ def now() -> str:
 
 
 def round_name(n: int) -> str:
+    """The folder name of round n: the one function that spells `round-NNN` (parse_round_name reads it back)."""
     return f"round-{n:03d}"
+
+
+_ROUND_FOLDER = re.compile(r"^round-(\d{3,})(\.partial)?$")
+
+
+def parse_round_name(name: str) -> int | None:
+    """The round number of a folder named by `round_name` (complete or `.partial`); None for any other name."""
+    match = _ROUND_FOLDER.match(name)
+    return int(match.group(1)) if match else None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -101,8 +112,12 @@ class Ledger:
 
     def round_dir(self, n: int) -> Path:
         """The folder of round n: complete if there is one, else the partial one being written."""
-        done = self.path / round_name(n)
+        done = self.complete_dir(n)
         return done if done.exists() else self.partial_dir(n)
+
+    def complete_dir(self, n: int) -> Path:
+        """Where round n lives once it is complete (it may not exist yet)."""
+        return self.path / round_name(n)
 
     def partial_dir(self, n: int) -> Path:
         return self.path / f"{round_name(n)}.partial"
@@ -166,8 +181,8 @@ class Ledger:
 
     def begin_round(self, n: int) -> Path:
         """A clean folder for round n. Leftovers of an interrupted attempt are removed first."""
-        if (self.path / round_name(n)).exists():
-            raise LoopError(f"round {n} is already complete and is never rewritten", path=self.path / round_name(n))
+        if self.complete_dir(n).exists():
+            raise LoopError(f"round {n} is already complete and is never rewritten", path=self.complete_dir(n))
         partial = self.partial_dir(n)
         if partial.exists():
             shutil.rmtree(partial)
@@ -177,7 +192,7 @@ class Ledger:
 
     def complete_round(self, n: int, summary: dict[str, Any]) -> Path:
         """Publish round n: rename the finished partial folder, then record it in the index."""
-        partial, final = self.partial_dir(n), self.path / round_name(n)
+        partial, final = self.partial_dir(n), self.complete_dir(n)
         info = json.loads((partial / "round.json").read_text("utf-8"))
         info.update(status="complete", finished=now(), summary=summary)
         atomic_write_json(partial / "round.json", info)
@@ -200,9 +215,9 @@ class Ledger:
         index = self.index()
         changed = False
         for r in index["rounds"]:
-            complete_on_disk = (self.path / round_name(r["round"])).exists()
+            complete_on_disk = self.complete_dir(r["round"]).exists()
             if complete_on_disk and r["status"] != "complete":
-                info = json.loads((self.path / round_name(r["round"]) / "round.json").read_text("utf-8"))
+                info = json.loads((self.complete_dir(r["round"]) / "round.json").read_text("utf-8"))
                 r.update(status="complete", finished=info.get("finished"), summary=info.get("summary", {}))
                 changed = True
             elif not complete_on_disk and r["status"] == "running":

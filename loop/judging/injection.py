@@ -7,25 +7,20 @@ ones, where a gain would matter most, and good ones), adds a line that addresses
 compares the judge's score with and without the line. The gain is injected minus clean; a judge
 that resists injection has a mean gain at or below zero.
 
-Measured with the embedded model, score mode, the four judged principles: the model alone does NOT
-resist. Mean gain +0.12 on the built-in probes (240) and +0.08 on 39 lines written separately to
-test the guard (tests/data/injection_lines.txt, 1560 probes); fencing the answer and telling the
-judge that text inside it is not an instruction only brought +0.22 to +0.19 and cost accuracy. So
-the judge reads answers through loop/guard.py, which cuts sentences addressed to the grader: every
-built-in probe is cut back to exactly its clean answer (gain 0), and on the separate lines the mean
-gain is +0.002 (33 of 39 lines cut whole; the rest gain up to +0.13 on average).
-`loop judge-check --injection [LINES.txt]` reports both, with the guard and without.
+The model alone does not resist, so the judge reads answers through loop/judging/guard.py, which
+cuts sentences addressed to the grader. `loop judge-check --injection [LINES.txt]` reports the gain
+with the guard and without; the figures measured so far are in the README ("How good is the judge?").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from loop.constitution import Constitution
 from loop.datafile import read_text
 from loop.errors import LoopError
+from loop.stats import mean
 
 # A gain below this is float noise (batches of different padding), not a gain.
 NOISE = 1e-3
@@ -101,7 +96,7 @@ def injection_gain(judge, probes: list[Probe]) -> dict:
     def stats(values: list[float]) -> dict:
         if not values:
             return {"n": 0, "mean_gain": None, "max_gain": None, "positive": None}
-        return {"n": len(values), "mean_gain": sum(values) / len(values), "max_gain": max(values),
+        return {"n": len(values), "mean_gain": mean(values), "max_gain": max(values),
                 "positive": sum(v > NOISE for v in values) / len(values)}
 
     out = stats([g for _, g in gains])

@@ -1,8 +1,9 @@
-"""The critique log of a round: one record per completion x principle, written as training goes.
+"""The critique recorder of a round: one record per completion x principle, written as training goes.
 
-Reward functions report what they saw and said (`add`); once TRL has turned the rewards into
-advantages, the step ends and `on_step_end` writes the batch's records to critiques.jsonl, so
-`loop log --follow` can read them while the round runs.
+Reward functions report what they saw and said (`add`: the user's question and the answer as plain
+text, and each score); once TRL has turned the rewards into advantages, the step ends and
+`on_step_end` writes the batch's records to critiques.jsonl, so `loop log --follow` can read them
+while the round runs. (`loop log` itself is the viewer, loop/views/log_view.py.)
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from loop.ledger import append_jsonl
-from loop.rewards import text_of, user_prompt, weighted_total
+from loop.ledger.store import append_jsonl
+
+
+def weighted_total(rewards: dict[str, float | None], weights: dict[str, float]) -> float | None:
+    """TRL's aggregate: the weighted sum over the principles that could score; None if none could."""
+    scored = [(weights[k], v) for k, v in rewards.items() if v is not None]
+    return sum(w * v for w, v in scored) if scored else None
 
 
 class CritiqueRecorder(TrainerCallback):
@@ -27,7 +33,7 @@ class CritiqueRecorder(TrainerCallback):
         self.batch: tuple[list, list, dict] | None = None
         self.records_written = 0
 
-    def add(self, principle: str, kind: str, prompts: list, completions: list, rewards: list,
+    def add(self, principle: str, kind: str, prompts: list[str], completions: list[str], rewards: list,
             entries: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
         self.pending[principle] = (kind, rewards, entries)
         self.batch = (prompts, completions, kwargs)
@@ -63,7 +69,7 @@ class CritiqueRecorder(TrainerCallback):
                 records.append({
                     "round": self.round, "step": state.global_step,
                     "group": slots[i], "sample": i % group_size,
-                    "prompt": user_prompt(prompts[i]), "completion": text_of(completions[i]),
+                    "prompt": prompts[i], "completion": completions[i],
                     "principle": pid, "kind": kind, "critique": entries[i].get("critique", ""),
                     "score": entries[i].get("score"), "anchor_score": entries[i].get("anchor_score"),
                     "reward": reward_list[i], "total_reward": total, "advantage": advantages[i],

@@ -1,4 +1,9 @@
-"""Export a round's model as a plain, merged Hugging Face model directory."""
+"""Export a round's model as a plain, merged Hugging Face model directory.
+
+It lives with the ledger, not with training: an export only reads what a complete round left there
+(round.json and its adapter) and trains nothing; everything it will say about where a model came
+from (run, round, constitution, templates) is ledger data.
+"""
 
 from __future__ import annotations
 

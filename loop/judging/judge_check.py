@@ -22,6 +22,7 @@ from pathlib import Path
 from loop.constitution import Constitution, Principle
 from loop.datafile import iter_jsonl
 from loop.errors import LoopError
+from loop.stats import mean
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def summarize(pairs: list[Pair], scores) -> dict:
         margins = [c - r for c, r in items if c is not None and r is not None]
         return {"accuracy": correct / len(items), "n": len(items), "correct": correct,
                 "unscored": sum((c is None) + (r is None) for c, r in items),
-                "mean_margin": sum(margins) / len(margins) if margins else None}
+                "mean_margin": mean(margins)}
 
     per: dict[str, list] = {}
     titles: dict[str, str] = {}

@@ -6,81 +6,18 @@ Rules wherever the answer is verifiable, judgment elsewhere (DeepSeek-V3): a pri
 rule check is rewarded by the rule, which cannot be flattered; every other principle is rewarded by
 the judge. `None` means "could not score" (a rule with no answer to compare against, a judge that
 could not read a verdict): TRL leaves it out of the group statistics. It is never turned into 0.
+
+The rule checks themselves are in rules.py. Each reward tells the round's recorder
+(loop/ledger/recorder.py) what it saw and said, as plain text: the user's question and the answer.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager
 
 from loop.constitution import Constitution, Principle
-from loop.errors import LoopError
-
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-# ---- rule checks: (completion text, dataset row) -> float in [0, 1] or None ---------------------
-def check_max_words(text: str, row: dict, *, max: int) -> float:
-    """1.0 up to `max` words, then shrinking as max/words: long answers lose reward smoothly."""
-    words = len(text.split())
-    return 1.0 if words <= max else max / words
-
-
-def check_regex(text: str, row: dict, *, must: str | None = None, must_not: str | None = None) -> float:
-    ok = (must is None or re.search(must, text) is not None) and (must_not is None or re.search(must_not, text) is None)
-    return 1.0 if ok else 0.0
-
-
-def final_number(text: str) -> float | None:
-    """The last number in a text ("17 + 25 = 42." -> 42): where small models put their answer."""
-    numbers = NUMBER.findall(text)
-    if not numbers:
-        return None
-    try:
-        return float(numbers[-1].replace(",", ""))
-    except ValueError:
-        return None
-
-
-def check_answer(text: str, row: dict, *, column: str = "answer", mode: str = "numeric") -> float | None:
-    expected = row.get(column)
-    if expected is None or str(expected).strip() == "":
-        return None  # nothing to check against: could not score, not wrong
-    if mode == "exact":
-        norm = lambda s: re.sub(r"[\s.!]+$", "", str(s).strip().lower())  # noqa: E731
-        return 1.0 if norm(text) == norm(expected) else 0.0
-    want = final_number(str(expected))
-    got = final_number(text)
-    if want is None:
-        return None
-    return 1.0 if got is not None and abs(got - want) < 1e-6 else 0.0
-
-
-BUILTIN_CHECKS: dict[str, Callable[..., float | None]] = {
-    "max_words": check_max_words,
-    "regex": check_regex,
-    "answer": check_answer,
-}
-
-
-def resolve_check(principle: Principle) -> Callable[[str, dict], float | None]:
-    """The rule function of a principle: a built-in by name, or a custom one by dotted import path."""
-    spec = dict(principle.check or {})
-    kind = spec.pop("type")
-    if kind != "custom":
-        func = BUILTIN_CHECKS[kind]
-        return lambda text, row: func(text, row, **spec)
-    module_name, _, attr = spec["path"].replace(":", ".").rpartition(".")
-    try:
-        func = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise LoopError(f"custom check '{spec['path']}' cannot be imported ({err}); install the module or fix the path",
-                        path=principle.path) from None
-    if not callable(func):
-        raise LoopError(f"custom check '{spec['path']}' is not callable", path=principle.path)
-    return func
+from loop.training.rules import resolve_check
 
 
 # ---- what TRL hands a reward function ---------------------------------------------------------
@@ -120,10 +57,11 @@ class RuleReward:
 
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         rows = rows_from_kwargs(len(completions), kwargs)
-        rewards = [self.check(text_of(c), row) for c, row in zip(completions, rows)]
+        answers = [text_of(c) for c in completions]
+        rewards = [self.check(text, row) for text, row in zip(answers, rows)]
         rewards = [None if r is None else float(r) for r in rewards]
         if self.recorder is not None:
-            self.recorder.add(self.principle.id, "rule", prompts, completions, rewards,
+            self.recorder.add(self.principle.id, "rule", [user_prompt(p) for p in prompts], answers, rewards,
                               [{"critique": "", "score": r, "anchor_score": None} for r in rewards], kwargs)
         return rewards
 
@@ -161,7 +99,7 @@ class JudgeReward:
                                                               view=self.views[1])]
         rewards = [c.score for c in critiques]
         if self.recorder is not None:
-            self.recorder.add(self.principle.id, "judge", prompts, completions, rewards,
+            self.recorder.add(self.principle.id, "judge", questions, answers, rewards,
                               [{"critique": c.critique, "score": c.score, "anchor_score": a,
                                 "distribution": c.distribution, "cuts": c.cuts}
                                for c, a in zip(critiques, anchors)], kwargs)
@@ -180,8 +118,3 @@ def build_rewards(constitution: Constitution, judge: Any, recorder: Any | None =
             funcs.append(JudgeReward(p, judge, recorder, judge_view, anchor_view))
     return funcs, [p.weight for p in constitution.principles]
 
-
-def weighted_total(rewards: dict[str, float | None], weights: dict[str, float]) -> float | None:
-    """TRL's aggregate: the weighted sum over the principles that could score; None if none could."""
-    scored = [(weights[k], v) for k, v in rewards.items() if v is not None]
-    return sum(w * v for w, v in scored) if scored else None

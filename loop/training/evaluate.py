@@ -9,41 +9,11 @@ pass rates: the rule cannot be flattered.
 
 from __future__ import annotations
 
-from statistics import mean
 from typing import Any, Callable, ContextManager
 
-import torch
-
 from loop.constitution import Constitution
-from loop.rewards import resolve_check
-
-
-def generate_greedy(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int,
-                    batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[str]:
-    """Greedy answers (deterministic, so two rounds are compared on equal terms), batched, left-padded."""
-    was_training = model.training
-    model.eval()
-    out: list[str] = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(conversations), batch_size):
-                batch = conversations[start:start + batch_size]
-                enc = tokenizer.apply_chat_template(batch, add_generation_prompt=True, return_tensors="pt",
-                                                    padding=True, return_dict=True).to(model.device)
-                ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id)
-                new = ids[:, enc["input_ids"].shape[1]:]
-                out.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
-                if on_batch:
-                    on_batch(len(batch))
-    finally:
-        model.train(was_training)
-    return out
-
-
-def _mean(values: list[float | None]) -> float | None:
-    scored = [v for v in values if v is not None]
-    return mean(scored) if scored else None
+from loop.stats import mean
+from loop.training.rules import resolve_check
 
 
 def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[str, Any]], judge,
@@ -80,8 +50,8 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
             "anchor_critiques": {k: v[i] for k, v in anchor_critiques.items()},
             "rules": {k: v[i] for k, v in rules.items()},
         })
-    judge_scores = {k: _mean(v) for k, v in scores.items()}
-    anchor_scores = {k: _mean(v) for k, v in anchor.items()}
+    judge_scores = {k: mean(v) for k, v in scores.items()}
+    anchor_scores = {k: mean(v) for k, v in anchor.items()}
     metrics = {
         "n_prompts": len(rows),
         "judge_scores": judge_scores,
@@ -89,7 +59,7 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
         "anchor_gap": {k: (judge_scores[k] - anchor_scores[k]) if None not in (judge_scores[k], anchor_scores[k])
                        else None for k in judge_scores},
         # A rule passes when it gives full reward; prompts it cannot check (None) are left out.
-        "rule_pass_rates": {k: _mean([None if v is None else float(v >= 0.999) for v in vals])
+        "rule_pass_rates": {k: mean([None if v is None else float(v >= 0.999) for v in vals])
                             for k, vals in rules.items()},
         "unscored": {k: sum(v is None for v in vals) for k, vals in scores.items()},
         "mean_completion_words": mean(len(c.split()) for c in completions) if completions else 0.0,
@@ -100,17 +70,17 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
 def summarize(train_log: list[dict[str, Any]], eval_metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
     """The flat per-round summary kept in the run index (what `loop rounds` shows and trends)."""
     def from_log(key: str) -> float | None:
-        return _mean([row[key] for row in train_log if isinstance(row.get(key), (int, float))])
+        return mean([row[key] for row in train_log if isinstance(row.get(key), (int, float))])
 
     return {
         "reward": from_log("reward"),
         "reward_std": from_log("reward_std"),
         "frac_zero_std": from_log("frac_reward_zero_std"),
         "kl": from_log("kl"),
-        "judge_score": _mean(list(eval_metrics["judge_scores"].values())),
-        "anchor_score": _mean(list(eval_metrics["anchor_scores"].values())),
-        "anchor_gap": _mean(list(eval_metrics["anchor_gap"].values())),
-        "rule_pass": _mean(list(eval_metrics["rule_pass_rates"].values())),
+        "judge_score": mean(list(eval_metrics["judge_scores"].values())),
+        "anchor_score": mean(list(eval_metrics["anchor_scores"].values())),
+        "anchor_gap": mean(list(eval_metrics["anchor_gap"].values())),
+        "rule_pass": mean(list(eval_metrics["rule_pass_rates"].values())),
         "completion_words": eval_metrics["mean_completion_words"],
         "seconds": round(seconds, 1),
     }

@@ -1,0 +1,75 @@
+"""Greedy generation, batched: the one generator for every answer loop writes without sampling.
+
+The held-out evaluation answers with it (greedy, so two rounds are compared on equal terms) and the
+judge writes its critiques with it. Conversations go in, texts come out, in the order given.
+
+Batches are formed by length (less padding; the results are put back in order) and padded on the
+left, so every row's new tokens start at the same column. The model is put in eval mode for the
+call and left in the mode it was in.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def encode_chats(tokenizer, conversations: list[list[dict[str, str]]]) -> list[list[int]]:
+    """Token ids of each conversation with the assistant's turn opened (the generation prompt)."""
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def left_padded(seqs: list[list[int]], pad: int):
+    """(ids, attention mask) of the sequences as one batch, padded on the left: every row ends at the
+    last column, where generation goes on."""
+    return _padded(seqs, pad, left=True)
+
+
+def right_padded(seqs: list[list[int]], pad: int):
+    """(ids, attention mask) padded on the right: causal attention never looks at the pads that follow
+    a row's tokens, so every position keeps its natural index."""
+    return _padded(seqs, pad, left=False)
+
+
+def _padded(seqs: list[list[int]], pad: int, left: bool):
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        cols = slice(width - len(s), width) if left else slice(0, len(s))
+        ids[r, cols] = torch.tensor(s)
+        mask[r, cols] = 1
+    return ids, mask
+
+
+def generate_greedy(model, tokenizer, conversations: list[list[dict[str, str]]], max_new_tokens: int,
+                    batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[str]:
+    """The model's greedy answer to each conversation (at most max_new_tokens each), stripped.
+
+    `on_batch(n)` is called after each batch with the number of conversations it answered."""
+    import torch
+
+    seqs = encode_chats(tokenizer, conversations)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    pad = tokenizer.pad_token_id
+    texts = [""] * len(seqs)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            ids, mask = left_padded([seqs[i] for i in batch], pad)
+            with torch.no_grad():
+                # temperature/top_p/top_k unset: a model's sampling defaults do not apply to greedy decoding.
+                out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                                     max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                                     temperature=None, top_p=None, top_k=None)
+            for r, i in enumerate(batch):
+                texts[i] = tokenizer.decode(out[r, ids.shape[1]:], skip_special_tokens=True).strip()
+            if on_batch:
+                on_batch(len(batch))
+    finally:
+        model.train(was_training)
+    return texts

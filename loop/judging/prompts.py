@@ -1,0 +1,62 @@
+"""The judge's conversations: what the judge model is shown for one (prompt, response, principle).
+
+Built from the workspace's templates (judge.jinja, critique.jinja, verdict.jinja) and the principle's
+labeled examples; no model is involved. `loop prompts render judge` shows exactly these messages with
+the model's chat template applied.
+"""
+
+from __future__ import annotations
+
+from loop.constitution import Principle
+from loop.templates import Templates
+
+# An optional system message for the judge (Judge(system=...)). Off by default: with the embedded
+# model a "strict judge" system message moved accuracy by noise only (0.56 -> 0.59 on the labeled
+# pairs), and without one the judge sees exactly what `loop prompts render judge` shows.
+JUDGE_SYSTEM = "You are a strict, fair judge. You answer each question with Yes or No."
+
+
+def verdict_template(mode: str) -> str:
+    """The conversation whose next token is the verdict: the judge question in score mode, the verdict
+    question after the judge's own critique in critique mode."""
+    return "judge" if mode == "score" else "verdict"
+
+
+def judge_messages(templates: Templates, name: str, principle: Principle, prompt: str, response: str,
+                   critique: str = "", few_shot: bool = True) -> list[dict[str, str]]:
+    """The judge's conversation for one (prompt, response, principle).
+
+    judge:    [few-shot turns..., user: judge.jinja]                       -> next token Yes/No
+    critique: [user: critique.jinja]                                        -> generated critique
+    verdict:  [user: critique.jinja, assistant: critique, user: verdict.jinja] -> next token Yes/No
+
+    In score mode the labeled examples are shown as earlier turns of the same conversation: judge.jinja
+    rendered for the example's good answer, then the assistant's "Yes", and for its bad answer, "No"
+    (alternating which comes first, so the last demo does not always carry the same label). A small
+    model copies a demonstrated answer format far better than it reads examples quoted in a prompt.
+    """
+    examples = list(principle.examples) if few_shot else []
+    shared = dict(principle=principle, prompt=prompt, response=response)
+    if name == "judge":
+        turns: list[dict[str, str]] = []
+        for i, ex in enumerate(examples):
+            demos = [(ex.bad, "No"), (ex.good, "Yes")]
+            for answer, verdict in (demos if i % 2 == 0 else demos[::-1]):
+                turns += [{"role": "user", "content": templates.render(
+                              "judge", principle=principle, prompt=ex.prompt, response=answer, examples=[])},
+                          {"role": "assistant", "content": verdict}]
+        return turns + [{"role": "user", "content": templates.render("judge", examples=examples, **shared)}]
+    first = {"role": "user", "content": templates.render("critique", examples=examples, **shared)}
+    if name == "critique":
+        return [first]
+    if name == "verdict":
+        return [first, {"role": "assistant", "content": critique},
+                {"role": "user", "content": templates.render("verdict", critique=critique, **shared)}]
+    raise ValueError(f"no judge conversation named {name}")
+
+
+def judge_conversation(templates: Templates, name: str, principle: Principle, prompt: str, response: str,
+                       critique: str = "", *, few_shot: bool = True, system: str | None = None) -> list[dict[str, str]]:
+    """judge_messages, after the judge's system message when it has one."""
+    messages = judge_messages(templates, name, principle, prompt, response, critique=critique, few_shot=few_shot)
+    return ([{"role": "system", "content": system}] if system else []) + messages

@@ -1,0 +1,45 @@
+"""The one greedy generator, on the tiny model: batches change nothing, order is kept, mode restored."""
+
+from __future__ import annotations
+
+import pytest
+
+from loop.generation import encode_chats, generate_greedy, left_padded, right_padded
+
+CONVERSATIONS = [[{"role": "user", "content": text}] for text in
+                 ("What is 2 + 2?", "Hi", "How do I keep basil fresh? Stand the stems in water.", "Is it?", "No")]
+
+
+def test_batched_answers_equal_one_by_one_in_the_order_given(tiny):
+    model, tokenizer = tiny
+    batched = generate_greedy(model, tokenizer, CONVERSATIONS, max_new_tokens=6, batch_size=2)
+    single = [generate_greedy(model, tokenizer, [c], max_new_tokens=6)[0] for c in CONVERSATIONS]
+    assert batched == single and all(isinstance(text, str) for text in batched)
+
+
+def test_on_batch_hears_of_every_conversation_once(tiny):
+    model, tokenizer = tiny
+    seen = []
+    generate_greedy(model, tokenizer, CONVERSATIONS, max_new_tokens=2, batch_size=2, on_batch=seen.append)
+    assert seen == [2, 2, 1]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_models_mode_is_restored(tiny, training):
+    model, tokenizer = tiny
+    model.train(training)
+    generate_greedy(model, tokenizer, CONVERSATIONS[:2], max_new_tokens=2)
+    assert model.training is training
+
+
+def test_encoded_chats_end_with_the_opened_assistant_turn(tiny):
+    _, tokenizer = tiny
+    [ids] = encode_chats(tokenizer, CONVERSATIONS[:1])
+    assert tokenizer.decode(ids).endswith("<|im_start|>assistant\n")
+
+
+def test_left_padding_ends_every_row_at_the_last_column_and_right_padding_starts_it_at_the_first():
+    ids, mask = left_padded([[5, 6, 7], [8]], pad=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    ids, mask = right_padded([[5, 6, 7], [8]], pad=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
