@@ -28,50 +28,99 @@ def plan_for(workspace: Path, tiny_model_dir: Path, **extra):
     return plan_run(Workspace(workspace), overrides)
 
 
-def test_round_trains_the_policy_and_records_everything(workspace, tiny_model_dir):
-    from safetensors.torch import load_file
+@pytest.fixture(scope="module")
+def one_round(tmp_path_factory, tiny_model_dir):
+    """(workspace, plan, summaries) of one round on the tiny model, run once for the tests that read it."""
+    from loop.workspace import init_workspace
 
-    plan = plan_for(workspace, tiny_model_dir)
-    summaries = run_rounds(plan, 1, make_judge=ScriptedJudge)
+    root = init_workspace(tmp_path_factory.mktemp("round") / "ws").root
+    plan = plan_for(root, tiny_model_dir)
+    return root, plan, run_rounds(plan, 1, make_judge=ScriptedJudge)
+
+
+def round_one(one_round) -> Path:
+    return one_round[0] / "runs" / "main" / "round-001"
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_rounds_returns_the_summary_of_each_round_it_ran(one_round):
+    _, _, summaries = one_round
     assert [s["round"] for s in summaries] == [1]
 
-    folder = workspace / "runs" / "main" / "round-001"
+
+def test_a_complete_round_has_every_file_and_no_partial_folder(one_round):
+    workspace, folder = one_round[0], round_one(one_round)
     for name in ("round.json", "config.json", "critiques.jsonl", "eval.jsonl", "metrics.json", "summary.txt",
                  "adapter/adapter_model.safetensors", "constitution/constitution.toml", "prompts/judge.jinja"):
         assert (folder / name).is_file(), name
     assert not (workspace / "runs" / "main" / "round-001.partial").exists()
 
+
+def test_training_moves_the_policy(one_round):
+    from safetensors.torch import load_file
+
     # LoRA B starts at zero: any non-zero B means the optimizer moved the policy.
-    weights = load_file(folder / "adapter" / "adapter_model.safetensors")
+    weights = load_file(round_one(one_round) / "adapter" / "adapter_model.safetensors")
     lora_b = [t for name, t in weights.items() if "lora_B" in name]
     assert lora_b and any(t.abs().sum() > 0 for t in lora_b)
+
+
+def test_only_the_adapter_is_stored(one_round):
+    from safetensors.torch import load_file
+
     # Only the adapter is stored: far smaller than the model.
+    weights = load_file(round_one(one_round) / "adapter" / "adapter_model.safetensors")
     assert sum(t.numel() for t in weights.values()) < 32096
 
+
+def test_round_json_names_the_constitution_and_templates_it_used(one_round):
+    workspace, plan, _ = one_round
+    folder = round_one(one_round)
     info = json.loads((folder / "round.json").read_text())
     assert info["status"] == "complete"
     assert info["constitution"]["sha256"] == plan.constitution.sha256
     assert set(info["templates"]) == {"system", "judge", "critique", "verdict", "lift"}
     assert (folder / "prompts" / "judge.jinja").read_text() == (workspace / "prompts" / "judge.jinja").read_text()
 
-    records = [json.loads(line) for line in (folder / "critiques.jsonl").read_text().splitlines()]
+
+def test_critiques_hold_one_record_per_completion_and_principle(one_round):
+    _, plan, _ = one_round
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
     n_principles = len(plan.constitution.principles)
     assert len(records) == 2 * 2 * n_principles  # prompts x generations x principles
     for record in records:
         assert set(CRITIQUE_KEYS) <= set(record)
         assert isinstance(record["advantage"], float)
+
+
+def test_rule_principles_are_rewarded_by_the_rule_and_the_rest_by_the_judge(one_round):
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
     by_kind = {r["principle"]: r["kind"] for r in records}
     assert by_kind["concise"] == "rule" and by_kind["helpful"] == "judge"
+
+
+def test_could_not_score_stays_none_in_the_critiques(one_round):
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
     # "could not score" stays None: the correct rule on prompts without an answer.
     assert any(r["principle"] == "correct" and r["reward"] is None for r in records) or \
         all(r["principle"] != "correct" for r in records)
 
-    evals = [json.loads(line) for line in (folder / "eval.jsonl").read_text().splitlines()]
+
+def test_the_heldout_prompts_are_evaluated_and_never_trained_on(one_round):
+    workspace = one_round[0]
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
+    evals = read_lines(round_one(one_round) / "eval.jsonl")
     assert len(evals) == 3 and all(set(EVAL_KEYS) <= set(e) for e in evals)
-    heldout = {json.loads(line)["prompt"] for line in (workspace / "runs/main/heldout.jsonl").read_text().splitlines()}
+    heldout = {row["prompt"] for row in read_lines(workspace / "runs/main/heldout.jsonl")}
     assert {r["prompt"] for r in records}.isdisjoint(heldout)  # never trained on held-out prompts
 
-    metrics = json.loads((folder / "metrics.json").read_text())
+
+def test_metrics_and_the_run_index_record_the_round(one_round):
+    workspace = one_round[0]
+    metrics = json.loads((round_one(one_round) / "metrics.json").read_text())
     assert metrics["train"] and "rewards/principle_helpful/mean" in metrics["train"][0]
     assert set(metrics["eval"]["judge_scores"]) == {"harmless", "helpful", "honest", "polite"}
     index = Ledger(workspace / "runs", "main").index()

@@ -69,23 +69,35 @@ def shipped(workspace):
     return constitution, load_templates(workspace / "prompts", constitution)
 
 
-def test_shipped_judge_conversation_shows_examples_then_the_question(shipped):
+def honest_judge_conversation(shipped, **kwargs):
     constitution, templates = shipped
     honest = constitution.get("honest")
-    messages = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.")
+    return honest, judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.", **kwargs)
+
+
+def test_shipped_judge_conversation_shows_each_example_as_earlier_yes_and_no_turns(shipped):
+    honest, messages = honest_judge_conversation(shipped)
     # Each labeled example is shown as two earlier turns answered Yes (good) and No (bad).
     assert len(messages) == 4 * len(honest.examples) + 1
     assert [m["role"] for m in messages[:-1]] == ["user", "assistant"] * (2 * len(honest.examples))
     n = len(honest.examples)
     assert sorted(m["content"] for m in messages[1:-1:2]) == ["No"] * n + ["Yes"] * n
     assert honest.examples[0].good in "".join(m["content"] for m in messages[:-1])
+
+
+def test_shipped_judge_conversation_ends_with_the_question_about_the_answer(shipped):
+    _, messages = honest_judge_conversation(shipped)
     final = messages[-1]
     assert final["role"] == "user"
     assert final["content"].startswith("Question: What did I eat?\nAnswer:\n---\nEggs.\n---")
     assert final["content"].endswith("Is this answer accurate? Answer Yes or No.")
     assert "{{" not in final["content"] and "{#" not in final["content"]
-    without = judge_messages(templates, "judge", honest, "What did I eat?", "Eggs.", few_shot=False)
-    assert without == [final]
+
+
+def test_shipped_judge_conversation_without_few_shots_is_the_question_alone(shipped):
+    _, messages = honest_judge_conversation(shipped)
+    _, without = honest_judge_conversation(shipped, few_shot=False)
+    assert without == [messages[-1]]
 
 
 def test_a_principle_question_replaces_the_title_question(shipped):

@@ -36,19 +36,33 @@ def test_pairs_join_on_index_and_report_the_unmatched():
     assert (tally.wins, tally.losses, tally.ties) == (0, 1, 0)
 
 
-def test_render_compare(ledger, console):
+def rendered_compare(ledger, console) -> str:
     pairs, _, _ = pair_rounds(ledger.evaluations(1), ledger.evaluations(3), "anchor")
     render_compare(pairs, 1, 3, console, judge="anchor", only_a=[], only_b=[5])
-    text = console.file.getvalue()
+    return console.file.getvalue()
+
+
+def test_compare_shows_both_answers_to_each_heldout_prompt(ledger, console):
+    text = rendered_compare(ledger, console)
     assert text.count("held-out #") == 3
     assert "What is 7 * 6?" in text and "7 * 6 = 42." in text  # round 3's answer, beside round 1's
     assert "Well, there are many things" in text
+
+
+def test_compare_summary_gives_each_principles_change_and_the_wins(ledger, console):
+    text = rendered_compare(ledger, console)
     correct = [line for line in text.splitlines() if line.startswith("│ correct")]
     assert correct and "0.00" in correct[0] and "1.00" in correct[0] and "+1.00" in correct[0]
     assert "round 3 vs round 1 (anchor judge; rules by rule)" in text
     assert "round 3 is better on 3, worse on 0, the same on 0 of 3 prompts" in text
-    assert "only round 3 has held-out prompts 5" in text
-    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_compare_names_prompts_only_one_round_has(ledger, console):
+    assert "only round 3 has held-out prompts 5" in rendered_compare(ledger, console)
+
+
+def test_compare_fits_80_columns(ledger, console):
+    assert max(len(line) for line in rendered_compare(ledger, console).splitlines()) <= 80
 
 
 def test_compare_command(ledger):

@@ -44,22 +44,37 @@ def test_fmt_and_delta_never_turn_missing_into_zero():
     assert delta(0.5, 0.2).style == "red" and delta(0.5, 0.2, higher_is_better=False).style == "green"
 
 
-def test_rounds_table_trends_and_principles(ledger, console):
+def rendered_rounds(ledger, console) -> str:
     render_rounds(ledger, console)
-    text = console.file.getvalue()
+    return console.file.getvalue()
+
+
+def test_rounds_table_has_one_row_per_round_with_its_metrics(ledger, console):
+    text = rendered_rounds(ledger, console)
     lines = text.splitlines()
     assert "run main: 4 rounds" in text
     row3 = next(line for line in lines if line.strip().startswith("3  complete"))
     assert row3.split() == ["3", "complete", "2.80", "0.30", "0.00", "0.85", "0.73", "0.12", "1.00", "7.7", "1m15s"]
     assert any(line.strip().startswith("4  running") for line in lines)
-    trend = next(line for line in lines if "judge_score" in line)
+
+
+def test_trends_show_a_sparkline_first_last_and_change_per_metric(ledger, console):
+    text = rendered_rounds(ledger, console)
+    trend = next(line for line in text.splitlines() if "judge_score" in line)
     assert "▁▅█" in trend and "0.55" in trend and "0.85" in trend and "+0.30" in trend
     assert "anchor_gap" in text and "seconds" in text and "+10s" in text
+
+
+def test_principles_table_sets_judge_against_anchor_and_rules_apart(ledger, console):
+    lines = rendered_rounds(ledger, console).splitlines()
     honest = next(line for line in lines if line.startswith("│ honest"))
     assert "0.87" in honest and "0.75" in honest and "+0.12" in honest
     concise = next(line for line in lines if line.startswith("│ concise"))
     assert "rule" in concise and "1.00" in concise
-    assert max(len(line) for line in lines) <= 80
+
+
+def test_rounds_view_fits_80_columns(ledger, console):
+    assert max(len(line) for line in rendered_rounds(ledger, console).splitlines()) <= 80
 
 
 def test_rounds_json(ledger):
