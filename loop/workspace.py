@@ -54,16 +54,22 @@ class Workspace:
     def pool_path(self, config: Config) -> Path:
         return self.root / config.run.pool
 
-    def check(self) -> tuple[Config, Constitution, Templates, int]:
-        """Validate everything a run needs, before any model loads. Returns what it loaded."""
-        config = self.config()
+    def check(self, config: Config | None = None) -> tuple[Config, Constitution, Templates, list[dict]]:
+        """Validate everything a run needs, before any model loads: the config (with any overrides
+        already applied), the constitution, templates, prompt pool, TRL's own checks of [grpo] and
+        [sft], and the warm start's demonstrations when it is on. Returns what it loaded."""
+        from loop.config import grpo_args, sft_args
+        from loop.demonstrations import read_demonstrations
+
+        config = config or self.config()
         constitution = self.constitution()
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
-        from loop.config import grpo_args
-
         grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
-        return config, constitution, templates, len(pool)
+        sft_args(config, path=self.root / CONFIG_FILE)
+        if config.train.warm_start:
+            read_demonstrations(self.root / config.train.demonstrations)
+        return config, constitution, templates, pool
 
 
 def open_workspace(path: str | Path = ".") -> Workspace:

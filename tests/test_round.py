@@ -16,8 +16,9 @@ from loop.training.round import plan_run, run_rounds
 from loop.workspace import Workspace
 
 # Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups.
+# The warm start is tested on its own (tests/test_warm_start.py): here round 1 is a GRPO round.
 SMALL = {"run": {"prompts_per_round": 2, "heldout_size": 3},
-         "grpo": {"num_generations": 2, "max_completion_length": 8}}
+         "grpo": {"num_generations": 2, "max_completion_length": 8}, "train": {"warm_start": False}}
 
 
 def plan_for(workspace: Path, tiny_model_dir: Path, **extra):
@@ -48,7 +49,7 @@ def read_lines(path: Path) -> list[dict]:
 
 def test_run_rounds_returns_the_summary_of_each_round_it_ran(one_round):
     _, _, summaries = one_round
-    assert [s["round"] for s in summaries] == [1]
+    assert [s["round"] for s in summaries] == [0, 1]  # round 0, the baseline, comes first
 
 
 def test_a_complete_round_has_every_file_and_no_partial_folder(one_round):
@@ -162,7 +163,7 @@ def test_crash_mid_round_resumes_and_keeps_completed_rounds(workspace, tiny_mode
     assert tree_digest(round_one) == before
     assert not partial.exists() and (workspace / "runs" / "main" / "round-002" / "adapter").is_dir()
     statuses = [(r["round"], r["status"]) for r in Ledger(workspace / "runs", "main").index()["rounds"]]
-    assert statuses == [(1, "complete"), (2, "complete")]
+    assert statuses == [(0, "complete"), (1, "complete"), (2, "complete")]
     # Round 2 starts from round 1's adapter.
     info = json.loads((workspace / "runs/main/round-002/round.json").read_text())
     assert info["starts_from"] == "round 1 adapter"

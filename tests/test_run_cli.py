@@ -51,7 +51,8 @@ def test_sigkill_during_round_two_then_rerun_finishes_with_round_one_untouched(w
 
     code, out, _ = run_cli("rounds", "--json")
     assert code == 0
-    assert [(r["round"], r["status"]) for r in json.loads(out)] == [(1, "complete"), (2, "complete")]
+    assert [(r["round"], r["status"]) for r in json.loads(out)] == [(0, "complete"), (1, "complete"),
+                                                                    (2, "complete")]
 
 
 def test_run_flags_are_validated_before_any_model_loads(workspace):

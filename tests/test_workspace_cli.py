@@ -71,12 +71,19 @@ type = "regex"
 must_not = "{pattern}"
 """
 
+def config_line(text: str) -> int:
+    """The line of `text` in the loop.toml that `loop init` writes (sections come and go as loop grows)."""
+    from loop.config import render_default_config
+
+    return render_default_config().splitlines().index(text) + 1
+
+
 # (case id, edit, file named in the error, line named in the error or None, words the message must hold)
 BAD_INPUTS = [
     # Broken TOML syntax, in each kind of TOML file.
     ("toml-syntax-principle", replace(HELPFUL, "weight = 1.0", "weight = "), HELPFUL, 4, "TOML syntax"),
     ("toml-syntax-constitution", append(HEAD, 'author = "unterminated\n'), HEAD, 6, "TOML syntax"),
-    ("toml-syntax-config", replace(CONFIG, "[run]", "[run"), CONFIG, 9, "TOML syntax"),
+    ("toml-syntax-config", replace(CONFIG, "[run]", "[run"), CONFIG, config_line("[run]"), "TOML syntax"),
     # Unknown keys at every level.
     ("unknown-key-principle", replace(HELPFUL, "weight = 1.0", "weigth = 1.0"), HELPFUL, 4, "did you mean 'weight'"),
     ("unknown-key-rubric", replace(HELPFUL, "high = ", "hihg = "), HELPFUL, 16, "unknown key 'hihg' in rubric"),
@@ -84,10 +91,13 @@ BAD_INPUTS = [
      "unknown key 'promt' in an example"),
     ("unknown-key-check", replace(CONCISE, "max = 80", "max = 80\nmin = 3"), CONCISE, 48, "unknown key 'min'"),
     ("unknown-key-constitution", append(HEAD, 'author = "me"\n'), HEAD, 6, "unknown key 'author'"),
-    ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, 3, "unknown section [modle]"),
-    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG, 15,
+    ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, config_line("[model]"),
+     "unknown section [modle]"),
+    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG,
+     config_line("prompts_per_round = 6"),
      "unknown key 'prompts_per_rnd' in [run]"),
-    ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG, 47,
+    ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG,
+     config_line("learning_rate = 5e-05"),
      "'learning_rat' is not a trl.GRPOConfig field"),
     # Duplicate ids: the second file (in name order) is the one named.
     ("duplicate-id", replace("constitution/principles/polite.toml", 'id = "polite"', 'id = "helpful"'),

@@ -10,12 +10,14 @@ from loop.views.console import make_console
 
 
 def run(args) -> int:
-    """Run self-improvement rounds until --rounds rounds are complete.
+    """Run until round 0 and --rounds training rounds are complete.
 
-    Each round: the frozen round-start model judges the policy's answers against the constitution,
-    GRPO trains on those self-rewards, and the round is recorded under runs/<run>/round-NNN/. After a
-    crash or a kill, the same command restarts the interrupted round; completed rounds are kept as
-    they are. With --json: no progress bars, one JSON object per completed round on stdout.
+    Round 0 measures the starting model (no training). Round 1 is the warm start when [train]
+    warm_start is on (fine-tuning on demonstrations). Every later round is self-rewarding: the frozen
+    round-start model judges the policy's answers against the constitution, GRPO trains on those
+    self-rewards, and the round is recorded under runs/<run>/round-NNN/. After a crash or a kill, the
+    same command restarts the interrupted round; completed rounds are kept as they are. With --json:
+    no progress bars, one JSON object per completed round on stdout.
     """
     from loop.training.round import plan_run, run_rounds
     from loop.views.progress import RoundProgress
@@ -37,7 +39,9 @@ def run(args) -> int:
     console = None if args.json else make_console()
     if console is not None:
         done = plan.ledger.complete_rounds()
-        console.print(f"run [bold]{plan.ledger.run}[/]: {len(done)} of {args.rounds} rounds complete; "
+        trained = len([r for r in done if r > 0])
+        console.print(f"run [bold]{plan.ledger.run}[/]: round 0 {'complete' if 0 in done else 'to measure'}, "
+                      f"{trained} of {args.rounds} training rounds complete; "
                       f"model {plan.config.model.name}, constitution {plan.constitution.name} "
                       f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}")
     progress = None if console is None else (lambda r: RoundProgress(console, r))
@@ -46,14 +50,17 @@ def run(args) -> int:
         for summary in summaries:
             print(json.dumps(summary))
     elif not summaries:
-        console.print(f"nothing to do: {args.rounds} round(s) already complete (see `loop rounds`)")
+        console.print(f"nothing to do: round 0 and {args.rounds} training round(s) already complete "
+                      "(see `loop rounds`)")
     return 0
 
 
 def _check_positive(args) -> None:
     from loop.errors import LoopError
 
-    for flag in ("rounds", "prompts_per_round", "num_generations", "max_completion_length"):
+    if args.rounds < 0:
+        raise LoopError(f"--rounds must be 0 (round 0 only) or more, got {args.rounds}")
+    for flag in ("prompts_per_round", "num_generations", "max_completion_length"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise LoopError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -79,7 +86,8 @@ def export(args) -> int:
 
 def register(subparsers) -> None:
     p = command(subparsers, "run", run)
-    p.add_argument("--rounds", type=int, default=1, help="run until this many rounds are complete (default 1)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run until this many training rounds are complete, round 0 not counted (default 1)")
     p.add_argument("--prompts-per-round", type=int, help="training prompts per round")
     p.add_argument("--num-generations", type=int, help="completions per prompt (the GRPO group)")
     p.add_argument("--max-completion-length", type=int, help="max new tokens per completion")

@@ -29,14 +29,19 @@ def check(args) -> int:
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
-    config, constitution, templates, pool_size = ws.check()
+    config, constitution, templates, pool = ws.check()
     console = make_console()
     console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
     console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "
                   f"({len(constitution.principles)} principles, sha256 {constitution.short_hash})")
     for name in TEMPLATE_VARIABLES:
         console.print(f"[green]ok[/] template: prompts/{name}.jinja (sha256 {templates.sha256(name)[:12]})")
-    console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({pool_size} prompts)")
+    console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({len(pool)} prompts)")
+    if config.train.warm_start:
+        from loop.demonstrations import read_demonstrations
+
+        count = len(read_demonstrations(ws.root / config.train.demonstrations))
+        console.print(f"[green]ok[/] warm start: {config.train.demonstrations} ({count} demonstrations)")
     return 0
 
 

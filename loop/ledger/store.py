@@ -179,15 +179,16 @@ class Ledger:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
 
-    def begin_round(self, n: int) -> Path:
-        """A clean folder for round n. Leftovers of an interrupted attempt are removed first."""
+    def begin_round(self, n: int, kind: str | None = None) -> Path:
+        """A clean folder for round n (of `kind`: baseline, warm-start, grpo). Leftovers of an
+        interrupted attempt are removed first."""
         if self.complete_dir(n).exists():
             raise LoopError(f"round {n} is already complete and is never rewritten", path=self.complete_dir(n))
         partial = self.partial_dir(n)
         if partial.exists():
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
-        self._set_status(n, "running", started=now())
+        self._set_status(n, "running", started=now(), **({"kind": kind} if kind else {}))
         return partial
 
     def complete_round(self, n: int, summary: dict[str, Any]) -> Path:
