@@ -65,6 +65,6 @@ def test_run_outside_a_workspace_is_one_line(tmp_path, monkeypatch):
     assert code == 2 and "loop init" in err and len(err.strip().splitlines()) == 1
 
 
-def test_export_of_a_missing_round_is_one_line(workspace, tmp_path):
+def test_export_before_any_run_says_how_to_start_one(workspace, tmp_path):
     code, _, err = run_cli("export", "--round", "3", str(tmp_path / "out"))
-    assert code == 2 and "not complete" in err
+    assert code == 2 and "no run 'main' yet; start one with `loop run`" in err

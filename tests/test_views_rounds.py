@@ -105,5 +105,20 @@ def test_rounds_reads_the_run_name_from_loop_toml(ledger, workspace):
     (workspace / "loop.toml").write_text(toml.replace('name = "main"', 'name = "exp"'))
     code, out, _ = run_cli("rounds", "--json")
     assert code == 0 and len(json.loads(out)) == 4
-    code, out, _ = run_cli("-C", str(workspace), "rounds", "--run", "main", "--json")
-    assert code == 0 and json.loads(out) == []
+    code, _, err = run_cli("-C", str(workspace), "rounds", "--run", "main", "--json")
+    assert code == 2 and "no run 'main' yet; runs: exp" in err
+
+
+@pytest.mark.parametrize("command", [
+    ["rounds"], ["rounds", "--json"], ["log"], ["compare", "--rounds", "1", "2"],
+    ["export", "--round", "1", "out"], ["constitution", "diff", "--rounds", "1", "2"],
+])
+def test_a_mistyped_run_is_exit_2_naming_the_runs_there_are(ledger, command):
+    code, out, err = run_cli(*command, "--run", "mian")
+    assert (code, out) == (2, "")
+    assert err == "loop: error: runs: no run 'mian' yet; runs: main (did you mean 'main'?)\n"
+
+
+def test_a_workspace_without_runs_says_how_to_start_one(workspace):
+    code, out, _ = run_cli("rounds", "--run", "first")
+    assert code == 0 and "run 'first' has no rounds yet; start one with loop run" in out

@@ -68,11 +68,13 @@ def export(args) -> int:
     AutoModelForCausalLM.from_pretrained and works as --model for a new run.
     """
     from loop.ledger.export import export_round
+    from loop.views.run_ledger import open_run, require_run
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
     config = ws.config()
-    path = export_round(ws, args.run or config.run.name, args.round, args.dir, config.model.dtype)
+    ledger = require_run(open_run(ws.root, args.run or config.run.name))  # a mistyped --run names the runs
+    path = export_round(ws, ledger.run, args.round, args.dir, config.model.dtype)
     make_console().print(f"round {args.round} exported to [bold]{path}[/]")
     return 0
 
