@@ -24,14 +24,10 @@ def export_round(ws: Workspace, run: str, round_number: int, out_dir: str | Path
     from loop.model import load_model
 
     ledger = Ledger(ws.runs_dir, run)
-    if round_number not in ledger.complete_rounds():
-        done = ledger.complete_rounds()
-        raise LoopError(f"round {round_number} of run '{run}' is not complete; complete rounds: "
-                        f"{', '.join(map(str, done)) or 'none'}", path=ledger.path)
+    folder = ledger.require_complete_round(round_number)
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise LoopError("output directory exists and is not empty; choose a new one", path=out)
-    folder = ledger.round_dir(round_number)
     info = json.loads((folder / "round.json").read_text("utf-8"))
     base, tokenizer, _ = load_model(info["model"], dtype)
     merged = PeftModel.from_pretrained(base, str(folder / "adapter")).merge_and_unload()
