@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
@@ -160,6 +161,27 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
         raise LoopError("custom check 'path' must be a dotted import path such as \"mypkg.checks:no_emoji\"",
                         path=path, line=_check_line(text, "path"))
     return dict(raw)
+
+
+def import_custom_check(principle: Principle) -> Callable[[str, dict], float | None]:
+    """The function a `type = "custom"` check names by import path ("pkg.mod:func" or "pkg.mod.func").
+
+    `loop check` calls this, so a path that does not resolve is refused there, naming the file and
+    line, and not minutes later when the round builds its rewards (which call it too)."""
+    raw = principle.check["path"]  # type: ignore[index]  # only called for custom checks
+    module_name, _, attr = raw.replace(":", ".").rpartition(".")
+    where = {"path": principle.path or None}
+    if principle.path and Path(principle.path).is_file():
+        where["line"] = _check_line(Path(principle.path).read_text("utf-8"), "path")
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise LoopError(f"custom check '{raw}' cannot be imported ({err}); install the module that defines it, "
+                        "or fix the path", **where) from None
+    if not callable(func):
+        raise LoopError(f"custom check '{raw}' is not callable; name a function (completion_text, row) -> float",
+                        **where)
+    return func
 
 
 def load_principle(path: Path) -> Principle:

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from loop.config import CONFIG_FILE, Config, load_config, render_default_config
-from loop.constitution import Constitution, load_constitution
+from loop.constitution import Constitution, import_custom_check, load_constitution
 from loop.datafile import atomic_write
 from loop.errors import LoopError
 from loop.pool import read_pool
@@ -58,6 +58,9 @@ class Workspace:
         """Validate everything a run needs, before any model loads. Returns what it loaded."""
         config = self.config()
         constitution = self.constitution()
+        for principle in constitution.principles:  # a custom check's import path must resolve now
+            if principle.check and principle.check["type"] == "custom":
+                import_custom_check(principle)
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
         from loop.config import grpo_args
