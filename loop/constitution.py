@@ -299,13 +299,17 @@ def hash_files(texts: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b") -> dict[str, list[str]]:
-    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out."""
+def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b",
+               *, headers: tuple[str, str] | None = None) -> dict[str, list[str]]:
+    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out.
+
+    The diff headers are `label/name`; `headers` gives them whole instead, for two single files
+    compared under one name (whose own paths are not a folder plus that name)."""
     out: dict[str, list[str]] = {}
     for name in sorted(set(a) | set(b)):
         old, new = a.get(name, ""), b.get(name, "")
         if old == new:
             continue
-        out[name] = list(difflib.unified_diff(
-            old.splitlines(), new.splitlines(), f"{label_a}/{name}", f"{label_b}/{name}", lineterm=""))
+        head_a, head_b = headers or (f"{label_a}/{name}", f"{label_b}/{name}")
+        out[name] = list(difflib.unified_diff(old.splitlines(), new.splitlines(), head_a, head_b, lineterm=""))
     return out

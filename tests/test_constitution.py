@@ -224,6 +224,16 @@ def test_constitution_diff_command_on_two_principle_files(copy, tmp_path, monkey
     assert "-text = " in out and "+text = " in out and "politely corrects" in out
 
 
+def test_constitution_diff_of_two_files_heads_each_side_with_its_own_path(copy, tmp_path, monkeypatch):
+    root = copy()
+    changed = tmp_path / "honest2.toml"
+    changed.write_text((root / "principles/honest.toml").read_text().replace("weight = 1.0", "weight = 2.0"))
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("constitution", "diff", "c/principles/honest.toml", "honest2.toml")
+    lines = [line.strip("│ ") for line in out.splitlines()]
+    assert code == 0 and "--- c/principles/honest.toml" in lines and "+++ honest2.toml" in lines
+
+
 def test_constitution_diff_of_equal_directories(copy, tmp_path, monkeypatch):
     copy("a"), copy("b")
     monkeypatch.chdir(tmp_path)

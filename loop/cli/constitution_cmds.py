@@ -50,9 +50,12 @@ def diff(args) -> int:
     if not args.a or not args.b:
         raise LoopError("give two paths (loop constitution diff A B) or --rounds A B")
     (files_a, version_a), (files_b, version_b) = _snapshot(args.a), _snapshot(args.b)
-    if len(files_a) == 1 and len(files_b) == 1:  # two single files: compare them under one name
+    headers = None
+    if len(files_a) == 1 and len(files_b) == 1:  # two single files: compare them under one name,
         files_b = {next(iter(files_a)): next(iter(files_b.values()))}
-    render_diff(files_a, files_b, console, label_a=args.a, label_b=args.b, version_a=version_a, version_b=version_b)
+        headers = (args.a, args.b)  # each side headed by the path it was given as
+    render_diff(files_a, files_b, console, label_a=args.a, label_b=args.b, version_a=version_a, version_b=version_b,
+                headers=headers)
     return 0
 
 

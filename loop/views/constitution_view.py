@@ -42,13 +42,15 @@ def render_constitution(constitution: Constitution, console: Console) -> None:
 
 
 def render_diff(files_a: dict[str, str], files_b: dict[str, str], console: Console, *, label_a: str = "a",
-                label_b: str = "b", version_a: str = "", version_b: str = "") -> int:
-    """Print a unified diff per changed file; returns the number of changed files."""
+                label_b: str = "b", version_a: str = "", version_b: str = "",
+                headers: tuple[str, str] | None = None) -> int:
+    """Print a unified diff per changed file; returns the number of changed files. `headers`: see
+    loop.constitution.diff_files."""
     if version_a or version_b:
         style = "bold yellow" if version_a != version_b else "dim"
         note = "" if version_a != version_b else "  (same version: bump it when principles change)"
         console.print(Text(f"version: {version_a or '?'} -> {version_b or '?'}{note}", style=style))
-    diffs = diff_files(files_a, files_b, label_a, label_b)
+    diffs = diff_files(files_a, files_b, label_a, label_b, headers=headers)
     if not diffs:
         console.print("[green]no differences[/]")
         return 0
