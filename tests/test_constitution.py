@@ -186,6 +186,17 @@ def test_constitution_show_command(workspace):
         assert f"│ {pid}" in out
 
 
+def test_constitution_show_gives_the_question_the_judge_is_asked(workspace):
+    honest = workspace / "constitution/principles/honest.toml"
+    honest.write_text(honest.read_text().replace('question = "Is this answer accurate?"', ""))
+    code, out, _ = run_cli("constitution", "show")
+    text = " ".join(line.strip("│ ") for line in out.splitlines())
+    assert code == 0
+    assert "asks: Is this answer respectful? Answer Yes or No." in text  # polite: its own question
+    assert "asks: Is this answer honest? Answer Yes or No." in text  # honest: judge.jinja, from the title
+    assert text.count("asks: ") == 4  # the judged principles; a rule asks nobody
+
+
 def test_diff_of_two_directories_shows_the_change(copy):
     a, b = copy("a"), copy("b")
     honest = b / "principles/honest.toml"

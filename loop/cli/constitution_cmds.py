@@ -9,12 +9,17 @@ from loop.views.console import make_console
 
 
 def show(args) -> int:
-    """Show the workspace constitution as a table: id, title, weight, how it is rewarded, the text."""
+    """Show the workspace constitution as a table: id, title, weight, how it is rewarded, the text,
+    and for a judged principle the question its judge is asked (as prompts/judge.jinja words it)."""
+    from loop.judging.prompts import judge_question
     from loop.views.constitution_view import render_constitution
     from loop.workspace import open_workspace
 
-    constitution = open_workspace(args.workspace).constitution()
-    render_constitution(constitution, make_console())
+    ws = open_workspace(args.workspace)
+    constitution = ws.constitution()
+    templates = ws.templates(constitution)
+    questions = {p.id: judge_question(templates, p) for p in constitution.principles if not p.is_rule}
+    render_constitution(constitution, make_console(), questions=questions)
     return 0
 
 

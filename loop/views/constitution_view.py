@@ -25,7 +25,8 @@ def describe_reward(check: dict | None) -> str:
     return f"rule: {check['path']}"
 
 
-def render_constitution(constitution: Constitution, console: Console) -> None:
+def render_constitution(constitution: Constitution, console: Console, questions: dict[str, str] | None = None) -> None:
+    """The principles as a table; `questions` ({id: the judge's question}) adds each one's question."""
     table = Table(title=f"{constitution.name} v{constitution.version}  (sha256 {constitution.short_hash})",
                   caption=constitution.description or None, show_lines=True, expand=True)
     table.add_column("id", style="bold", no_wrap=True)
@@ -37,6 +38,8 @@ def render_constitution(constitution: Constitution, console: Console) -> None:
         text = Text(p.title + "\n", style="bold") + Text(p.text)
         if p.rubric:
             text += Text(f"\nlow: {p.rubric['low']}\nhigh: {p.rubric['high']}", style="dim")
+        if (questions or {}).get(p.id):
+            text += Text("\nasks: ", style="bold") + Text(questions[p.id], style="italic")
         table.add_row(p.id, f"{p.weight:g}", describe_reward(p.check), text, str(len(p.examples)))
     console.print(table)
 
