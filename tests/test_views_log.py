@@ -177,3 +177,22 @@ def test_follow_stops_quietly_on_ctrl_c(ledger, console):
 def test_piped_output_has_no_colour_codes(ledger):
     _, out, _ = run_cli("log", "--round", "3")
     assert "\x1b[" not in out
+
+
+def starts_from(ledger, n: int, what: str) -> None:
+    path = ledger.complete_dir(n) / "round.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "starts_from": what}))
+
+
+def test_disagree_on_a_round_judged_by_the_anchor_says_why_nothing_shows(ledger):
+    starts_from(ledger, 1, "base model")  # its frozen round-start judge is the base: the anchor itself
+    code, out, _ = run_cli("log", "--round", "1", "--disagree")
+    assert code == 0 and "no completions match" in out
+    assert ("round 1's judge is the anchor judge (it starts from the base model), so they cannot disagree"
+            in " ".join(out.split()))
+
+
+def test_disagree_on_a_round_with_its_own_judge_gives_no_such_reason(ledger):
+    starts_from(ledger, 2, "round 1 adapter")
+    code, out, _ = run_cli("log", "--round", "2", "--disagree")
+    assert code == 0 and "no completions match" in out and "cannot disagree" not in out

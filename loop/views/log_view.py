@@ -28,7 +28,8 @@ from loop.views.charts import fmt, score_bar
 from loop.views.critique_records import Completion, LogFilter, Record, disagreement, group_records
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
-from loop.views.run_ledger import check_principle, is_running, latest_round, principle_ids, round_status
+from loop.views.run_ledger import (check_principle, is_running, judge_is_anchor, latest_round, principle_ids,
+                                    round_status)
 
 DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highlighted
 
@@ -79,7 +80,8 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE) -> 
 
 
 def render_log(completions: list[Completion], console: Console, *, heading: str, log_filter: LogFilter,
-               written: int = -1) -> None:
+               written: int = -1, why_empty: str | None = None) -> None:
+    """The heading, then a panel per completion; when nothing matches, says so (and `why_empty`)."""
     console.print(Text(heading, style="bold"))
     if written == 0:
         console.print("[yellow]no critiques written yet[/] (follow the round with [bold]loop log --follow[/])")
@@ -87,6 +89,8 @@ def render_log(completions: list[Completion], console: Console, *, heading: str,
     if not completions:
         filters = log_filter.describe()
         console.print("[yellow]no completions match[/]" + (f" ({filters})" if filters else ""))
+        if why_empty:
+            console.print(why_empty)
         return
     gap = log_filter.disagree if log_filter.disagree is not None else DEFAULT_DISAGREE
     for c in completions:
@@ -127,8 +131,17 @@ def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_
         return 0
     with paged(console, enabled=pager):
         render_log(shown, console, heading=heading_for(ledger, n, len(shown), len(completions), log_filter),
-                   log_filter=log_filter, written=len(completions))
+                   log_filter=log_filter, written=len(completions), why_empty=why_no_disagreement(ledger, n, log_filter))
     return 0
+
+
+def why_no_disagreement(ledger: Ledger, n: int, log_filter: LogFilter) -> str | None:
+    """For --disagree on a round whose judge is the anchor: why nothing can show (whichever records
+    --disagree reads, the two judges there are one model)."""
+    if log_filter.disagree is None or not judge_is_anchor(ledger, n):
+        return None
+    return (f"round {n}'s judge is the anchor judge (it starts from the base model), so they cannot disagree; "
+            "try a later round")
 
 
 # ---- --follow ----------------------------------------------------------------------------------

@@ -73,6 +73,13 @@ def round_status(ledger: Ledger, n: int) -> str:
     return "running" if is_running(ledger, n) else "complete"
 
 
+def judge_is_anchor(ledger: Ledger, n: int) -> bool:
+    """Whether round n's judge is the anchor judge itself. The judge of a round is its frozen start;
+    a round that starts from the base model (round 0, and round 1 without a warm start) is judged by
+    the base, which is what the anchor is: the two judges are one, and never disagree."""
+    return n == 0 or str(ledger.round_info(n).get("starts_from", "")).startswith("base model")
+
+
 def principle_ids(ledger: Ledger, n: int) -> list[str]:
     """The principle ids of round n's constitution snapshot (file names: principles/<id>.toml)."""
     folder = ledger.require_round(n) / "constitution" / "principles"
