@@ -52,7 +52,9 @@ from typing import Any, Iterator
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
 
-# Keys every critiques.jsonl record carries (more may follow).
+# Keys every critiques.jsonl record carries (more may follow: "group", "sample", the judge's
+# "distribution", the guard's "cuts", and "cut_tokens", the token count the length limit cut the answer
+# at or null; eval.jsonl records may carry "cut_tokens" too, and the views read it where present).
 CRITIQUE_KEYS = ("round", "step", "prompt", "completion", "principle", "kind", "critique", "score",
                  "anchor_score", "reward", "total_reward", "advantage")
 # Keys every eval.jsonl record carries: one held-out prompt, the round's greedy completion, and per
