@@ -25,6 +25,15 @@ def fmt(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def answer_text(completion: str, cut_tokens=None) -> Text:
+    """An answer as shown; "(empty)" when there is none, and `… [cut at N tokens]` after one that hit the
+    length limit (so a reader does not take a cut-off answer for one that stops mid-thought)."""
+    text = Text(completion) if completion.strip() else Text("(empty)", style="dim")
+    if is_number(cut_tokens):
+        text.append(f" … [cut at {int(cut_tokens)} tokens]", style="yellow")
+    return text
+
+
 def score_style(score: float) -> str:
     return "red" if score < 0.4 else "yellow" if score < 0.7 else "green"
 
