@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
@@ -162,6 +163,27 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
     return dict(raw)
 
 
+def import_custom_check(principle: Principle) -> Callable[[str, dict], float | None]:
+    """The function a `type = "custom"` check names by import path ("pkg.mod:func" or "pkg.mod.func").
+
+    `loop check` calls this, so a path that does not resolve is refused there, naming the file and
+    line, and not minutes later when the round builds its rewards (which call it too)."""
+    raw = principle.check["path"]  # type: ignore[index]  # only called for custom checks
+    module_name, _, attr = raw.replace(":", ".").rpartition(".")
+    where = {"path": principle.path or None}
+    if principle.path and Path(principle.path).is_file():
+        where["line"] = _check_line(Path(principle.path).read_text("utf-8"), "path")
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise LoopError(f"custom check '{raw}' cannot be imported ({err}); install the module that defines it, "
+                        "or fix the path", **where) from None
+    if not callable(func):
+        raise LoopError(f"custom check '{raw}' is not callable; name a function (completion_text, row) -> float",
+                        **where)
+    return func
+
+
 def load_principle(path: Path) -> Principle:
     data, text = read_toml(path, "principle file")
     _check_keys(data, PRINCIPLE_KEYS, "principle", path, text)
@@ -277,13 +299,17 @@ def hash_files(texts: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b") -> dict[str, list[str]]:
-    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out."""
+def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b",
+               *, headers: tuple[str, str] | None = None) -> dict[str, list[str]]:
+    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out.
+
+    The diff headers are `label/name`; `headers` gives them whole instead, for two single files
+    compared under one name (whose own paths are not a folder plus that name)."""
     out: dict[str, list[str]] = {}
     for name in sorted(set(a) | set(b)):
         old, new = a.get(name, ""), b.get(name, "")
         if old == new:
             continue
-        out[name] = list(difflib.unified_diff(
-            old.splitlines(), new.splitlines(), f"{label_a}/{name}", f"{label_b}/{name}", lineterm=""))
+        head_a, head_b = headers or (f"{label_a}/{name}", f"{label_b}/{name}")
+        out[name] = list(difflib.unified_diff(old.splitlines(), new.splitlines(), head_a, head_b, lineterm=""))
     return out

@@ -13,6 +13,16 @@ from __future__ import annotations
 from typing import Callable
 
 
+def cut_at(ids: list[int], max_new_tokens: int, stop_ids) -> int | None:
+    """How many tokens an answer was cut at, when the length limit stopped it; None when it ended itself.
+
+    TRL's rule (its completions/clipped_ratio): an answer that reached the limit and whose last token
+    is not a stop token (end of sequence, or padding) was cut mid-way."""
+    if len(ids) < max_new_tokens or not ids or ids[-1] in stop_ids:
+        return None
+    return len(ids)
+
+
 def encode_chats(tokenizer, conversations: list[list[dict[str, str]]]) -> list[list[int]]:
     """Token ids of each conversation with the assistant's turn opened (the generation prompt)."""
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]

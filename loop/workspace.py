@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from loop.config import CONFIG_FILE, Config, load_config, render_default_config
-from loop.constitution import Constitution, load_constitution
+from loop.constitution import Constitution, import_custom_check, load_constitution
 from loop.datafile import atomic_write
 from loop.errors import LoopError
 from loop.pool import read_pool
@@ -63,6 +63,9 @@ class Workspace:
 
         config = config or self.config()
         constitution = self.constitution()
+        for principle in constitution.principles:  # a custom check's import path must resolve now
+            if principle.check and principle.check["type"] == "custom":
+                import_custom_check(principle)
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
         grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values

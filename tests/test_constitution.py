@@ -186,6 +186,17 @@ def test_constitution_show_command(workspace):
         assert f"│ {pid}" in out
 
 
+def test_constitution_show_gives_the_question_the_judge_is_asked(workspace):
+    honest = workspace / "constitution/principles/honest.toml"
+    honest.write_text(honest.read_text().replace('question = "Is this answer accurate?"', ""))
+    code, out, _ = run_cli("constitution", "show")
+    text = " ".join(line.strip("│ ") for line in out.splitlines())
+    assert code == 0
+    assert "asks: Is this answer respectful? Answer Yes or No." in text  # polite: its own question
+    assert "asks: Is this answer honest? Answer Yes or No." in text  # honest: judge.jinja, from the title
+    assert text.count("asks: ") == 4  # the judged principles; a rule asks nobody
+
+
 def test_diff_of_two_directories_shows_the_change(copy):
     a, b = copy("a"), copy("b")
     honest = b / "principles/honest.toml"
@@ -222,6 +233,16 @@ def test_constitution_diff_command_on_two_principle_files(copy, tmp_path, monkey
     assert (code, err) == (0, "")
     assert "honest.toml (changed)" in out
     assert "-text = " in out and "+text = " in out and "politely corrects" in out
+
+
+def test_constitution_diff_of_two_files_heads_each_side_with_its_own_path(copy, tmp_path, monkeypatch):
+    root = copy()
+    changed = tmp_path / "honest2.toml"
+    changed.write_text((root / "principles/honest.toml").read_text().replace("weight = 1.0", "weight = 2.0"))
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("constitution", "diff", "c/principles/honest.toml", "honest2.toml")
+    lines = [line.strip("│ ") for line in out.splitlines()]
+    assert code == 0 and "--- c/principles/honest.toml" in lines and "+++ honest2.toml" in lines
 
 
 def test_constitution_diff_of_equal_directories(copy, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loop.generation import encode_chats, generate_greedy, left_padded, right_padded
+from loop.generation import cut_at, encode_chats, generate_greedy, left_padded, right_padded
 
 CONVERSATIONS = [[{"role": "user", "content": text}] for text in
                  ("What is 2 + 2?", "Hi", "How do I keep basil fresh? Stand the stems in water.", "Is it?", "No")]
@@ -43,3 +43,14 @@ def test_left_padding_ends_every_row_at_the_last_column_and_right_padding_starts
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
     ids, mask = right_padded([[5, 6, 7], [8]], pad=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("ids, expected", [
+    ([5, 6, 7, 8], 4),  # the limit reached, no stop token: cut
+    ([5, 6, 7, 2], None),  # the limit reached on the stop token: it ended itself
+    ([5, 2], None),  # stopped early
+    ([5, 6], None),  # short of the limit without a stop token (a backend that strips it): not cut
+    ([], None),
+])
+def test_cut_at_is_the_token_count_of_an_answer_the_limit_stopped(ids, expected):
+    assert cut_at(ids, max_new_tokens=4, stop_ids={2}) == expected

@@ -103,6 +103,12 @@ def test_rule_principles_are_rewarded_by_the_rule_and_the_rest_by_the_judge(one_
     assert by_kind["concise"] == "rule" and by_kind["helpful"] == "judge"
 
 
+def test_critiques_record_where_the_length_limit_cut_an_answer(one_round):
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
+    # 8 tokens from a random tiny model almost never end on the stop token: cut at the limit, 8.
+    assert {r["cut_tokens"] for r in records} <= {8, None} and any(r["cut_tokens"] == 8 for r in records)
+
+
 def test_could_not_score_stays_none_in_the_critiques(one_round):
     records = read_lines(round_one(one_round) / "critiques.jsonl")
     # "could not score" stays None: the correct rule on prompts without an answer.

@@ -78,6 +78,15 @@ def config_line(text: str) -> int:
     return render_default_config().splitlines().index(text) + 1
 
 
+CUSTOM_PRINCIPLE = """id = "calm"
+title = "Calm"
+text = "The response does not shout."
+
+[check]
+path = "{path}"
+type = "custom"
+"""
+
 # (case id, edit, file named in the error, line named in the error or None, words the message must hold)
 BAD_INPUTS = [
     # Broken TOML syntax, in each kind of TOML file.
@@ -136,6 +145,14 @@ BAD_INPUTS = [
     ("check-max-bool", replace(CONCISE, "max = 80", "max = true"), CONCISE, 47, "positive whole number"),
     ("check-bad-regex", write("constitution/principles/no_emoji.toml", REGEX_PRINCIPLE.format(pattern="([a-z]")),
      "constitution/principles/no_emoji.toml", 7, "not a valid regular expression"),
+    ("check-custom-no-module", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
+        path="mychecks.calm:no_shouting")), "constitution/principles/calm.toml", 6,
+     "custom check 'mychecks.calm:no_shouting' cannot be imported (No module named 'mychecks')"),
+    ("check-custom-no-function", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
+        path="tests.custom_checks:no_shouting")), "constitution/principles/calm.toml", 6,
+     "custom check 'tests.custom_checks:no_shouting' cannot be imported"),
+    ("check-custom-not-callable", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
+        path="tests.custom_checks:__doc__")), "constitution/principles/calm.toml", 6, "is not callable"),
     ("check-answer-column-not-text", replace("constitution/principles/correct.toml", 'column = "answer"', "column = 3"),
      "constitution/principles/correct.toml", 24, "'column' must name a column"),
     # Prompt pool lines.
@@ -189,6 +206,18 @@ def test_check_refuses_bad_input_in_one_line(workspace, case, edit, filename, li
     where = f"{filename}:{line}: " if line else f"{filename}: "
     assert err.startswith(f"loop: error: {where}"), err
     assert words in err
+
+
+def test_check_accepts_a_custom_check_that_imports(workspace):
+    write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="tests.custom_checks:no_exclamations"))(
+        workspace)
+    code, out, err = run_cli("check")
+    assert (code, err) == (0, "") and "7 principles" in out
+
+
+def test_a_custom_check_that_does_not_import_names_the_fix(workspace):
+    write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="mychecks.calm:no_shouting"))(workspace)
+    assert "install the module that defines it, or fix the path" in run_cli("check")[2]
 
 
 def test_error_lines_say_what_to_do(workspace):

@@ -69,18 +69,23 @@ def _check_positive(args) -> None:
 
 
 def export(args) -> int:
-    """Write the model of a completed round as a merged Hugging Face model directory.
+    """Write the model of a completed round as a merged Hugging Face model directory, with a model card.
 
     The round's LoRA adapter is merged into the base weights; the directory loads with
-    AutoModelForCausalLM.from_pretrained and works as --model for a new run.
+    AutoModelForCausalLM.from_pretrained and works as --model for a new run. README.md is its model
+    card: base model, run, round, constitution version and hash, template hashes, training settings,
+    held-out scores (and probes and judge reliability where the round measured them). Its chat
+    template defaults to the system prompt the policy was trained with.
     """
     from loop.ledger.export import export_round
+    from loop.views.run_ledger import open_run, require_run
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
     config = ws.config()
-    path = export_round(ws, args.run or config.run.name, args.round, args.dir, config.model.dtype)
-    make_console().print(f"round {args.round} exported to [bold]{path}[/]")
+    ledger = require_run(open_run(ws.root, args.run or config.run.name))  # a mistyped --run names the runs
+    path = export_round(ws, ledger.run, args.round, args.dir, config.model.dtype)
+    make_console().print(f"round {args.round} exported to [bold]{path}[/] (model card: {path / 'README.md'})")
     return 0
 
 

@@ -9,11 +9,14 @@ from loop.views.console import make_console
 def init(args) -> int:
     """Create a workspace: constitution/, prompts/, loop.toml and a .gitignore for runs/.
 
-    The constitution and templates are copies of the shipped defaults: edit them freely.
+    The constitution and templates are copies of the shipped defaults: edit them freely. DIR is
+    read from -C DIR when given (as `git -C`): `loop -C projects init demo` makes projects/demo.
     """
+    from pathlib import Path
+
     from loop.workspace import init_workspace
 
-    ws = init_workspace(args.dir)
+    ws = init_workspace(Path(args.workspace) / args.dir)
     console = make_console()
     console.print(f"Initialized a loop workspace in [bold]{ws.root}[/]: constitution/, prompts/, loop.toml")
     console.print("Next: [bold]loop check[/], then [bold]loop run[/].")

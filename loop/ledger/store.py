@@ -45,13 +45,16 @@ import re
 import shutil
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterator
 
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
 
-# Keys every critiques.jsonl record carries (more may follow).
+# Keys every critiques.jsonl record carries (more may follow: "group", "sample", the judge's
+# "distribution", the guard's "cuts", and "cut_tokens", the token count the length limit cut the answer
+# at or null; eval.jsonl records may carry "cut_tokens" too, and the views read it where present).
 CRITIQUE_KEYS = ("round", "step", "prompt", "completion", "principle", "kind", "critique", "score",
                  "anchor_score", "reward", "total_reward", "advantage")
 # Keys every eval.jsonl record carries: one held-out prompt, the round's greedy completion, and per
@@ -130,6 +133,21 @@ class Ledger:
             listing = ", ".join(map(str, have)) if have else "none yet; run `loop run`"
             raise LoopError(f"run '{self.run}' has no round {n}; rounds: {listing}", path=self.path)
         return path
+
+    def require_complete_round(self, n: int) -> Path:
+        """The folder of complete round n, or one line: the round does not exist (and the rounds that
+        do, with their status), or it exists but is not complete (and the complete ones)."""
+        status = {r["round"]: r.get("status", "?") for r in self.index()["rounds"]}
+        if self.complete_dir(n).exists():
+            return self.complete_dir(n)
+        if n not in status and not self.partial_dir(n).exists():
+            # "1, 2, 3 (complete), 4 (running)": each status named once, after the rounds that have it
+            listing = ", ".join(", ".join(str(n) for n, _ in group) + f" ({state})" for state, group in
+                                groupby(sorted(status.items()), key=lambda item: item[1])) or "none yet; run `loop run`"
+            raise LoopError(f"round {n} of run '{self.run}' does not exist; rounds: {listing}", path=self.path)
+        done = ", ".join(map(str, self.complete_rounds())) or "none"
+        raise LoopError(f"round {n} of run '{self.run}' is not complete ({status.get(n, 'running')}); "
+                        f"complete rounds: {done}", path=self.path)
 
     def round_info(self, n: int) -> dict[str, Any]:
         path = self.require_round(n) / "round.json"

@@ -8,12 +8,10 @@ check" (no answer to compare against), never 0.
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Callable
 
-from loop.constitution import Principle
-from loop.errors import LoopError
+from loop.constitution import Principle, import_custom_check
 
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -68,12 +66,4 @@ def resolve_check(principle: Principle) -> Callable[[str, dict], float | None]:
     if kind != "custom":
         func = BUILTIN_CHECKS[kind]
         return lambda text, row: func(text, row, **spec)
-    module_name, _, attr = spec["path"].replace(":", ".").rpartition(".")
-    try:
-        func = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise LoopError(f"custom check '{spec['path']}' cannot be imported ({err}); install the module or fix the path",
-                        path=principle.path) from None
-    if not callable(func):
-        raise LoopError(f"custom check '{spec['path']}' is not callable", path=principle.path)
-    return func
+    return import_custom_check(principle)

@@ -34,15 +34,32 @@ METRICS = [
     ("completion_words", "words", 0),
     ("seconds", "time", 0),
 ]
+# The smallest range a trend's sparkline stands for (charts.sparkline's min_span). Scores, rates, the
+# gap and the reward (a weighted sum of scores) move on a 0-1 scale, where judge noise at 135M is
+# several hundredths: 0.1 is the least change worth a full-height spark. Words and seconds count
+# units; a word or a few seconds is noise there.
+MIN_SPAN = {"completion_words": 10.0, "seconds": 60.0}
+DEFAULT_MIN_SPAN = 0.1
 STATUS_STYLE = {"complete": "green", "running": "yellow", "interrupted": "red"}
 MAX_SPARK = 40  # rounds shown in a sparkline; the latest ones when there are more
 
 
-def duration(seconds) -> str:
+def duration(seconds, unit: str | None = None) -> str:
+    """45s, 6m05s or 1h02m. `unit` ("s", "m", "h") fixes the form, so numbers set side by side read
+    alike ("0m45s" next to "2m05s"); without it each value takes the form that fits it. A negative
+    value keeps its sign."""
     if not is_number(seconds):
         return "–"
-    s = int(round(seconds))
-    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    sign, s = "-" if seconds < 0 else "", int(round(abs(seconds)))
+    unit = unit or ("s" if s < 60 else "m" if s < 3600 else "h")
+    return sign + (f"{s}s" if unit == "s" else f"{s // 60}m{s % 60:02d}s" if unit == "m"
+                   else f"{s // 3600}h{s % 3600 // 60:02d}m")
+
+
+def duration_unit(values: list[float]) -> str:
+    """The one unit for a set of durations: that of the longest."""
+    longest = max(abs(v) for v in values)
+    return "s" if longest < 59.5 else "m" if longest < 3599.5 else "h"
 
 
 def round_rows(ledger: Ledger) -> list[dict]:
@@ -87,13 +104,16 @@ def trends_table(rows: list[dict]) -> Table:
         numbers = [v for v in values if is_number(v)]
         if not numbers:
             continue
-        change = delta(numbers[0], numbers[-1], higher_is_better=direction >= 0, digits=0 if key == "seconds" else 2)
-        if key == "seconds" and is_number(numbers[0]):
-            change = Text(f"{numbers[-1] - numbers[0]:+.0f}s")
+        change = delta(numbers[0], numbers[-1], higher_is_better=direction >= 0)
+        show = fmt
+        if key == "seconds":  # first, last and change in one unit: "0m45s  2m05s  +1m20s"
+            unit = duration_unit([numbers[0], numbers[-1], numbers[-1] - numbers[0]])
+            change = Text(("+" if numbers[-1] >= numbers[0] else "") + duration(numbers[-1] - numbers[0], unit))
+            show = lambda v: duration(v, unit)  # noqa: E731
         if direction == 0:
             change.style = "dim"
-        show = duration if key == "seconds" else fmt
-        table.add_row(key, sparkline(values), show(numbers[0]), show(numbers[-1]), change)
+        spark = sparkline(values, min_span=MIN_SPAN.get(key, DEFAULT_MIN_SPAN))
+        table.add_row(key, spark, show(numbers[0]), show(numbers[-1]), change)
     return table
 
 
