@@ -144,7 +144,7 @@ def test_fresh_workspace_passes_check(workspace):
     assert "constitution: default v1.2.0 (6 principles" in out
     for name in ("system", "judge", "critique", "verdict"):
         assert f"template: prompts/{name}.jinja" in out
-    assert "prompt pool: prompts/pool.jsonl (223 prompts)" in out
+    assert "prompt pool: prompts/pool.jsonl (407 prompts)" in out
 
 
 def test_init_writes_the_defaults_and_refuses_twice(tmp_path, monkeypatch):
