@@ -1,7 +1,7 @@
 """The workspace config, `loop.toml`: the knobs that matter, with defaults that work for the
 embedded 135M model on a 2-core CPU.
 
-Sections mirror concepts: [model], [run], [judge], [lora], and [grpo], whose keys are passed
+Sections mirror concepts: [model], [run], [judge], [lora], [probes], and [grpo], whose keys are passed
 straight to `trl.GRPOConfig` under TRL's own names (we do not re-declare TRL's fields; any
 GRPOConfig field is accepted there, and a misspelled one is an error).
 """
@@ -68,6 +68,19 @@ class LoraSection:
     target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules: 'all-linear' or a comma-separated list."})
 
 
+@dataclass
+class ProbesSection:
+    dir: str = field(default="prompts/probes", metadata={"help": "Probe files (<family>.jsonl), relative to the workspace: held-out checks with known answers that no judge decides (see README, Probes)."})
+    per_round: int = field(default=20, metadata={"help": "Probes per family answered each round, the same ones every round of a run; 0 = all of them."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Length bound of a probe answer (greedy)."})
+
+    def __post_init__(self):
+        if self.per_round < 0:
+            raise ValueError("per_round must be 0 (every probe) or more")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+
+
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
     "learning_rate": 5e-5,
@@ -82,7 +95,8 @@ DEFAULT_GRPO: dict[str, Any] = {
     "gradient_checkpointing": False,
 }
 
-SECTIONS = {"model": ModelSection, "run": RunSection, "judge": JudgeSection, "lora": LoraSection}
+SECTIONS = {"model": ModelSection, "run": RunSection, "judge": JudgeSection, "lora": LoraSection,
+            "probes": ProbesSection}
 
 
 @dataclass
@@ -91,6 +105,7 @@ class Config:
     run: RunSection = field(default_factory=RunSection)
     judge: JudgeSection = field(default_factory=JudgeSection)
     lora: LoraSection = field(default_factory=LoraSection)
+    probes: ProbesSection = field(default_factory=ProbesSection)
     grpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GRPO))
 
     def to_dict(self) -> dict[str, Any]:

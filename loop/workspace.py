@@ -2,7 +2,7 @@
 
     loop.toml        config (see loop/config.py)
     constitution/    the principles (see loop/constitution.py)
-    prompts/         Jinja templates and the prompt pool
+    prompts/         Jinja templates, the prompt pool and the probes (prompts/probes/)
     runs/            the ledger (see loop/ledger/store.py), ignored by git
 """
 
@@ -18,6 +18,7 @@ from loop.constitution import Constitution, load_constitution
 from loop.datafile import atomic_write
 from loop.errors import LoopError
 from loop.pool import read_pool
+from loop.probes import ProbeSet, load_probes
 from loop.templates import Templates, load_templates
 
 
@@ -54,16 +55,27 @@ class Workspace:
     def pool_path(self, config: Config) -> Path:
         return self.root / config.run.pool
 
-    def check(self) -> tuple[Config, Constitution, Templates, int]:
+    def probes_dir(self, config: Config) -> Path:
+        return self.root / config.probes.dir
+
+    def probes(self, config: Config, pool: list[dict] | None = None) -> ProbeSet:
+        """The probes, validated, and checked against the prompt pool (read here unless given): no probe
+        may be a training prompt."""
+        if pool is None:
+            pool = read_pool(self.pool_path(config), self.constitution())
+        return load_probes(self.probes_dir(config), [row["prompt"] for row in pool])
+
+    def check(self) -> tuple[Config, Constitution, Templates, int, ProbeSet]:
         """Validate everything a run needs, before any model loads. Returns what it loaded."""
         config = self.config()
         constitution = self.constitution()
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
+        probes = self.probes(config, pool)
         from loop.config import grpo_args
 
         grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
-        return config, constitution, templates, len(pool)
+        return config, constitution, templates, len(pool), probes
 
 
 def open_workspace(path: str | Path = ".") -> Workspace:

@@ -21,7 +21,7 @@ def init(args) -> int:
 
 
 def check(args) -> int:
-    """Validate the workspace (config, constitution, templates, prompt pool) before any model loads.
+    """Validate the workspace (config, constitution, templates, prompt pool, probes) before any model loads.
 
     Exit 0 when everything is valid; otherwise exit 2 with one line naming the file, the line and the fix.
     """
@@ -29,7 +29,7 @@ def check(args) -> int:
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
-    config, constitution, templates, pool_size = ws.check()
+    config, constitution, templates, pool_size, probes = ws.check()
     console = make_console()
     console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
     console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "
@@ -37,6 +37,10 @@ def check(args) -> int:
     for name in TEMPLATE_VARIABLES:
         console.print(f"[green]ok[/] template: prompts/{name}.jinja (sha256 {templates.sha256(name)[:12]})")
     console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({pool_size} prompts)")
+    counts = probes.counts()
+    console.print(f"[green]ok[/] probes: {config.probes.dir} ({sum(counts.values())} probes, none in the pool, "
+                  f"sha256 {probes.short_hash})")
+    console.print("   " + " · ".join(f"{name} {n}" for name, n in counts.items()))
     return 0
 
 
