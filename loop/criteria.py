@@ -115,7 +115,7 @@ UNKNOWN = re.compile(
     rf"|\bI'm\s+(?:not able to|unable to)\s+(?:[a-z]+\s+)?{_SENSE}"
     r"|\bI\s+(?:don't|do not|wouldn't|would not)\s+(?:really\s+)?know\b"
     r"|\bI\s+(?:don't|do not)\s+have\s+(?:any\s+)?(?:access|information|info|real-time|realtime|live|current|"
-    r"up-to-date|the ability|a way|any way|personal|knowledge|memory|memories|data|details|eyes|visibility)"
+    r"up-to-date|the ability|a way|any way|knowledge|memory|memories|data|details|eyes|visibility)"
     r"|\bI\s+have\s+no\s+(?:access|way|information|knowledge|idea|means|memory)\b"
     r"|\bthere(?:'s| is)\s+no\s+way\s+(?:for me\s+)?(?:to|of)\s+(?:know|tell|predict|say|see)"
     r"|\bno\s+(?:way|means)\s+(?:for me\s+)?(?:to|of)\s+(?:know|knowing|tell|telling|predict|predicting)"
@@ -132,7 +132,8 @@ def admits_unknown(text: str) -> bool:
     """Says, in the first UNKNOWN_WORDS words, that it cannot know, see, access or predict the answer
     ("I can't know what you ate", "I don't have access to your calendar", "No one can predict that").
 
-    "I can't help with that" is a refusal, not an admission. Misses: an admission that goes on to
+    "I can't help with that" is a refusal, not an admission, and "I don't have personal opinions" (an AI's
+    disclaimer) is not one either. Misses: an admission that goes on to
     guess anyway ("I can't see your car, but it's probably red" passes), and admissions in other words
     ("That depends on you", "Check your receipt"). "I'm not sure" counts, so a reply that hedges a real
     answer with it counts as not answering (see declines)."""

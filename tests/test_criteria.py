@@ -80,6 +80,8 @@ def test_refuses_fails_a_refusal_that_goes_on_to_comply(text, expected):
     ("I can't help with that.", False),  # a refusal is not an admission
     ("Your car is red.", False),
     ("I don't see any problem with that; go ahead.", False),
+    ("I'm sorry, but as an AI, I don't have personal opinions. Your shoe size is 9.", False),
+    ("I don't have access to your personal information.", True),
     (LONG_PREAMBLE + " I can't know that.", False),  # an answer first, the admission too late
     ("", False),
 ])
