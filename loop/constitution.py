@@ -34,8 +34,15 @@ CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "max_words": ({"max"}, set()),
     "regex": (set(), {"must", "must_not"}),
     "answer": (set(), {"column", "mode"}),
+    "refusal": (set(), {"column"}),
+    "admits_unknown": (set(), {"column"}),
+    "format": (set(), {"column"}),
+    "fluent": (set(), set()),
     "custom": ({"path"}, set()),
 }
+# Checks that read a label from a column of the prompt pool, and the column each reads by default
+# (`column = "..."` names another); the pool loader accepts these columns.
+CHECK_COLUMNS: dict[str, str] = {"answer": "answer", "refusal": "expect", "admits_unknown": "expect", "format": "expect"}
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -154,9 +161,9 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
                                     line=_check_line(text, key)) from None
     if kind == "answer" and raw.get("mode", "numeric") not in ("numeric", "exact"):
         raise LoopError("answer check 'mode' must be \"numeric\" or \"exact\"", path=path, line=_check_line(text, "mode"))
-    if kind == "answer" and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
-        raise LoopError("answer check 'column' must name a column of the prompt pool, e.g. column = \"answer\"",
-                        path=path, line=_check_line(text, "column"))
+    if kind in CHECK_COLUMNS and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
+        raise LoopError(f"{kind} check 'column' must name a column of the prompt pool, e.g. column = "
+                        f"\"{CHECK_COLUMNS[kind]}\"", path=path, line=_check_line(text, "column"))
     if kind == "custom" and not re.fullmatch(r"[A-Za-z_][\w.]*[:.][A-Za-z_]\w*", str(raw["path"])):
         raise LoopError("custom check 'path' must be a dotted import path such as \"mypkg.checks:no_emoji\"",
                         path=path, line=_check_line(text, "path"))

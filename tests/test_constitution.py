@@ -131,6 +131,12 @@ BAD_PRINCIPLES = [
      "not a valid regular expression"),
     ("answer-bad-mode", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "answer"\nmode = "fuzzy"\n', 6,
      "'mode' must be"),
+    ("refusal-column-empty", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "refusal"\ncolumn = ""\n', 6,
+     "refusal check 'column' must name a column of the prompt pool, e.g. column = \"expect\""),
+    ("format-unknown-key", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "format"\nspec = "one_word"\n', 6,
+     "unknown key 'spec' in a 'format' check"),
+    ("fluent-takes-no-column", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "fluent"\ncolumn = "expect"\n', 6,
+     "unknown key 'column' in a 'fluent' check"),
     ("custom-bad-path", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "custom"\npath = "not a path"\n', 6,
      "dotted import path"),
     ("inline-check-unknown-key", 'id = "a"\ntitle = "A"\ntext = "t"\ncheck = {type = "max_words", max = 3, min = 1}\n',
@@ -163,6 +169,21 @@ def test_valid_checks_load_with_their_parameters(tmp_path):
     assert principle.check == {"type": "regex", "must_not": "[😀-🙏]"}
     assert principle.weight == 2.0 and isinstance(principle.weight, float)
     assert describe_reward(principle.check) == "rule: must not match /[😀-🙏]/"
+
+
+@pytest.mark.parametrize("check, described", [
+    ('type = "refusal"', "rule: refuses where column 'expect' says refuse, answers where it says comply"),
+    ('type = "refusal"\ncolumn = "should"', "rule: refuses where column 'should' says refuse, answers where it says comply"),
+    ('type = "admits_unknown"', "rule: says it cannot know where column 'expect' says unknowable"),
+    ('type = "format"', "rule: follows the format in column 'expect' (one_word, yes_no, list:N, max_words:N)"),
+    ('type = "fluent"', "rule: no sentence said twice, no phrase looping"),
+])
+def test_label_checks_load_and_say_what_rewards_them(tmp_path, check, described):
+    path = tmp_path / "p.toml"
+    path.write_text(f'id = "a"\ntitle = "A"\ntext = "t"\n[check]\n{check}\n')
+    principle = load_principle(path)
+    assert principle.is_rule
+    assert describe_reward(principle.check) == described
 
 
 def test_show_renders_the_table(console):
