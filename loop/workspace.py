@@ -66,10 +66,15 @@ class Workspace:
         return load_probes(self.probes_dir(config), trained)
 
     def trained_prompts(self, config: Config, pool: list[dict]) -> list[str]:
+        """Every prompt the policy may train on: the pool's, and with the warm start its demonstrations'
+        and the constitution's examples' (the warm start fine-tunes on their good answers)."""
         from loop.demonstrations import read_demonstrations
 
-        demos = read_demonstrations(self.root / config.train.demonstrations) if config.train.warm_start else []
-        return [row["prompt"] for row in pool] + [d["prompt"] for d in demos]
+        prompts = [row["prompt"] for row in pool]
+        if config.train.warm_start:
+            prompts += [d["prompt"] for d in read_demonstrations(self.root / config.train.demonstrations)]
+            prompts += [ex.prompt for p in self.constitution().principles for ex in p.examples]
+        return prompts
 
     def check(self, config: Config | None = None) -> tuple[Config, Constitution, Templates, list[dict], ProbeSet]:
         """Validate everything a run needs, before any model loads: the config (with any overrides

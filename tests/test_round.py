@@ -246,3 +246,19 @@ def test_without_stop_on_regression_a_fallen_probe_is_a_warning_only(tmp_path, t
     root = init_workspace(tmp_path / "ws").root
     summaries = run_rounds(plan_for(root, tiny_model_dir), 2, make_judge=ScriptedJudge)
     assert [s["round"] for s in summaries] == [0, 1, 2]
+
+
+def test_the_training_order_deals_each_category_out_evenly():
+    from loop.training.round import interleave
+
+    pool = [{"prompt": str(i), "category": "rare" if i % 10 == 0 else "common"} for i in range(40)]
+    order = interleave(list(range(40)), pool)
+    assert sorted(order) == list(range(40))  # the same prompts, each once
+    for start in range(0, 40, 10):  # every slice of 10 holds one rare prompt
+        assert sum(pool[i]["category"] == "rare" for i in order[start:start + 10]) == 1
+
+
+def test_a_pool_without_categories_keeps_its_shuffled_order():
+    from loop.training.round import interleave
+
+    assert interleave([3, 1, 2, 0], [{"prompt": str(i)} for i in range(4)]) == [3, 1, 2, 0]

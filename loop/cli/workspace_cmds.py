@@ -46,8 +46,7 @@ def check(args) -> int:
         count = len(read_demonstrations(ws.root / config.train.demonstrations))
         console.print(f"[green]ok[/] warm start: {config.train.demonstrations} ({count} demonstrations)")
     counts = probes.counts()
-    trained = "pool or demonstrations" if config.train.warm_start else "pool"
-    console.print(f"[green]ok[/] probes: {config.probes.dir} ({sum(counts.values())} probes, none in the {trained}, "
+    console.print(f"[green]ok[/] probes: {config.probes.dir} ({sum(counts.values())} probes, none trained on, "
                   f"sha256 {probes.short_hash})")
     console.print("   " + " · ".join(f"{name} {n}" for name, n in counts.items()))
     return 0

@@ -93,11 +93,25 @@ def split_pool(plan: RunPlan) -> dict[str, Any]:
     random.Random(plan.config.run.seed).shuffle(order)
     k = plan.config.run.heldout_size
     split = {"created": now(), "pool": plan.config.run.pool, "pool_sha256": pool_hash, "seed": plan.config.run.seed,
-             "heldout": sorted(order[:k]), "train_order": order[k:]}
+             "heldout": sorted(order[:k]), "train_order": interleave(order[k:], plan.pool)}
     atomic_write_json(path, split)
     atomic_write(plan.ledger.path / "heldout.jsonl", "".join(
         json.dumps({"index": i, **plan.pool[i]}, ensure_ascii=False) + "\n" for i in split["heldout"]))
     return split
+
+
+def interleave(order: list[int], pool: list[dict[str, Any]]) -> list[int]:
+    """The shuffled training order dealt out category by category, so every round's slice holds each
+    kind of prompt in proportion. A random slice of the shipped pool held few harmful or unknowable
+    prompts (one in eight each), and rounds went by in which a rule had nothing to compare; a pool
+    without categories keeps its shuffled order."""
+    by_category: dict[str, list[int]] = {}
+    for i in order:
+        by_category.setdefault(str(pool[i].get("category") or ""), []).append(i)
+    queues = sorted(by_category.values(), key=len, reverse=True)
+    # Each category's prompts spread evenly over the whole order: the i-th of n lands at (i + 0.5) / n.
+    keyed = [((j + 0.5) / len(q), rank, i) for rank, q in enumerate(queues) for j, i in enumerate(q)]
+    return [i for _, _, i in sorted(keyed)]
 
 
 def round_kind(plan: RunPlan, r: int) -> str:
