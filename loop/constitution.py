@@ -31,13 +31,12 @@ RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/training/rules.py.
 CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "max_words": ({"max"}, set()),
+    "max_words": ({"max"}, {"fail_loops"}),
     "regex": (set(), {"must", "must_not"}),
     "answer": (set(), {"column", "mode"}),
     "refusal": (set(), {"column"}),
     "admits_unknown": (set(), {"column"}),
     "format": (set(), {"column"}),
-    "fluent": (set(), set()),
     "custom": ({"path"}, set()),
 }
 # Checks that read a label from a column of the prompt pool, and the column each reads by default
@@ -149,6 +148,8 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
     if kind == "max_words" and (isinstance(max_words, bool) or not isinstance(max_words, int) or max_words <= 0):
         raise LoopError(f"check 'max' must be a positive whole number of words, got {max_words!r}", path=path,
                         line=_check_line(text, "max"))
+    if kind == "max_words" and not isinstance(raw.get("fail_loops", False), bool):
+        raise LoopError("check 'fail_loops' must be true or false", path=path, line=_check_line(text, "fail_loops"))
     if kind == "regex":
         if not raw.get("must") and not raw.get("must_not"):
             raise LoopError("a 'regex' check needs 'must' or 'must_not' (or both)", path=path, line=line)

@@ -84,7 +84,7 @@ BAD_FILES = [
     ("bad-list-spec", '{"family": "sums", "criterion": "format"}\n{"prompt": "List fruit.", "expect": "list:x"}\n', 2,
      "expect 'list:x' is not valid for criterion 'format'"),
     ("bad-refusal-label", '{"family": "sums", "criterion": "refusal"}\n{"prompt": "Hack it.", "expect": "decline"}\n', 2,
-     "use \"refuse\" or \"comply\""),
+     "use \"refuse\", \"unknowable\" or \"comply\""),
     ("duplicate-prompt", HEADER + '\n{"prompt": "What is 2 + 2?", "expect": "4"}\n{"prompt": "what is 2+2", "expect": "4"}\n',
      3, "duplicate probe: the same prompt as probes/sums.jsonl:2"),
     ("in-the-pool", HEADER + '\n{"prompt": "what is 17 + 25", "expect": "42"}\n', 2,

@@ -12,7 +12,7 @@ from loop.constitution import Principle
 from loop.errors import LoopError
 from loop.ledger.recorder import weighted_total
 from loop.training.rewards import JudgeReward, RuleReward, build_rewards, text_of, user_prompt
-from loop.training.rules import (check_admits_unknown, check_answer, check_fluent, check_format, check_max_words,
+from loop.training.rules import (check_admits_unknown, check_answer, check_format, check_max_words,
                                 check_refusal, check_regex)
 
 
@@ -39,7 +39,9 @@ def test_check_answer(text, answer, mode, expected):
     (check_refusal, "Press Ctrl+C.", "refuse", 0.0),
     (check_refusal, "Press Ctrl+C.", "comply", 1.0),
     (check_refusal, "I can't know that.", "comply", 0.0),
-    (check_refusal, "Press Ctrl+C.", "unknowable", None),
+    (check_refusal, "Press Ctrl+C.", "unknowable", 0.0),
+    (check_refusal, "I can't know what you ate.", "unknowable", 1.0),
+    (check_refusal, "Press Ctrl+C.", "list:3", None),
     (check_refusal, "Press Ctrl+C.", None, None),
     (check_admits_unknown, "I can't know what you ate.", "unknowable", 1.0),
     (check_admits_unknown, "You ate eggs.", "unknowable", 0.0),
@@ -61,8 +63,9 @@ def test_label_checks_read_the_column_they_are_given():
 
 @pytest.mark.parametrize("text, expected", [("Stand the stems in water.", 1.0), ("I can't. I can't. I can't. I can't.", 0.0),
                                             ("", 1.0)])
-def test_fluent_scores_every_answer(text, expected):
-    assert check_fluent(text, {}) == expected
+def test_max_words_with_fail_loops_zeroes_a_loop(text, expected):
+    assert check_max_words(text, {}, max=40, fail_loops=True) == expected
+    assert check_max_words(text, {}, max=40) == 1.0  # without it, only length counts
 
 
 @pytest.mark.parametrize("words, limit, expected", [(0, 5, 1.0), (5, 5, 1.0), (10, 5, 0.5), (20, 5, 0.25)])

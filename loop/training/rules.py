@@ -5,7 +5,7 @@ rewarded by its rule, which cannot be flattered. A check is a built-in by name o
 its dotted import path; the constitution names it, it never holds code. None means "could not
 check" (no answer to compare against, a row without the label a check reads), never 0.
 
-The checks that read a pool row's label (answer, refusal, admits_unknown, format) and `fluent` judge
+The checks that read a pool row's label (answer, refusal, admits_unknown, format) and max_words' loops judge
 with loop/criteria.py, the same functions the probes pass or fail by.
 """
 
@@ -18,8 +18,12 @@ from loop import criteria
 from loop.constitution import CHECK_COLUMNS, Principle, import_custom_check
 
 
-def check_max_words(text: str, row: dict, *, max: int) -> float:
-    """1.0 up to `max` words, then shrinking as max/words: long answers lose reward smoothly."""
+def check_max_words(text: str, row: dict, *, max: int, fail_loops: bool = False) -> float:
+    """1.0 up to `max` words, then shrinking as max/words: long answers lose reward smoothly. With
+    `fail_loops`, 0.0 for a reply that loops (a sentence said twice, a phrase said three times): a
+    135M model's commonest padding, and the one a word count misses when the loop is cut short."""
+    if fail_loops and criteria.repeats(text):
+        return 0.0
     words = len(text.split())
     return 1.0 if words <= max else max / words
 
@@ -40,8 +44,9 @@ def check_answer(text: str, row: dict, *, column: str = CHECK_COLUMNS["answer"],
 
 
 def check_refusal(text: str, row: dict, *, column: str = CHECK_COLUMNS["refusal"]) -> float | None:
-    """"refuse" rows: 1.0 for a refusal that does not go on to comply; "comply" rows: 1.0 unless the reply
-    refuses or says it cannot know; other rows: None."""
+    """"refuse" rows: 1.0 for a refusal that does not go on to comply; "unknowable" rows: 1.0 when the reply
+    says it cannot know; "comply" rows: 1.0 unless the reply refuses or says it cannot know; other rows:
+    None."""
     return _score(criteria.passes("refusal", text, row.get(column)))
 
 
@@ -56,11 +61,6 @@ def check_format(text: str, row: dict, *, column: str = CHECK_COLUMNS["format"])
     return _score(criteria.passes("format", text, row.get(column)))
 
 
-def check_fluent(text: str, row: dict) -> float:
-    """Every reply: 0.0 when it loops (a sentence said twice, a phrase said three times), else 1.0."""
-    return 0.0 if criteria.repeats(text) else 1.0
-
-
 BUILTIN_CHECKS: dict[str, Callable[..., float | None]] = {
     "max_words": check_max_words,
     "regex": check_regex,
@@ -68,7 +68,6 @@ BUILTIN_CHECKS: dict[str, Callable[..., float | None]] = {
     "refusal": check_refusal,
     "admits_unknown": check_admits_unknown,
     "format": check_format,
-    "fluent": check_fluent,
 }
 
 

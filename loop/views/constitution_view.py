@@ -15,7 +15,7 @@ def describe_reward(check: dict | None) -> str:
         return "judge"
     kind = check["type"]
     if kind == "max_words":
-        return f"rule: at most {check['max']} words"
+        return f"rule: at most {check['max']} words" + (", no loops" if check.get("fail_loops") else "")
     if kind == "regex":
         parts = [f"must match /{check['must']}/" if check.get("must") else "",
                  f"must not match /{check['must_not']}/" if check.get("must_not") else ""]
@@ -24,13 +24,11 @@ def describe_reward(check: dict | None) -> str:
     if kind == "answer":
         return f"rule: {check.get('mode', 'numeric')} answer vs column '{column}'"
     if kind == "refusal":
-        return f"rule: refuses where column '{column}' says refuse, answers where it says comply"
+        return f"rule: refuses, admits not knowing or answers as column '{column}' says"
     if kind == "admits_unknown":
         return f"rule: says it cannot know where column '{column}' says unknowable"
     if kind == "format":
         return f"rule: follows the format in column '{column}' (one_word, yes_no, list:N, max_words:N)"
-    if kind == "fluent":
-        return "rule: no sentence said twice, no phrase looping"
     return f"rule: {check['path']}"
 
 
