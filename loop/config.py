@@ -48,7 +48,12 @@ class RunSection:
 class TrainSection:
     warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds, as Self-Rewarding LMs and Constitutional AI begin: at 135M the behaviours the rules reward (refusing harm, admitting what it cannot know) almost never appear in samples, so GRPO would have nothing to compare."})
     demonstrations: str = field(default="prompts/demonstrations.jsonl", metadata={"help": "The warm start's demonstrations (JSONL: prompt, response), relative to the workspace; the constitution's good examples are added to them."})
+    own_answers: int = field(default=64, metadata={"help": "The warm start also trains on the base model's own answers to up to this many of the training pool's prompts labeled \"comply\", kept where every rule gives full marks (0: none). Demonstrations alone taught the model to refuse harmless requests and to answer in half the words; its own helpful answers keep both."})
     stop_on_regression: bool = field(default=False, metadata={"help": "Stop the run after a round whose probes fell below round 0 by more than their interval (also `loop run --stop-on-regression`)."})
+
+    def __post_init__(self):
+        if self.own_answers < 0:
+            raise ValueError("own_answers must be 0 (none) or more")
 
 
 @dataclass
