@@ -1,7 +1,7 @@
 """The steps every kind of round shares: a clean folder with a record of what the round uses, the
 judges and the views of the one shared model they judge with, and the publish that makes it complete.
 
-The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py) read top to bottom and
+The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py, dpo_round.py) read top to bottom and
 call these, so a round of any kind leaves the same ledger layout (loop/ledger/store.py).
 """
 
@@ -105,6 +105,20 @@ def make_judging(ctx: RoundContext, model) -> Judging:
     judge = (ctx.make_judge or Judge)(model, ctx.tokenizer, ctx.constitution, ctx.plan.templates, ctx.config.judge,
                                       model_id=ctx.model_id)
     return Judging(judge, model)
+
+
+def self_rewards(ctx: RoundContext, folder: Path, judging: Judging) -> tuple[Any, list, list[float]]:
+    """(recorder, reward functions, weights) of a self-rewarding round: one reward function per principle
+    with TRL's signature (loop/training/rewards.py), reporting to the round's critiques.jsonl. One place
+    for GRPO and DPO rounds, so both methods are rewarded alike."""
+    from loop.ledger.recorder import CritiqueRecorder
+    from loop.training.rewards import build_rewards
+
+    principles = ctx.constitution.principles
+    recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, {p.id: p.weight for p in principles},
+                                on_judged=lambda: ctx.progress.advance("judge"))
+    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, judging.anchor_view)
+    return recorder, funcs, weights
 
 
 # -------------------------------------------------------------------------------------------------
