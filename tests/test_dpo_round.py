@@ -183,3 +183,18 @@ def test_a_crash_mid_round_resumes_and_finishes_the_dpo_round(workspace, tiny_mo
     summaries = run_rounds(dpo_plan(workspace, tiny_model_dir), 1, make_judge=ScriptedJudge)
     assert [s["round"] for s in summaries] == [1]  # round 0 was complete and is not redone
     assert not partial.exists() and len(read_lines(workspace / "runs/main/round-001/preferences.jsonl")) == 3
+
+
+def test_loop_run_method_dpo_then_the_views_read_the_dpo_round(workspace, tiny_model_dir):
+    from tests.helpers import run_cli
+
+    toml = workspace / "loop.toml"
+    toml.write_text(toml.read_text().replace("warm_start = true", "warm_start = false"))
+    code, out, err = run_cli("run", "--method", "dpo", "--model", str(tiny_model_dir), "--prompts-per-round", "2",
+                             "--num-generations", "2", "--max-completion-length", "8", "--json")
+    assert code == 0, err
+    assert [json.loads(line)["kind"] for line in out.splitlines()] == ["baseline", "dpo"]
+    for args in (("rounds", "--no-pager"), ("log", "--round", "1", "--no-pager"),
+                 ("compare", "--rounds", "0", "1", "--no-pager"), ("log", "--preferences", "--no-pager")):
+        code, out, err = run_cli(*args)
+        assert code == 0 and out and not err, args

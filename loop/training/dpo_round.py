@@ -107,13 +107,14 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
 def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, reward_funcs: list,
                       recorder) -> dict[str, Any]:
     ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling)
-    stop = stop_ids(model, ctx.tokenizer)
+    stop = set(eos_ids(model, ctx.tokenizer)) | {ctx.tokenizer.pad_token_id}  # the recorder's cut rule, as TRL's
     texts = ctx.tokenizer.batch_decode(ids, skip_special_tokens=True)
     completions = [[{"role": "assistant", "content": text}] for text in texts]
     n = len(completions)
     # GRPOTrainer's reward call: every dataset column but prompt/completion, one value per completion,
     # and the trainer's hooks (no trainer exists yet, so they are inert).
-    columns = {key: [value] * n for key, value in row.items() if key not in ("prompt", "completion", "completion_ids")}
+    columns = {key: [value] * n for key, value in row.items()
+               if key not in ("prompt", "completion", "completion_ids")}
     kwargs = {**columns, "trainer_state": None, "log_extra": _ignore, "log_metric": _ignore}
     per_func = [func(prompts=[row["prompt"]] * n, completions=completions, completion_ids=ids, **kwargs)
                 for func in reward_funcs]
@@ -128,12 +129,11 @@ def _ignore(*args, **kwargs) -> None:
     return None
 
 
-def stop_ids(model, tokenizer) -> set[int]:
-    """The tokens that end an answer, as GRPOTrainer counts them: every eos id the model declares, the
-    tokenizer's, and padding."""
+def eos_ids(model, tokenizer) -> list[int]:
+    """The tokens that end an answer in GRPOTrainer: every eos id the model declares, and the tokenizer's."""
     eos = model.generation_config.eos_token_id
     eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
-    return set(eos) | {tokenizer.eos_token_id} | ({tokenizer.pad_token_id} if tokenizer.pad_token_id is not None else set())
+    return eos if tokenizer.eos_token_id in eos else [tokenizer.eos_token_id, *eos]
 
 
 def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> list[list[int]]:
@@ -143,7 +143,7 @@ def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> 
     from transformers import GenerationConfig
 
     prompt = encode_chats(tokenizer, [messages])[0]
-    eos = sorted(stop_ids(model, tokenizer) - {tokenizer.pad_token_id} or {tokenizer.eos_token_id})
+    eos = eos_ids(model, tokenizer)
     config = GenerationConfig(
         max_new_tokens=sampling.max_completion_length, do_sample=True, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, temperature=sampling.temperature,
