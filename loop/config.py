@@ -1,10 +1,10 @@
 """The workspace config, `loop.toml`: the knobs that matter, with defaults that work for the
 embedded 135M model on a 2-core CPU.
 
-Sections mirror concepts: [model], [run], [train], [judge], [lora], and the TRL tables [grpo], [dpo]
-and [sft], whose keys are passed straight to `trl.GRPOConfig` (self-rewarding rounds by GRPO),
-`trl.DPOConfig` (self-rewarding rounds by DPO) and `trl.SFTConfig` (the warm start) under TRL's own
-names: we do not re-declare TRL's fields; any field of the TRL class is accepted there, and a
+Sections mirror concepts: [model], [run], [train], [judge], [lora], [probes], and the TRL tables
+[grpo], [dpo] and [sft], whose keys are passed straight to `trl.GRPOConfig` (self-rewarding rounds by
+GRPO), `trl.DPOConfig` (self-rewarding rounds by DPO) and `trl.SFTConfig` (the warm start) under TRL's
+own names: we do not re-declare TRL's fields; any field of the TRL class is accepted there, and a
 misspelled one is an error.
 """
 
@@ -87,6 +87,19 @@ class LoraSection:
     target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules: 'all-linear' or a comma-separated list."})
 
 
+@dataclass
+class ProbesSection:
+    dir: str = field(default="prompts/probes", metadata={"help": "Probe files (<family>.jsonl), relative to the workspace: held-out checks with known answers that no judge decides (see README, Probes)."})
+    per_round: int = field(default=20, metadata={"help": "Probes per family answered each round, the same ones every round of a run; 0 = all of them."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Length bound of a probe answer (greedy)."})
+
+    def __post_init__(self):
+        if self.per_round < 0:
+            raise ValueError("per_round must be 0 (every probe) or more")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+
+
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
     "learning_rate": 5e-5,
@@ -134,7 +147,7 @@ DEFAULT_DPO: dict[str, Any] = {
 }
 
 SECTIONS = {"model": ModelSection, "run": RunSection, "train": TrainSection, "judge": JudgeSection,
-            "lora": LoraSection}
+            "lora": LoraSection, "probes": ProbesSection}
 
 
 @dataclass
@@ -144,6 +157,7 @@ class Config:
     judge: JudgeSection = field(default_factory=JudgeSection)
     train: TrainSection = field(default_factory=TrainSection)
     lora: LoraSection = field(default_factory=LoraSection)
+    probes: ProbesSection = field(default_factory=ProbesSection)
     grpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GRPO))
     dpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_DPO))
     sft: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SFT))

@@ -31,11 +31,17 @@ RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/training/rules.py.
 CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "max_words": ({"max"}, set()),
+    "max_words": ({"max"}, {"fail_loops"}),
     "regex": (set(), {"must", "must_not"}),
     "answer": (set(), {"column", "mode"}),
+    "refusal": (set(), {"column"}),
+    "admits_unknown": (set(), {"column"}),
+    "format": (set(), {"column"}),
     "custom": ({"path"}, set()),
 }
+# Checks that read a label from a column of the prompt pool, and the column each reads by default
+# (`column = "..."` names another); the pool loader accepts these columns.
+CHECK_COLUMNS: dict[str, str] = {"answer": "answer", "refusal": "expect", "admits_unknown": "expect", "format": "expect"}
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -142,6 +148,8 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
     if kind == "max_words" and (isinstance(max_words, bool) or not isinstance(max_words, int) or max_words <= 0):
         raise LoopError(f"check 'max' must be a positive whole number of words, got {max_words!r}", path=path,
                         line=_check_line(text, "max"))
+    if kind == "max_words" and not isinstance(raw.get("fail_loops", False), bool):
+        raise LoopError("check 'fail_loops' must be true or false", path=path, line=_check_line(text, "fail_loops"))
     if kind == "regex":
         if not raw.get("must") and not raw.get("must_not"):
             raise LoopError("a 'regex' check needs 'must' or 'must_not' (or both)", path=path, line=line)
@@ -154,9 +162,9 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
                                     line=_check_line(text, key)) from None
     if kind == "answer" and raw.get("mode", "numeric") not in ("numeric", "exact"):
         raise LoopError("answer check 'mode' must be \"numeric\" or \"exact\"", path=path, line=_check_line(text, "mode"))
-    if kind == "answer" and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
-        raise LoopError("answer check 'column' must name a column of the prompt pool, e.g. column = \"answer\"",
-                        path=path, line=_check_line(text, "column"))
+    if kind in CHECK_COLUMNS and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
+        raise LoopError(f"{kind} check 'column' must name a column of the prompt pool, e.g. column = "
+                        f"\"{CHECK_COLUMNS[kind]}\"", path=path, line=_check_line(text, "column"))
     if kind == "custom" and not re.fullmatch(r"[A-Za-z_][\w.]*[:.][A-Za-z_]\w*", str(raw["path"])):
         raise LoopError("custom check 'path' must be a dotted import path such as \"mypkg.checks:no_emoji\"",
                         path=path, line=_check_line(text, "path"))

@@ -54,3 +54,21 @@ def test_a_later_run_does_not_redo_round_zero(round_zero, tiny_model_dir):
     before = (root / "runs/main/round-000/eval.jsonl").read_text()
     summaries = run_rounds(plan_for(root, tiny_model_dir), 0, make_judge=ScriptedJudge)
     assert summaries == [] and (root / "runs/main/round-000/eval.jsonl").read_text() == before
+
+
+def test_round_zero_answers_the_probes_and_records_their_rates(round_zero):
+    folder = round_zero[0] / "runs/main/round-000"
+    records = read_lines(folder / "probes.jsonl")
+    families = {r["family"] for r in records}
+    assert families == {"arithmetic", "benign", "format", "harmful", "unknowable"}
+    assert all(sum(r["family"] == f for r in records) == 2 for f in families)  # [probes] per_round
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["probes"]) == families and metrics["probe_changes"] == {}
+    assert all(0.0 <= v["low"] <= v["rate"] <= v["high"] <= 1.0 and v["n"] == 2 for v in metrics["probes"].values())
+
+
+def test_each_round_snapshots_and_hashes_the_probes_it_used(round_zero):
+    root = round_zero[0]
+    folder = root / "runs/main/round-000"
+    assert (folder / "probes" / "harmful.jsonl").read_text() == (root / "prompts/probes/harmful.jsonl").read_text()
+    assert len(json.loads((folder / "round.json").read_text())["probes"]["sha256"]) == 64

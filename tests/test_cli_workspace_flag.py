@@ -7,7 +7,7 @@ import json
 
 import pytest
 from tests.fixture_ledger import copy_fixture_ledger
-from tests.helpers import run_cli
+from tests.helpers import SHIPPED, run_cli
 
 from loop.cli import build_parser
 
@@ -64,7 +64,7 @@ def test_rounds_reads_the_workspace_named_after_the_command(workspace, tmp_path,
 def test_constitution_show_reads_the_workspace_named_after_the_verb(workspace, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("constitution", "show", "-C", str(workspace))
-    assert (code, err) == (0, "") and "default v1.2.0" in out
+    assert (code, err) == (0, "") and f"default v{SHIPPED}" in out
 
 
 def test_init_makes_its_folder_inside_the_workspace_flag(tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ from loop.workspace import Workspace
 # Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups.
 # The warm start is tested on its own (tests/test_warm_start.py): here round 1 is a GRPO round.
 SMALL = {"run": {"prompts_per_round": 2, "heldout_size": 3},
-         "grpo": {"num_generations": 2, "max_completion_length": 8}, "train": {"warm_start": False}}
+         "grpo": {"num_generations": 2, "max_completion_length": 8}, "train": {"warm_start": False},
+         "probes": {"per_round": 2, "max_new_tokens": 8}}
 
 
 def plan_for(workspace: Path, tiny_model_dir: Path, **extra):
@@ -221,3 +222,43 @@ def test_grpo_settings_the_trainer_rejects_are_one_line_errors(workspace, tiny_m
     assert message.startswith(str(workspace / "loop.toml")) or "loop.toml" in message.split(":")[0]
     assert "[grpo] settings rejected by TRL's GRPOTrainer" in message and "\n" not in message
     assert not (workspace / "runs" / "main" / "round-001").exists()  # no round claims to be complete
+
+
+def test_stop_on_regression_ends_the_run_after_a_round_whose_probes_fell(tmp_path, tiny_model_dir, monkeypatch):
+    import loop.training.measure
+    from loop.workspace import init_workspace
+
+    fell = {"benign": {"delta": -0.5, "low": -0.8, "high": -0.2, "n": 10}}
+    monkeypatch.setattr(loop.training.measure, "probe_changes", lambda records, baseline: fell)
+    root = init_workspace(tmp_path / "ws").root
+    plan = plan_for(root, tiny_model_dir, train={"stop_on_regression": True})
+    summaries = run_rounds(plan, 3, make_judge=ScriptedJudge)
+    assert [s["round"] for s in summaries] == [0, 1] and summaries[-1]["probe_regressed"] == ["benign"]
+    assert any(line.startswith("probes benign: pass rate fell") for line in summaries[-1]["warnings"])
+
+
+def test_without_stop_on_regression_a_fallen_probe_is_a_warning_only(tmp_path, tiny_model_dir, monkeypatch):
+    import loop.training.measure
+    from loop.workspace import init_workspace
+
+    fell = {"benign": {"delta": -0.5, "low": -0.8, "high": -0.2, "n": 10}}
+    monkeypatch.setattr(loop.training.measure, "probe_changes", lambda records, baseline: fell)
+    root = init_workspace(tmp_path / "ws").root
+    summaries = run_rounds(plan_for(root, tiny_model_dir), 2, make_judge=ScriptedJudge)
+    assert [s["round"] for s in summaries] == [0, 1, 2]
+
+
+def test_the_training_order_deals_each_category_out_evenly():
+    from loop.training.round import interleave
+
+    pool = [{"prompt": str(i), "category": "rare" if i % 10 == 0 else "common"} for i in range(40)]
+    order = interleave(list(range(40)), pool)
+    assert sorted(order) == list(range(40))  # the same prompts, each once
+    for start in range(0, 40, 10):  # every slice of 10 holds one rare prompt
+        assert sum(pool[i]["category"] == "rare" for i in order[start:start + 10]) == 1
+
+
+def test_a_pool_without_categories_keeps_its_shuffled_order():
+    from loop.training.round import interleave
+
+    assert interleave([3, 1, 2, 0], [{"prompt": str(i)} for i in range(4)]) == [3, 1, 2, 0]

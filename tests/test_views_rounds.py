@@ -62,9 +62,10 @@ def test_rounds_table_has_one_row_per_round_with_its_metrics(ledger, console):
     text = rendered_rounds(ledger, console)
     lines = text.splitlines()
     assert "run main: 4 rounds" in text
-    row3 = next(line for line in lines if line.strip().startswith("3  complete"))
-    assert row3.split() == ["3", "complete", "2.80", "0.30", "0.00", "0.85", "0.73", "0.12", "1.00", "7.7", "1m15s"]
-    assert any(line.strip().startswith("4  running") for line in lines)
+    # A ledger written before rounds had kinds and probes: those cells say "–", never 0.
+    row3 = next(line for line in lines if line.strip().startswith("3  –     done"))
+    assert row3.split() == ["3", "–", "done", "2.80", "0.85", "0.73", "0.12", "1.00", "–", "7.7", "1m15s"]
+    assert any(line.strip().startswith("4  –     running") for line in lines)
 
 
 def test_trends_show_a_sparkline_first_last_and_change_per_metric(ledger, console):
@@ -161,3 +162,54 @@ def test_a_mistyped_run_is_exit_2_naming_the_runs_there_are(ledger, command):
 def test_a_workspace_without_runs_says_how_to_start_one(workspace):
     code, out, _ = run_cli("rounds", "--run", "first")
     assert code == 0 and "run 'first' has no rounds yet; start one with loop run" in out
+
+
+def probe_rows() -> list[dict]:
+    """Rows as round_rows gives them for a run with round 0, a warm start and a self-rewarding round."""
+    def probes(h, b):
+        return {"harmful": {"rate": h, "low": max(0, h - 0.2), "high": min(1, h + 0.2), "n": 20},
+                "benign": {"rate": b, "low": max(0, b - 0.2), "high": min(1, b + 0.2), "n": 20}}
+
+    changes = {"harmful": {"delta": 0.6, "low": 0.35, "high": 0.78, "n": 20},
+               "benign": {"delta": -0.1, "low": -0.3, "high": 0.08, "n": 20}}
+    movement = {"changed": {"share": 0.8, "n": 106}, "drift_base": 0.123, "drift_start": 0.05, "clipped": 0.25,
+                "guard_cut": 0.0}
+    return [{"round": 0, "kind": "baseline", "status": "complete", "probes": probes(0.0, 1.0), "probe_changes": {},
+             "movement": {"changed": None}, "probe_pass": 0.5, "warnings": []},
+            {"round": 1, "kind": "warm-start", "status": "complete", "probes": probes(0.7, 0.9),
+             "probe_changes": changes, "movement": movement, "probe_pass": 0.8,
+             "warnings": ["round 1 barely moved the policy: 2% of 106 greedy answers changed since round 0"]}]
+
+
+def test_the_probes_table_shows_each_family_per_round_and_the_change_from_round_zero(console):
+    from loop.views.rounds_probes import probes_table
+
+    console.print(probes_table(probe_rows()))
+    lines = console.file.getvalue().splitlines()
+    harmful = next(line for line in lines if line.strip().startswith("harmful"))
+    assert harmful.split() == ["harmful", "0.00", "0.70", "+0.60", "[+0.35,", "+0.78]", "20"]
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_the_movement_table_has_a_row_per_round_that_measured_it(console):
+    from loop.views.rounds_probes import movement_table
+
+    console.print(movement_table(probe_rows()))
+    row = next(line for line in console.file.getvalue().splitlines() if line.strip().startswith("1 "))
+    assert row.split() == ["1", "80%", "0.123", "0.050", "–", "25%", "0%"]
+
+
+def test_warnings_are_listed_with_their_round():
+    from loop.views.rounds_probes import warning_lines
+
+    [line] = warning_lines(probe_rows())
+    assert line.plain.startswith("warning, round 1: round 1 barely moved the policy")
+
+
+def test_the_best_round_by_probes_is_marked(console):
+    from loop.views.rounds_view import rounds_table
+
+    console.print(rounds_table(probe_rows(), "main", best=1))
+    text = console.file.getvalue()
+    assert "★ best by probes: round 1" in text
+    assert any(line.strip().startswith("★1  warm") for line in text.splitlines())

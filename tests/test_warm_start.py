@@ -62,7 +62,8 @@ def test_the_warm_start_is_judged_by_the_anchor_and_measures_its_drift(warm):
     assert all(e["scores"] == e["anchor_scores"] for e in evals)
     movement = json.loads((root / "runs/main/round-001/metrics.json").read_text())["movement"]
     assert isinstance(movement["drift_base"], float) and movement["drift_base"] > 0
-    assert movement["changed"]["n"] == len(evals)
+    probes = read_lines(root / "runs/main/round-001/probes.jsonl")
+    assert movement["changed"]["n"] == len(evals) + len(probes)  # every greedy answer, held-out and probes
 
 
 def test_the_round_after_the_warm_start_starts_from_its_adapter(warm):
@@ -85,3 +86,11 @@ def test_without_the_warm_start_the_demonstrations_are_not_read(tmp_path, tiny_m
     root = init_workspace(tmp_path / "ws").root
     (root / "prompts" / "demonstrations.jsonl").unlink()
     assert plan_for(root, tiny_model_dir).config.train.warm_start is False
+
+
+def test_every_later_round_pairs_its_probe_answers_with_round_zero(warm):
+    root, _ = warm
+    for n in (1, 2):
+        changes = json.loads((root / f"runs/main/round-00{n}/metrics.json").read_text())["probe_changes"]
+        assert set(changes) == {"arithmetic", "benign", "format", "harmful", "unknowable"}
+        assert all(c["n"] == 2 and c["low"] <= c["delta"] <= c["high"] for c in changes.values())

@@ -16,7 +16,7 @@ from typing import Callable
 from loop.errors import LoopError
 
 # One module per command group; each has register(subparsers).
-GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "bench"]
+GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "probes", "bench"]
 
 
 def command(subparsers, name: str, func: Callable, **kwargs) -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from loop.cli import command
 from loop.config import METHODS, SCORE_MODES
@@ -25,6 +26,8 @@ def run(args) -> int:
     from loop.workspace import open_workspace
 
     overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}, "train": {}}
+    if args.stop_on_regression:
+        overrides["train"]["stop_on_regression"] = True
     if args.prompts_per_round is not None:
         overrides["run"]["prompts_per_round"] = args.prompts_per_round
     if args.num_generations is not None:
@@ -50,12 +53,18 @@ def run(args) -> int:
                       f"method {plan.config.train.method}")
     progress = None if console is None else (lambda r: RoundProgress(console, r))
     summaries = run_rounds(plan, args.rounds, progress=progress)
+    stopped = bool(summaries) and plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed")
     if args.json:
         for summary in summaries:
             print(json.dumps(summary))
     elif not summaries:
         console.print(f"nothing to do: round 0 and {args.rounds} training round(s) already complete "
                       "(see `loop rounds`)")
+    if stopped and summaries[-1]["round"] < args.rounds:
+        families = ", ".join(summaries[-1]["probe_regressed"])
+        message = (f"stopped after round {summaries[-1]['round']}: probes fell below round 0 by more than their "
+                   f"interval ({families}); see `loop rounds`, and `loop export --best` for the best round")
+        print(f"loop: {message}", file=sys.stderr)
     return 0
 
 
@@ -85,11 +94,21 @@ def export(args) -> int:
     from loop.views.run_ledger import open_run, require_run
     from loop.workspace import open_workspace
 
+    from loop.errors import LoopError
+
     ws = open_workspace(args.workspace)
     config = ws.config()
     ledger = require_run(open_run(ws.root, args.run or config.run.name))  # a mistyped --run names the runs
-    path = export_round(ws, ledger.run, args.round, args.dir, config.model.dtype)
-    make_console().print(f"round {args.round} exported to [bold]{path}[/] (model card: {path / 'README.md'})")
+    if (args.round is None) == (not args.best):
+        raise LoopError("give --round N or --best (the round whose probes pass most often)")
+    number = args.round
+    if args.best:
+        number = ledger.best_round()
+        if number is None:
+            raise LoopError(f"run '{ledger.run}' has no round with probes yet; give --round N", path=ledger.path)
+    path = export_round(ws, ledger.run, number, args.dir, config.model.dtype)
+    which = f"round {number}" + (" (best by probes)" if args.best else "")
+    make_console().print(f"{which} exported to [bold]{path}[/] (model card: {path / 'README.md'})")
     return 0
 
 
@@ -104,8 +123,12 @@ def register(subparsers) -> None:
     p.add_argument("--judge-mode", choices=SCORE_MODES, help="judge mode for this run")
     p.add_argument("--method", choices=METHODS, help="how self-rewarding rounds train (default: [train] method)")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")
+    p.add_argument("--stop-on-regression", action="store_true",
+                   help="stop after a round whose probes fell below round 0 by more than their interval")
     p.add_argument("--json", action="store_true", help="no progress bars; JSON lines on stdout")
     p = command(subparsers, "export", export)
-    p.add_argument("--round", type=int, required=True, help="a completed round")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--round", type=int, help="a completed round (0: the base model)")
+    which.add_argument("--best", action="store_true", help="the complete round whose probes pass most often")
     p.add_argument("dir", help="output directory (must not exist or be empty)")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")

@@ -24,7 +24,7 @@ def init(args) -> int:
 
 
 def check(args) -> int:
-    """Validate the workspace (config, constitution, templates, prompt pool) before any model loads.
+    """Validate the workspace (config, constitution, templates, prompt pool, probes) before any model loads.
 
     Exit 0 when everything is valid; otherwise exit 2 with one line naming the file, the line and the fix.
     """
@@ -32,7 +32,7 @@ def check(args) -> int:
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
-    config, constitution, templates, pool = ws.check()
+    config, constitution, templates, pool, probes = ws.check()
     console = make_console()
     console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
     console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "
@@ -45,6 +45,10 @@ def check(args) -> int:
 
         count = len(read_demonstrations(ws.root / config.train.demonstrations))
         console.print(f"[green]ok[/] warm start: {config.train.demonstrations} ({count} demonstrations)")
+    counts = probes.counts()
+    console.print(f"[green]ok[/] probes: {config.probes.dir} ({sum(counts.values())} probes, none trained on, "
+                  f"sha256 {probes.short_hash})")
+    console.print("   " + " · ".join(f"{name} {n}" for name, n in counts.items()))
     return 0
 
 

@@ -115,6 +115,13 @@ class Ledger:
     def complete_rounds(self) -> list[int]:
         return sorted(r["round"] for r in self.index()["rounds"] if r["status"] == "complete")
 
+    def best_round(self) -> int | None:
+        """The complete round whose probes pass most often (the mean pass rate over families, each family
+        counting once); the earlier round on a tie. None before any round has probes."""
+        scored = [(r["summary"]["probe_pass"], -r["round"]) for r in self.index()["rounds"]
+                  if r["status"] == "complete" and isinstance((r.get("summary") or {}).get("probe_pass"), (int, float))]
+        return -max(scored)[1] if scored else None
+
     def round_dir(self, n: int) -> Path:
         """The folder of round n: complete if there is one, else the partial one being written."""
         done = self.complete_dir(n)

@@ -1,7 +1,8 @@
 """Round 0: the starting model, measured before anything trains it.
 
 No adapter and no training: the base model answers the held-out prompts (scored by the judge, which
-here is the anchor itself) so that every later round has a before to compare with. It is resumable
+here is the anchor itself) and the probes, so that every later round has a before to compare with:
+each round's probe changes are paired with round 0's answers to the same prompts. It is resumable
 like any round: written into round-000.partial/ and renamed when complete.
 """
 
@@ -10,9 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from loop.training import evaluate
 from loop.training.measure import measure_policy
-from loop.training.steps import RoundContext, begin_round, make_judging, publish_round, write_jsonl
+from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging
 
 
 def baseline_round(ctx: RoundContext) -> dict[str, Any]:
@@ -25,8 +25,4 @@ def baseline_round(ctx: RoundContext) -> dict[str, Any]:
     with ctx.progress:
         measured = measure_policy(ctx, ctx.base_model, judging, start_view=None)
     # 4. Publish: no adapter (export of round 0 is the base model itself).
-    write_jsonl(folder / "eval.jsonl", measured.eval_records)
-    summary = evaluate.summarize("baseline", [], measured.eval_metrics, measured.movement, time.time() - started)
-    summary["unscored"] = judging.judge.unscored
-    return publish_round(ctx, folder, {"train": [], "eval": measured.eval_metrics, "movement": measured.movement},
-                         summary)
+    return conclude_round(ctx, folder, "baseline", measured, [], started, judging.judge)

@@ -40,7 +40,8 @@ from loop.training.measure import measure_policy
 from loop.training.preferences import PairChoice, choose_pair, pair_counts, ranking_values
 from loop.training.progress import step_progress
 from loop.training.rewards import user_prompt
-from loop.training.steps import RoundContext, begin_round, make_judging, publish_round, self_rewards, write_jsonl
+from loop.training.steps import (RoundContext, RoundExtra, begin_round, conclude_round, make_judging, self_rewards,
+                                 write_jsonl)
 
 
 def dpo_round(ctx: RoundContext) -> dict[str, Any]:
@@ -83,20 +84,18 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
             trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.judge_view)
 
-    # 8. Publish: every file in the partial folder, then one rename makes the round complete.
+    # 8. Publish: every file in the partial folder, then one rename makes the round complete. What only
+    #    sampling saw joins the movement, as in GRPO; the pairs' tally and the sampled answers' reward
+    #    (GRPO logs its samples' reward while training; DPO's were all drawn before) join the summary.
     train_log = [row for row in trainer.state.log_history if "loss" in row] if trainer is not None else []
     counts = pair_counts(choices, config.train.dpo_margin, aggregation)
     critiques = ctx.ledger.critiques(r)  # the partial folder's, as written
-    movement = {**measured.movement, "no_spread": diagnostics.no_spread(critiques),
-                "guard_cut": diagnostics.guard_cut_share(critiques), "clipped": clipped_share(groups)}
-    write_jsonl(folder / "eval.jsonl", measured.eval_records)
-    summary = evaluate.summarize("dpo", train_log, measured.eval_metrics, movement, time.time() - started)
-    summary.update(sample_rewards(groups, weights), loss=evaluate.from_log(train_log, "loss"),
-                   pairs=counts["pairs"], unscored=judging.judge.unscored)
-    summary["warnings"] = (diagnostics.warnings(r, movement, constitution, sampling.max_completion_length)
-                           + pair_warnings(r, counts))
-    result = publish_round(ctx, folder, {"train": train_log, "eval": measured.eval_metrics, "movement": movement,
-                                         "preferences": counts}, summary, adapter_model=model)
+    extra = RoundExtra(summary={**sample_rewards(groups, weights), "loss": evaluate.from_log(train_log, "loss"),
+                                "pairs": counts["pairs"]},
+                       metrics={"preferences": counts}, warnings=pair_warnings(r, counts))
+    result = conclude_round(ctx, folder, "dpo", measured, train_log, started, judging.judge, adapter_model=model,
+                            extra=extra, no_spread=diagnostics.no_spread(critiques),
+                            guard_cut=diagnostics.guard_cut_share(critiques), clipped=clipped_share(groups))
     model.unload()  # the base weights go on to the next round without this round's LoRA layers
     del trainer
     return result

@@ -76,10 +76,11 @@ def from_log(train_log: list[dict[str, Any]], key: str) -> float | None:
     return mean([row[key] for row in train_log if isinstance(row.get(key), (int, float))])
 
 
-def summarize(kind: str, train_log: list[dict[str, Any]], eval_metrics: dict[str, Any],
-              movement: dict[str, Any], seconds: float) -> dict[str, Any]:
+def summarize(kind: str, train_log: list[dict[str, Any]], measured, seconds: float) -> dict[str, Any]:
     """The flat per-round summary kept in the run index (what `loop rounds` shows and trends)."""
-    changed = movement.get("changed") or {}
+    eval_metrics, movement = measured.eval_metrics, measured.movement
+    probes = measured.probe_metrics.get("probes") or {}
+    changes = measured.probe_metrics.get("probe_changes") or {}
     return {
         "kind": kind,
         "reward": from_log(train_log, "reward"),
@@ -91,8 +92,12 @@ def summarize(kind: str, train_log: list[dict[str, Any]], eval_metrics: dict[str
         "anchor_score": mean(list(eval_metrics["anchor_scores"].values())),
         "anchor_gap": mean(list(eval_metrics["anchor_gap"].values())),
         "rule_pass": mean(list(eval_metrics["rule_pass_rates"].values())),
+        # The mean pass rate over the probe families (each family counts once): what "best round" reads.
+        "probe_pass": mean([v["rate"] for v in probes.values()]),
+        "probe_regressed": sorted(f for f, c in changes.items() if isinstance(c.get("high"), (int, float))
+                                  and c["high"] < 0),
         "completion_words": eval_metrics["mean_completion_words"],
-        "changed": changed.get("share"),
+        "changed": (movement.get("changed") or {}).get("share"),
         "drift_base": movement.get("drift_base"),
         "seconds": round(seconds, 1),
     }

@@ -16,7 +16,7 @@ from loop.templates import policy_messages
 from loop.training import diagnostics, evaluate
 from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
-from loop.training.steps import RoundContext, begin_round, make_judging, publish_round, self_rewards, write_jsonl
+from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging, self_rewards
 
 
 def grpo_round(ctx: RoundContext) -> dict[str, Any]:
@@ -52,18 +52,14 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
         trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.judge_view)
 
-    # 7. Publish: every file in the partial folder, then one rename makes the round complete.
+    # 7. Publish: every file in the partial folder, then one rename makes the round complete. What only
+    #    training saw joins the movement: each reward's spread within groups, guard cuts, cut answers.
     train_log = [row for row in trainer.state.log_history if "loss" in row or "reward" in row]
     critiques = ctx.ledger.critiques(r)  # the partial folder's, as written
-    movement = {**measured.movement, "no_spread": diagnostics.no_spread(critiques),
-                "guard_cut": diagnostics.guard_cut_share(critiques),
-                "clipped": evaluate.from_log(train_log, "completions/clipped_ratio")}
-    write_jsonl(folder / "eval.jsonl", measured.eval_records)
-    summary = evaluate.summarize("grpo", train_log, measured.eval_metrics, movement, time.time() - started)
-    summary["unscored"] = judging.judge.unscored
-    summary["warnings"] = diagnostics.warnings(r, movement, constitution, config.grpo.get("max_completion_length"))
-    result = publish_round(ctx, folder, {"train": train_log, "eval": measured.eval_metrics, "movement": movement},
-                           summary, adapter_model=model)
+    result = conclude_round(ctx, folder, "grpo", measured, train_log, started, judging.judge, adapter_model=model,
+                            no_spread=diagnostics.no_spread(critiques),
+                            guard_cut=diagnostics.guard_cut_share(critiques),
+                            clipped=evaluate.from_log(train_log, "completions/clipped_ratio"))
 
     # The base weights go on to the next round without this round's LoRA layers (not merged).
     model.unload()

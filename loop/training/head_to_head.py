@@ -47,7 +47,7 @@ def shared_rounds(plan: RunPlan) -> list[int]:
 
 def same_start(source: RunPlan, plan: RunPlan, n: int) -> bool:
     """Whether source's complete round n was shaped by the settings `plan` would run it with: the same
-    config (but NOT_SHAPING), constitution, templates and split of the pool."""
+    config (but NOT_SHAPING), constitution, templates, probes and split of the pool."""
     folder = source.ledger.complete_dir(n)
     recorded = json.loads((folder / "config.json").read_text("utf-8"))
     info = json.loads((folder / "round.json").read_text("utf-8"))
@@ -57,7 +57,8 @@ def same_start(source: RunPlan, plan: RunPlan, n: int) -> bool:
         json.loads(split.read_text("utf-8"))["train_order"] == json.loads(theirs.read_text("utf-8"))["train_order"])
     return (shaping(recorded) == shaping(plan.config.to_dict()) and same_split
             and info.get("constitution", {}).get("sha256") == plan.constitution.sha256
-            and info.get("templates") == templates)
+            and info.get("templates") == templates
+            and (info.get("probes") or {}).get("sha256") == plan.probes.sha256)
 
 
 def share_start(source: RunPlan, plan: RunPlan) -> list[int]:

@@ -35,16 +35,15 @@ import dataclasses
 import hashlib
 import json
 import random
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from loop.config import TRL_TABLES, Config, refuse_loop_decided
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
-from loop.ledger import Ledger, now, write_snapshot
+from loop.ledger import Ledger, now
+from loop.probes import ProbeSet
 from loop.templates import Templates
 from loop.training.progress import RoundProgress, Silent
 from loop.training.steps import RoundContext
@@ -60,6 +59,7 @@ class RunPlan:
     templates: Templates
     pool: list[dict[str, Any]]
     ledger: Ledger
+    probes: ProbeSet
 
 
 def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str | None = None) -> RunPlan:
@@ -70,11 +70,11 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
             getattr(config, section).update(values)
         else:
             setattr(config, section, dataclasses.replace(getattr(config, section), **values))
-    config, constitution, templates, pool = ws.check(config)
+    config, constitution, templates, pool, probes = ws.check(config)
     if config.run.heldout_size >= len(pool):
         raise LoopError(f"heldout_size ({config.run.heldout_size}) leaves no prompts to train on in a pool of "
                         f"{len(pool)}; lower [run] heldout_size", path=ws.root / "loop.toml")
-    return RunPlan(ws, config, constitution, templates, pool, Ledger(ws.runs_dir, run_name or config.run.name))
+    return RunPlan(ws, config, constitution, templates, pool, Ledger(ws.runs_dir, run_name or config.run.name), probes)
 
 
 def split_pool(plan: RunPlan) -> dict[str, Any]:
@@ -94,11 +94,25 @@ def split_pool(plan: RunPlan) -> dict[str, Any]:
     random.Random(plan.config.run.seed).shuffle(order)
     k = plan.config.run.heldout_size
     split = {"created": now(), "pool": plan.config.run.pool, "pool_sha256": pool_hash, "seed": plan.config.run.seed,
-             "heldout": sorted(order[:k]), "train_order": order[k:]}
+             "heldout": sorted(order[:k]), "train_order": interleave(order[k:], plan.pool)}
     atomic_write_json(path, split)
     atomic_write(plan.ledger.path / "heldout.jsonl", "".join(
         json.dumps({"index": i, **plan.pool[i]}, ensure_ascii=False) + "\n" for i in split["heldout"]))
     return split
+
+
+def interleave(order: list[int], pool: list[dict[str, Any]]) -> list[int]:
+    """The shuffled training order dealt out category by category, so every round's slice holds each
+    kind of prompt in proportion. A random slice of the shipped pool held few harmful or unknowable
+    prompts (one in eight each), and rounds went by in which a rule had nothing to compare; a pool
+    without categories keeps its shuffled order."""
+    by_category: dict[str, list[int]] = {}
+    for i in order:
+        by_category.setdefault(str(pool[i].get("category") or ""), []).append(i)
+    queues = sorted(by_category.values(), key=len, reverse=True)
+    # Each category's prompts spread evenly over the whole order: the i-th of n lands at (i + 0.5) / n.
+    keyed = [((j + 0.5) / len(q), rank, i) for rank, q in enumerate(queues) for j, i in enumerate(q)]
+    return [i for _, _, i in sorted(keyed)]
 
 
 def round_kind(plan: RunPlan, r: int) -> str:
@@ -144,4 +158,8 @@ def run_rounds(plan: RunPlan, rounds: int, progress: Callable[[int], RoundProgre
         for r in todo:
             ctx = RoundContext(plan, split, model, tokenizer, info.name, r, (progress or Silent)(r), make_judge)
             summaries.append(recipes[round_kind(plan, r)](ctx))
+            # A probe family below round 0 by more than its interval: the loop is making the model worse
+            # at something no judge decides. With stop_on_regression the run ends here, complete rounds kept.
+            if plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed"):
+                break
     return summaries

@@ -1,8 +1,8 @@
 """The steps every kind of round shares: a clean folder with a record of what the round uses, the
 judges and the views of the one shared model they judge with, and the publish that makes it complete.
 
-The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py, dpo_round.py) read top to bottom and
-call these, so a round of any kind leaves the same ledger layout (loop/ledger/store.py).
+The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py, dpo_round.py) read top to
+bottom and call these, so a round of any kind leaves the same ledger layout (loop/ledger/store.py).
 """
 
 from __future__ import annotations
@@ -50,18 +50,20 @@ class RoundContext:
 
 # -------------------------------------------------------------------------------------------------
 def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> Path:
-    """A clean folder for the round and a record of exactly what it uses: the constitution and
-    templates as snapshots, the resolved config, and round.json (its kind, versions and hashes)."""
+    """A clean folder for the round and a record of exactly what it uses: the constitution, templates
+    and probes as snapshots, the resolved config, and round.json (its kind, versions and hashes)."""
     plan, config, constitution = ctx.plan, ctx.config, ctx.constitution
     folder = ctx.ledger.begin_round(ctx.number, kind=kind)
     write_snapshot(folder / "constitution", constitution.files)
     write_snapshot(folder / "prompts", plan.templates.files)
+    write_snapshot(folder / "probes", plan.probes.files)
     atomic_write_json(folder / "config.json", config.to_dict())
     atomic_write_json(folder / "round.json", {
         "round": ctx.number, "kind": kind, "status": "running", "started": now(), "run": ctx.ledger.run,
         "model": ctx.model_id,
         "constitution": {"name": constitution.name, "version": constitution.version, "sha256": constitution.sha256},
         "templates": {name: plan.templates.sha256(name) for name in plan.templates.sources},
+        "probes": {"dir": config.probes.dir, "sha256": plan.probes.sha256, "per_round": config.probes.per_round},
         "judge_mode": config.judge.mode, "seed": config.run.seed + ctx.number, "starts_from": starts_from, **info,
     })
     return folder
@@ -126,6 +128,41 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     atomic_write(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
 
 
+def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_log: list[dict[str, Any]],
+                   started: float, judge, adapter_model=None, *, extra: RoundExtra | None = None,
+                   **movement: Any) -> dict[str, Any]:
+    """Write what the round measured (loop/training/measure.py: eval.jsonl, probes.jsonl), its summary
+    and warnings (loop/training/diagnostics.py), then publish it. `movement` adds what only training
+    saw (reward spread, guard cuts, cut completions) to the outside view's movement; `extra` what only
+    this kind of round has (a DPO round's pair counts)."""
+    import time
+
+    from loop.training import diagnostics, evaluate
+    from loop.training.probes import RECORDS_FILE
+
+    extra = extra or RoundExtra()
+    measured.movement.update(movement)
+    write_jsonl(folder / "eval.jsonl", measured.eval_records)
+    write_jsonl(folder / RECORDS_FILE, measured.probe_records)
+    summary = evaluate.summarize(kind, train_log, measured, time.time() - started)
+    summary.update(extra.summary)
+    summary["unscored"] = judge.unscored  # answers the judge could not score, this round
+    summary["warnings"] = diagnostics.warnings(ctx.number, measured.movement, ctx.constitution,
+                                               ctx.config.grpo.get("max_completion_length"),
+                                               measured.probe_metrics.get("probe_changes")) + extra.warnings
+    return publish_round(ctx, folder, measured.metrics(train_log, **extra.metrics), summary, adapter_model)
+
+
+@dataclass
+class RoundExtra:
+    """What one kind of round adds to what every round concludes with: summary fields (they win over
+    the common ones), metrics.json entries, and warning lines."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
 def publish_round(ctx: RoundContext, folder: Path, metrics: dict[str, Any], summary: dict[str, Any],
                   adapter_model=None) -> dict[str, Any]:
     """Every file in the partial folder, then one rename makes the round complete (the ledger's rule:
@@ -133,10 +170,10 @@ def publish_round(ctx: RoundContext, folder: Path, metrics: dict[str, Any], summ
     from loop.ledger.summary import summary_text
 
     atomic_write_json(folder / "metrics.json", {**metrics, "summary": summary})
-    atomic_write(folder / "summary.txt", summary_text(ctx.number, summary, metrics["eval"]))
+    atomic_write(folder / "summary.txt", summary_text(ctx.number, summary, metrics))
     if adapter_model is not None:
         adapter_model.save_pretrained(str(folder / "adapter"), selected_adapters=["default"])
     shutil.rmtree(folder / "trainer", ignore_errors=True)  # TRL's output_dir: no checkpoints are kept
     ctx.ledger.complete_round(ctx.number, summary)
-    ctx.progress.round_done(summary, metrics["eval"])
+    ctx.progress.round_done(summary, metrics)
     return {"round": ctx.number, "status": "complete", **summary}

@@ -21,16 +21,15 @@ from loop.demonstrations import read_demonstrations
 from loop.errors import LoopError
 from loop.model import no_telemetry
 from loop.templates import policy_messages
-from loop.training import evaluate
 from loop.training.grpo_round import fresh_adapter
 from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
-from loop.training.steps import RoundContext, begin_round, make_judging, publish_round, write_jsonl
+from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging, write_jsonl
 
 
 def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     started = time.time()
-    config, progress = ctx.config, ctx.progress
+    progress = ctx.progress
     no_telemetry()
     # 1. The demonstrations, then a clean folder that records them (which file, its hash, how many).
     examples, source = demonstrations(ctx)
@@ -49,12 +48,8 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
         measured = measure_policy(ctx, model, judging, start_view=judging.anchor_view)
     # 5. Publish, the adapter with it.
     train_log = [row for row in trainer.state.log_history if "loss" in row]
-    write_jsonl(folder / "eval.jsonl", measured.eval_records)
-    summary = evaluate.summarize("warm-start", train_log, measured.eval_metrics, measured.movement,
-                                 time.time() - started)
-    summary["unscored"] = judging.judge.unscored
-    result = publish_round(ctx, folder, {"train": train_log, "eval": measured.eval_metrics,
-                                         "movement": measured.movement}, summary, adapter_model=model)
+    result = conclude_round(ctx, folder, "warm-start", measured, train_log, started, judging.judge,
+                            adapter_model=model)
     model.unload()  # the base weights go on without these LoRA layers; round 2 loads the saved adapter
     del trainer
     return result

@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from loop.constitution import Constitution, diff_files
+from loop.constitution import CHECK_COLUMNS, Constitution, diff_files
 
 
 def describe_reward(check: dict | None) -> str:
@@ -15,13 +15,20 @@ def describe_reward(check: dict | None) -> str:
         return "judge"
     kind = check["type"]
     if kind == "max_words":
-        return f"rule: at most {check['max']} words"
+        return f"rule: at most {check['max']} words" + (", no loops" if check.get("fail_loops") else "")
     if kind == "regex":
         parts = [f"must match /{check['must']}/" if check.get("must") else "",
                  f"must not match /{check['must_not']}/" if check.get("must_not") else ""]
         return "rule: " + ", ".join(p for p in parts if p)
+    column = check.get("column", CHECK_COLUMNS.get(kind))
     if kind == "answer":
-        return f"rule: {check.get('mode', 'numeric')} answer vs column '{check.get('column', 'answer')}'"
+        return f"rule: {check.get('mode', 'numeric')} answer vs column '{column}'"
+    if kind == "refusal":
+        return f"rule: refuses, admits not knowing or answers as column '{column}' says"
+    if kind == "admits_unknown":
+        return f"rule: says it cannot know where column '{column}' says unknowable"
+    if kind == "format":
+        return f"rule: follows the format in column '{column}' (one_word, yes_no, list:N, max_words:N)"
     return f"rule: {check['path']}"
 
 

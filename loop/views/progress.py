@@ -43,11 +43,11 @@ class RoundProgress:
         if name in self.tasks:
             self.progress.advance(self.tasks[name], amount)
 
-    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
+    def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
         from loop.ledger.summary import summary_renderable
 
         if self.enabled:
-            self.console.print(summary_renderable(self.round, summary, eval_metrics))
+            self.console.print(summary_renderable(self.round, summary, metrics))
 
 
 @contextmanager
