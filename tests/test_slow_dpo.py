@@ -14,11 +14,13 @@ def test_one_real_dpo_round_on_the_embedded_model(workspace):
     from safetensors.torch import load_file
 
     toml = workspace / "loop.toml"
+    # Small, to finish in minutes on a CPU: no warm start, two held-out prompts, two probes per family.
     text = toml.read_text().replace("warm_start = true", "warm_start = false").replace("heldout_size = 6",
                                                                                        "heldout_size = 2")
-    toml.write_text(text.replace("dpo_margin = 0.1", "dpo_margin = 0.0"))
+    toml.write_text(text.replace("dpo_margin = 0.1", "dpo_margin = 0.0").replace("per_round = 20", "per_round = 2"))
     written = toml.read_text()
-    assert all(s in written for s in ("warm_start = false", "heldout_size = 2", "dpo_margin = 0.0"))
+    assert all(s in written for s in ("warm_start = false", "heldout_size = 2", "dpo_margin = 0.0",
+                                      "per_round = 2\n"))
     code, out, err = run_cli("run", "--method", "dpo", "--prompts-per-round", "2", "--num-generations", "4",
                              "--max-completion-length", "24", "--json")
     assert code == 0, err
