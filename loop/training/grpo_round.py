@@ -16,21 +16,17 @@ from loop.templates import policy_messages
 from loop.training import diagnostics, evaluate
 from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
-from loop.training.rewards import build_rewards
-from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging
+from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging, self_rewards
 
 
 def grpo_round(ctx: RoundContext) -> dict[str, Any]:
     """One self-rewarding round; each numbered step is a function below, in the same order."""
-    from loop.ledger.recorder import CritiqueRecorder
-
     started = time.time()
     config, constitution, r, progress = ctx.config, ctx.constitution, ctx.number, ctx.progress
     no_telemetry()
     # 1. A clean folder for the round, and a record of exactly what it uses.
     slice_indices = round_slice(ctx.split, r, config.run.prompts_per_round)
-    folder = begin_round(ctx, "grpo", starts_from=f"round {r - 1} adapter" if r > 1 else "base model",
-                         prompt_indices=slice_indices)
+    folder = begin_round(ctx, "grpo", starts_from=policy_start(r), prompt_indices=slice_indices, method="grpo")
     # 2. The prompts: a fresh, seeded slice of the pool.
     train_dataset = prompt_dataset(ctx, slice_indices)
     # 3. The model: one copy of the base weights; the policy adapter starts where round r - 1 ended.
@@ -40,10 +36,7 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
 
     # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
     judging = make_judging(ctx, model)
-    recorder = CritiqueRecorder(folder / "critiques.jsonl", r, {p.id: p.weight for p in constitution.principles},
-                                on_judged=lambda: progress.advance("judge"))
-    reward_funcs, args.reward_weights = build_rewards(constitution, judging.judge, recorder, judging.judge_view,
-                                                      judging.anchor_view)
+    recorder, reward_funcs, args.reward_weights = self_rewards(ctx, folder, judging)
     trainer = grpo_trainer(ctx, model, args, train_dataset, reward_funcs, callbacks=[recorder, step_progress(progress)])
     recorder.trainer = trainer
     # With beta > 0 TRL has copied the round-start adapter into "ref" for the KL term: that frozen copy
@@ -107,6 +100,12 @@ def policy_model(ctx: RoundContext):
         previous = ctx.ledger.complete_dir(ctx.number - 1) / "adapter"
         return PeftModel.from_pretrained(ctx.base_model, str(previous), is_trainable=True)
     return fresh_adapter(ctx)
+
+
+def policy_start(round_number: int) -> str:
+    """Where round r's policy starts, in round.json's words (views read "base model" as: the round's
+    judge is the anchor)."""
+    return f"round {round_number - 1} adapter" if round_number > 1 else "base model"
 
 
 def fresh_adapter(ctx: RoundContext):
