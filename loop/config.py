@@ -61,8 +61,6 @@ class TrainSection:
             raise ValueError(f"method must be {' or '.join(repr(m) for m in METHODS)}")
         if self.dpo_margin < 0:
             raise ValueError("dpo_margin must be 0 or more (0: only exact ties are skipped)")
-
-    def __post_init__(self):
         if self.own_answers < 0:
             raise ValueError("own_answers must be 0 (none) or more")
 
