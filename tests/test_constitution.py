@@ -54,7 +54,7 @@ def test_hash_is_stable_across_loads_and_locations(copy):
 
 
 @pytest.mark.parametrize("edit", ["principle text", "comment only", "line endings", "constitution.toml", "new principle",
-                                  "removed"])
+                                  "pairs", "removed"])
 def test_hash_changes_when_any_file_changes(copy, edit):
     root = copy()
     before = load_constitution(root).sha256
@@ -66,11 +66,17 @@ def test_hash_changes_when_any_file_changes(copy, edit):
     elif edit == "line endings":  # the hash is over the bytes as they are: CRLF is a change
         helpful.write_bytes(helpful.read_bytes().replace(b"\n", b"\r\n"))
     elif edit == "constitution.toml":
-        (root / "constitution.toml").write_text((root / "constitution.toml").read_text().replace("1.2.0", "1.2.1"))
+        head = root / "constitution.toml"
+        head.write_text(head.read_text().replace('version = "', 'version = "0.'))
     elif edit == "new principle":
         (root / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
+    elif edit == "pairs":  # the labeled pairs are part of the constitution too
+        pairs = root / "pairs/honest.jsonl"
+        pairs.write_text(pairs.read_text() + "\n")
     else:
         (root / "principles/polite.toml").unlink()
+        for split in root.glob("pairs/polite.*"):  # a principle's pairs go with it
+            split.unlink()
     assert load_constitution(root).sha256 != before
 
 
@@ -83,7 +89,8 @@ def test_files_snapshot_holds_exactly_the_loaded_texts(copy):
     root = copy()
     constitution = load_constitution(root)
     assert set(constitution.files) == {"constitution.toml"} | {f"principles/{p.name}" for p in
-                                                               (root / "principles").glob("*.toml")}
+                                                               (root / "principles").glob("*.toml")} \
+        | {f"pairs/{p.name}" for p in (root / "pairs").glob("*.jsonl")}
     assert constitution.files["principles/honest.toml"] == (root / "principles/honest.toml").read_text()
 
 
@@ -201,12 +208,16 @@ def test_diff_of_two_directories_shows_the_change(copy):
 def test_constitution_diff_command_on_directories(copy, tmp_path, monkeypatch):
     a, b = copy("a"), copy("b")
     (b / "principles/polite.toml").unlink()
+    for split in b.glob("pairs/polite.*"):  # a principle's pairs go with it
+        split.unlink()
     (b / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
-    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.2.0", "1.3.0"))
+    version = load_constitution(a).version
+    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace(version, "9.0.0"))
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("constitution", "diff", "a", "b")
     assert (code, err) == (0, "")
-    assert "version: 1.2.0 -> 1.3.0" in out
+    assert f"version: {version} -> 9.0.0" in out
+    assert "pairs/polite.jsonl (removed)" in out
     assert "principles/kind.toml (added)" in out and '+id = "kind"' in out
     assert "principles/polite.toml (removed)" in out and '-id = "polite"' in out
     assert "honest.toml" not in out  # unchanged files are left out

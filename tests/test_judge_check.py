@@ -10,7 +10,9 @@ import pytest
 from tests.helpers import REPO, run_cli
 from loop.constitution import load_constitution
 from loop.errors import LoopError
-from loop.judging.judge_check import Pair, constitution_pairs, load_pairs, summarize
+from loop.judging.judge_check import Pair, check, constitution_pairs, load_pairs, summarize
+from loop.training.rules import resolve_check
+from tests.scripted_judge import ScriptedJudge
 
 GOOD = {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5.", "principle": "helpful"}
 
@@ -57,8 +59,8 @@ def test_empty_pairs_file(workspace):
     assert code == 2 and "no pairs" in stderr
 
 
-def test_pairs_file_loads_ids_adhoc_and_ignores_extra_keys(workspace):
-    lines = [GOOD, {**GOOD, "source": "ignored", "id": 7},
+def test_pairs_file_loads_ids_and_adhoc_principles(workspace):
+    lines = [GOOD, {**GOOD, "note": "what differs"},
              {"prompt": "p", "chosen": "a", "rejected": "b", "principle_text": "The response rhymes."},
              {"prompt": "q", "chosen": "a", "rejected": "b", "principle_text": "The response rhymes."}]
     pairs = load_pairs(write_pairs(workspace / "p.jsonl", lines), load_constitution(workspace / "constitution"))
@@ -66,6 +68,30 @@ def test_pairs_file_loads_ids_adhoc_and_ignores_extra_keys(workspace):
     assert pairs[0].principle.id == "helpful"
     assert pairs[2].principle.id.startswith("adhoc_") and pairs[2].principle is pairs[3].principle
     assert pairs[2].principle.text == "The response rhymes."
+
+
+def test_unknown_keys_are_refused_on_a_judged_principle(workspace):
+    path = write_pairs(workspace / "p.jsonl", [GOOD, {**GOOD, "chossen": "4"}])
+    with pytest.raises(LoopError, match=r"p.jsonl:2: unknown key 'chossen' \(did you mean 'chosen'\?\)"):
+        load_pairs(path, load_constitution(workspace / "constitution"))
+
+
+def test_a_rule_principles_pairs_carry_the_pool_columns_its_rule_reads(workspace):
+    line = {"prompt": "What is 6 x 7?", "chosen": "42", "rejected": "41", "principle": "correct", "answer": "42"}
+    [pair] = load_pairs(write_pairs(workspace / "p.jsonl", [line]), load_constitution(workspace / "constitution"))
+    assert pair.row == {"answer": "42"}
+
+
+def test_a_file_named_for_a_principle_may_leave_the_principle_out(workspace):
+    line = {k: v for k, v in GOOD.items() if k != "principle"}
+    [pair] = load_pairs(write_pairs(workspace / "polite.jsonl", [line]), load_constitution(workspace / "constitution"))
+    assert pair.principle.id == "polite"
+
+
+def test_a_line_that_disagrees_with_the_file_name_is_refused(workspace):
+    path = write_pairs(workspace / "polite.jsonl", [{**GOOD, "principle": "polite"}, GOOD])
+    with pytest.raises(LoopError, match="polite.jsonl:2: principle 'helpful' disagrees with the file name"):
+        load_pairs(path, load_constitution(workspace / "constitution"))
 
 
 def test_accuracy_counts_ties_and_none_as_misses():
@@ -80,10 +106,23 @@ def test_accuracy_counts_ties_and_none_as_misses():
     assert result["mean_margin"] == pytest.approx((0.8 + 0.0 - 0.3) / 3)
 
 
-def test_constitution_pairs_cover_every_example():
+def test_constitution_pairs_are_the_pairs_files_and_the_examples_where_there_is_no_file():
     constitution = load_constitution(REPO / "constitution")
     pairs = constitution_pairs(constitution)
-    assert len(pairs) == sum(len(p.examples) for p in constitution.principles)
+    for p in constitution.principles:
+        mine = [pair for pair in pairs if pair.principle.id == p.id]
+        shipped = constitution.pairs(p.id)
+        assert len(mine) == (len(shipped) if shipped else len(p.examples)), p.id
+        assert all(pair.from_examples != bool(shipped) for pair in mine), p.id
+
+
+def test_rule_accuracy_counts_ties_apart():
+    constitution = load_constitution(REPO / "constitution")
+    concise = constitution.get("concise")  # at most 80 words
+    long = " ".join(["word"] * 160)
+    pairs = [Pair("p", "short.", long, concise), Pair("p", "short.", "also short.", concise), Pair("p", long, "ok", concise)]
+    entry = check(ScriptedJudge(), pairs, rule_of=resolve_check)["per_principle"]["concise"]
+    assert entry["rule"]["accuracy"] == pytest.approx(1 / 3) and entry["rule"]["ties"] == 1
 
 
 def test_judge_check_json_on_constitution_examples(workspace, tiny_model_dir):

@@ -15,9 +15,12 @@ from loop.ledger import CRITIQUE_KEYS, EVAL_KEYS, Ledger
 from loop.training.round import plan_run, run_rounds
 from loop.workspace import Workspace
 
-# Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups.
+# Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups. The
+# scripted judge scores by length, which reads the labeled pairs at about chance: weighted by its
+# reliability it would be zeroed, and training would have nothing to learn (tests/test_trust.py).
 SMALL = {"run": {"prompts_per_round": 2, "heldout_size": 3},
-         "grpo": {"num_generations": 2, "max_completion_length": 8}}
+         "grpo": {"num_generations": 2, "max_completion_length": 8},
+         "judge": {"reliability_weights": False}}
 
 
 def plan_for(workspace: Path, tiny_model_dir: Path, **extra):

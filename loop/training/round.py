@@ -21,6 +21,9 @@ How this departs from textbook GRPO and from Self-Rewarding LMs, and why:
    (as in iterative DPO). Drift from M_0 is watched instead by the anchor judge on held-out prompts.
 6. Every round ends with a held-out evaluation scored by both judges; a growing gap between them is
    the self-hacking signal (scores rise, real quality stalls).
+7. The judge is trusted only as far as it is measured to be right: at the round start it reads the
+   constitution's labeled pairs, and each judged principle's weight is scaled by its accuracy above
+   chance (0 at chance: not judged at). Self-Rewarding LMs trust their judge unmeasured.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from loop.ledger import Ledger, now, write_snapshot
 from loop.model import frozen_adapter_copy, no_telemetry
 from loop.pool import read_pool
 from loop.templates import Templates, policy_messages
-from loop.training import evaluate
+from loop.training import evaluate, judge_trust
 from loop.training.progress import RoundProgress, Silent, step_progress
 from loop.training.rewards import build_rewards
 from loop.workspace import Workspace
@@ -162,10 +165,13 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
         from loop.judging.judge import Judge
     judging = Judging((make_judge or Judge)(model, tokenizer, constitution, plan.templates, config.judge,
                                             model_id=model_id), model)
-    recorder = CritiqueRecorder(folder / "critiques.jsonl", r, {p.id: p.weight for p in constitution.principles},
+    # How far to trust the judge: it reads labeled pairs now, while the policy is still M_t, and each
+    # judged principle's accuracy sets its weight (a principle read at chance is not judged at all).
+    trust = judge_trust.assess(plan, r, folder, judging.judge, model, progress)
+    recorder = CritiqueRecorder(folder / "critiques.jsonl", r, trust.weights,
                                 on_judged=lambda: progress.advance("judge"))
     reward_funcs, args.reward_weights = build_rewards(constitution, judging.judge, recorder, judging.judge_view,
-                                                      judging.anchor_view)
+                                                      judging.anchor_view, weights=trust.weights)
     trainer = grpo_trainer(plan, model, tokenizer, args, train_dataset, reward_funcs,
                            callbacks=[recorder, step_progress(progress)])
     recorder.trainer = trainer
