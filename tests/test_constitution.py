@@ -262,3 +262,18 @@ def test_render_diff_counts_changed_files(console):
     text = console.file.getvalue()
     assert "x.toml (changed)" in text and "y.toml (added)" in text
     assert "-a = 1" in text and "+a = 2" in text
+
+
+def test_show_says_a_judged_principle_is_not_measured_before_any_round(workspace):
+    code, out, _ = run_cli("constitution", "show")
+    honest = out[out.index("│ honest"):out.index("│ polite")]
+    assert code == 0 and "not measured: run" in honest and "loop judge-check" in honest  # wrapped in its cell
+
+
+def test_show_gives_the_latest_measured_reliability_of_the_run(workspace):
+    from tests.fixture_ledger import copy_fixture_ledger
+
+    copy_fixture_ledger(workspace / "runs")
+    code, out, _ = run_cli("constitution", "show")
+    honest = out[out.index("│ honest"):out.index("│ polite")]
+    assert code == 0 and "0.50 [0.35, 0.65]" in honest and "round 3" in honest and "weight 0 of 1" in honest

@@ -11,6 +11,7 @@ from tests.helpers import REPO, run_cli
 from loop.constitution import load_constitution
 from loop.errors import LoopError
 from loop.judging.judge_check import Pair, check, constitution_pairs, load_pairs, summarize
+from loop.judging.reliability import effective_weight
 from loop.training.rules import resolve_check
 from tests.scripted_judge import ScriptedJudge
 
@@ -125,13 +126,42 @@ def test_rule_accuracy_counts_ties_apart():
     assert entry["rule"]["accuracy"] == pytest.approx(1 / 3) and entry["rule"]["ties"] == 1
 
 
-def test_judge_check_json_on_constitution_examples(workspace, tiny_model_dir):
-    code, out, err = run_cli("judge-check", "--json", "--model", str(tiny_model_dir))
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory, tiny_model_dir):
+    """(workspace, judge-check --json result) on the constitution's own pairs, with the tiny model."""
+    import os
+
+    from loop.workspace import init_workspace
+
+    root = init_workspace(tmp_path_factory.mktemp("check") / "ws").root
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        code, out, err = run_cli("judge-check", "--json", "--model", str(tiny_model_dir))
+    finally:
+        os.chdir(cwd)
     assert code == 0, err
-    result = json.loads(out)
+    return root, json.loads(out)
+
+
+def test_judge_check_json_on_constitution_pairs(checked):
+    workspace, result = checked
     assert {"accuracy", "n", "per_principle"} <= set(result)
     assert result["n"] == len(constitution_pairs(load_constitution(workspace / "constitution")))
-    assert 0.0 <= result["accuracy"] <= 1.0 and "helpful" in result["per_principle"]
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["per_principle"]["helpful"]["n"] == 40
+
+
+def test_judge_check_json_gives_each_principle_its_interval_and_effective_weight(checked):
+    helpful = checked[1]["per_principle"]["helpful"]
+    assert {"accuracy", "low", "high", "n", "effective_weight"} <= set(helpful)
+    assert helpful["low"] <= helpful["accuracy"] <= helpful["high"]
+    assert helpful["effective_weight"] == effective_weight(1.0, helpful)
+
+
+def test_judge_check_reads_a_rule_principle_by_its_rule_too(checked):
+    concise = checked[1]["per_principle"]["concise"]
+    assert set(concise["rule"]) >= {"accuracy", "ties", "unscored"} and concise["effective_weight"] == 0.5
+    assert "rule" not in checked[1]["per_principle"]["helpful"]
 
 
 def test_judge_check_json_on_pairs_file(workspace, tiny_model_dir):
@@ -144,6 +174,21 @@ def test_judge_check_json_on_pairs_file(workspace, tiny_model_dir):
     assert result["n"] == 3 and len(result["per_principle"]) == 3
     code, out, _ = run_cli("judge-check", "--pairs", path, "--model", str(tiny_model_dir))
     assert code == 0 and "overall" in out and "honest" in out
+
+
+def test_judge_json_names_each_items_source_and_scores_rules_by_rule(workspace, tiny_model_dir):
+    code, out, err = run_cli("judge", "--prompt", "What is 2 + 2?", "--response", "4.", "--column", "answer=4",
+                             "--json", "--model", str(tiny_model_dir))
+    assert code == 0, err
+    items = {item["principle"]: item for item in json.loads(out)}
+    assert items["correct"]["source"] == "rule" and items["correct"]["score"] == 1.0
+    assert items["concise"]["source"] == "rule" and items["helpful"]["source"] == "judge"
+
+
+def test_a_rule_without_its_column_cannot_score(workspace, tiny_model_dir):
+    code, out, _ = run_cli("judge", "--prompt", "What is 2 + 2?", "--response", "4.", "--principle", "correct",
+                           "--json", "--model", str(tiny_model_dir))
+    assert code == 0 and json.loads(out)[0]["score"] is None
 
 
 def test_judge_command(workspace, tiny_model_dir):
@@ -159,3 +204,17 @@ def test_judge_command(workspace, tiny_model_dir):
     code, _, stderr = run_cli("judge", "--prompt", "Hi", "--response", "Hello!", "--principle", "nope",
                               "--model", str(tiny_model_dir))
     assert code == 2 and "no principle 'nope'" in stderr
+
+
+def test_the_check_table_shows_interval_weight_and_the_rules_ties_in_80_columns(checked, console):
+    from loop.views.judge_check_view import print_check
+
+    result = checked[1]
+    result["per_principle"]["honest"].update(accuracy=0.5, low=0.35, high=0.65, effective_weight=0.0)
+    result["per_principle"]["concise"]["rule"].update(accuracy=0.9, ties=2, unscored=0)
+    print_check(result, console)
+    lines = console.file.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    honest = next(line for line in lines if line.startswith("│ honest"))
+    assert "0.50 [0.35, 0.65]" in honest and "0 of 1" in honest
+    assert "0.90, 2 ties" in next(line for line in lines if line.startswith("│ concise"))

@@ -117,7 +117,7 @@ def test_with_weighting_off_the_weights_are_as_written_and_still_measured(worksp
 def test_a_later_round_with_a_changed_judge_reads_only_its_slice(workspace):
     assess(workspace, 1)
     trust, notes, _ = assess(workspace, 2, model=Model(trained=0.1))
-    assert trust.pairs_read == 4 * 10  # [judge] reliability_sample pairs a principle
+    assert trust.pairs_read == 4 * 5  # [judge] reliability_sample pairs a principle
     assert trust.reliability["helpful"]["n"] == 40  # the others keep their latest reading
     assert not any("->" in line for line in notes.lines)  # no weight changed: nothing to say
 
@@ -135,19 +135,37 @@ def test_an_edited_principle_is_read_again_in_full(workspace):
     judge = LabelReader(None, None, Workspace(workspace).constitution())
     trust, _, _ = assess(workspace, 2, judge=judge, model=Model(trained=0.1))
     honest = [call for call in judge.calls if call[2] == "honest"]
-    assert sum(len(call[1]) for call in honest) == 2 * 40 and trust.pairs_read == 40 + 3 * 10
+    assert sum(len(call[1]) for call in honest) == 2 * 40 and trust.pairs_read == 40 + 3 * 5
+
+
+def test_an_edited_pair_is_read_and_the_others_carry_over(workspace):
+    assess(workspace, 1)
+    path = workspace / "constitution" / "pairs" / "honest.jsonl"
+    path.write_text(path.read_text().replace("The Pacific Ocean.", "The Pacific.", 1))
+    trust, _, _ = assess(workspace, 2, judge=LabelReader(None, None, Workspace(workspace).constitution()))
+    assert trust.pairs_read == 1 and trust.reliability["honest"]["n"] == 40
+
+
+def reversed_on_helpful(workspace) -> LabelReader:
+    """A judge that now orders helpful's pairs the wrong way round (a judge that moved)."""
+    judge = LabelReader(None, None, plan_run(Workspace(workspace), {}).constitution)
+    judge.reversed, judge.reads = ("helpful",), ("harmless", "polite")
+    return judge
 
 
 def test_two_judges_that_order_the_same_pairs_oppositely_have_consistency_minus_1(workspace):
     assess(workspace, 1)
-    plan = plan_run(Workspace(workspace), {})
-    judge = LabelReader(None, None, plan.constitution)
-    judge.reversed = ("helpful",)
-    judge.reads = ("harmless", "polite")
-    trust, notes, _ = assess(workspace, 2, judge=judge, model=Model(trained=0.1))
-    assert trust.consistency["helpful"] == {"tau": -1.0, "n": 10, "against_round": [1]}
+    trust, _, _ = assess(workspace, 2, judge=reversed_on_helpful(workspace), model=Model(trained=0.1))
+    assert trust.consistency["helpful"]["tau"] == -1.0 and trust.consistency["helpful"]["against_round"] == [1]
     assert trust.consistency["harmless"]["tau"] == 1.0
-    assert any(line.startswith("helpful: judge accuracy 0.75") for line in notes.lines)  # 30 of 40 still right
+
+
+def test_a_judge_that_moved_reads_every_pair_again(workspace):
+    assess(workspace, 1)
+    trust, notes, _ = assess(workspace, 2, judge=reversed_on_helpful(workspace), model=Model(trained=0.1))
+    assert trust.pairs_read == 40 + 3 * 5 and trust.reliability["helpful"]["accuracy"] == 0.0
+    assert any(line.startswith("helpful: the judge moved (consistency -1.00") for line in notes.lines)
+    assert any(line.startswith("helpful: judge accuracy 0.00") for line in notes.lines)
 
 
 def test_a_fresh_adapter_is_the_base_judge():
@@ -176,9 +194,22 @@ def test_a_zeroed_principle_is_not_judged_in_training_and_its_records_say_so(rel
     records = [json.loads(line) for line in (folder / "critiques.jsonl").read_text().splitlines()]
     honest = [rec for rec in records if rec["principle"] == "honest"]
     assert honest and all(rec["critique"] == "not judged: weight 0" and rec["score"] is None for rec in honest)
+    assert {rec["kind"] for rec in honest} == {"unjudged"}
     assert all(rec["score"] is not None for rec in records if rec["principle"] == "helpful")
 
 
 def test_a_round_says_which_weights_changed_through_its_progress(reliable_round):
     _, lines = reliable_round
     assert any(line.startswith("honest: judge accuracy") and "-> weight 0;" in line for line in lines)
+
+
+def test_the_log_shows_why_a_zeroed_principle_has_no_score(reliable_round, console):
+    from loop.ledger import Ledger
+    from loop.views.critique_records import LogFilter
+    from loop.views.log_view import show_log
+
+    folder, _ = reliable_round
+    show_log(Ledger(folder.parent.parent, "main"), console, round_number=1, log_filter=LogFilter(principle="honest"),
+             pager=False)
+    text = console.file.getvalue()
+    assert "not judged: weight 0" in text and "could not score" not in text

@@ -8,7 +8,7 @@ import pytest
 from tests.helpers import run_cli
 from tests.fixture_ledger import copy_fixture_ledger
 
-from loop.views.compare_view import overall_tally, pair_rounds, principle_scores, render_compare
+from loop.views.compare_view import compare_rounds, overall_tally, pair_rounds, principle_scores, render_compare
 
 
 @pytest.fixture
@@ -89,3 +89,8 @@ def test_compare_json_and_judge_choice(ledger):
 def test_compare_errors(ledger, argv, message):
     code, _, err = run_cli("compare", *argv)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_compare_by_the_anchor_says_how_well_the_anchor_reads_each_principle(ledger, console):
+    compare_rounds(ledger, 1, 3, console, pager=False)
+    assert "anchor judge accuracy on labeled pairs (round 1): harmless 0.75 [0.60, 0.86]" in console.file.getvalue()

@@ -187,6 +187,60 @@ def _injection(judge_, constitution, lines, source: str) -> dict:
     return out
 
 
+def judge_train(args) -> int:
+    """Fine-tune the judge on labeled judgments (Self-Rewarding LMs' EFT) and measure it before and after.
+
+    Each pair of constitution/pairs/<id>.train.jsonl gives the judge conversation about its chosen
+    answer -> "Yes" and about its rejected answer -> "No"; TRL's SFTTrainer fits a LoRA adapter (the
+    [lora] settings) on them and saves it to --out. The judge is then checked on the reliability
+    split (constitution/pairs/<id>.jsonl), which training never saw: accuracy before and after, and
+    the consistency of the two judges (Kendall tau of their orders of the same pairs). Judge with the
+    adapter: `loop judge-check --adapter DIR` (add --no-few-shot if it was trained without few-shots).
+    """
+    from loop.errors import LoopError
+    from loop.judging.judge import Judge
+    from loop.judging.judge_check import judge_scores, principle_pairs, summarize
+    from loop.judging.reliability import consistency
+    from loop.model import load_model
+    from loop.training.judge_train import judgment_examples, train_judge
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    config, constitution = ws.config(), ws.constitution()
+    templates = ws.templates(constitution)
+    examples = judgment_examples(constitution, templates, few_shot=args.few_shot, guard=config.judge.guard)
+    if not examples:
+        raise LoopError("no judge training pairs; add constitution/pairs/<id>.train.jsonl for a judged principle",
+                        path=ws.constitution_dir / "pairs")
+    pairs = [pair for p in constitution.principles if not p.is_rule for pair in principle_pairs(constitution, p)]
+    model, tokenizer, info = load_model(args.model or config.model.name, config.model.dtype)
+
+    def measure(m):
+        return judge_scores(Judge(m, tokenizer, constitution, templates, config.judge, few_shot=args.few_shot,
+                                  model_id=info.name), pairs)
+
+    before = None if args.no_before else measure(model)  # the base model: training wraps it in place
+    trained, losses = train_judge(model, tokenizer, examples, config, args.out, epochs=args.epochs,
+                                  learning_rate=args.learning_rate, seed=config.run.seed)
+    after = measure(trained)
+    result = {"adapter": str(args.out), "train_examples": len(examples), "few_shot": args.few_shot,
+              "epochs": args.epochs, "learning_rate": args.learning_rate, "losses": losses,
+              "after": summarize(pairs, after), "before": summarize(pairs, before) if before else None,
+              "consistency": {pid: consistency([before[i] for i, q in enumerate(pairs) if q.principle.id == pid],
+                                               [after[i] for i, q in enumerate(pairs) if q.principle.id == pid])
+                              for pid in dict.fromkeys(q.principle.id for q in pairs)} if before else None}
+    for key in ("before", "after"):
+        if result[key]:
+            result[key].pop("pairs")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    from loop.views.judge_check_view import print_training
+
+    print_training(result)
+    return 0
+
+
 def register(subparsers) -> None:
     p = command(subparsers, "judge", judge)
     p.add_argument("--prompt", required=True, help="the user prompt")
@@ -198,7 +252,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the critiques as JSON, each with its source")
     p = command(subparsers, "judge-check", judge_check)
-    p.add_argument("--pairs", help="JSONL file of labeled pairs (default: the constitution's examples)")
+    p.add_argument("--pairs", help="JSONL file of labeled pairs (default: constitution/pairs/<id>.jsonl, else the examples)")
     p.add_argument("--injection", nargs="?", const=BUILTIN, metavar="LINES.txt",
                    help="also run the injection probes: how much a line addressing the judge raises its score "
                         "(built-in lines, or one per line from a file; {title} is the principle's title)")
@@ -206,4 +260,13 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--adapter", help="a LoRA adapter directory for the model to judge with (e.g. from loop judge-train)")
     p.add_argument("--no-few-shot", action="store_true", help="judge without the principles' examples as few-shots")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = command(subparsers, "judge-train", judge_train)
+    p.add_argument("--out", default="runs/judge-adapter", help="where to save the adapter (default: runs/judge-adapter)")
+    p.add_argument("--epochs", type=float, default=2.0, help="passes over the judgments (default 2)")
+    p.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate (default 2e-4)")
+    p.add_argument("--few-shot", action="store_true",
+                   help="train and judge with the principles' examples as few-shots (about ten times the tokens)")
+    p.add_argument("--no-before", action="store_true", help="skip measuring the untrained judge")
+    p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

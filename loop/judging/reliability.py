@@ -25,7 +25,10 @@ round is costly on a CPU, so a round reads every pair it has no valid reading of
 slice of `[judge] reliability_sample` pairs a principle (`pairs_to_read`): the figure is always over
 all n pairs, each read by a judge at most n / sample rounds old. Where a pair is read again by a
 changed judge, the two readings give the CREAM consistency (`consistency`): agreement of the two
-judges' orders of the same two answers, as Kendall tau over each pair, averaged.
+judges' orders of the same two answers, as Kendall tau over each pair, averaged. Below `DRIFT_TAU`
+the earlier readings no longer describe the judge, and the round reads every pair again. Consistency
+does not scale the rewards: the labeled pairs measure the judge's accuracy directly, and a per-round
+multiplier on a principle's weight would only repeat that (see the README, "How good is the judge?").
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from typing import Iterable
 from loop.stats import is_number, mean, wilson
 
 CHANCE = 0.5  # pairwise accuracy of a coin
+# Below this consistency with the readings it would carry over, a round's judge reads all its pairs
+# again: each pair's tau is +1 or -1, so 0.6 means one re-read pair in five ordered the other way.
+DRIFT_TAU = 0.6
 
 
 def figure(outcomes: Iterable[bool]) -> dict:

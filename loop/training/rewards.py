@@ -120,7 +120,7 @@ class UnjudgedReward:
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         rewards: list[float | None] = [None] * len(completions)
         if self.recorder is not None:
-            self.recorder.add(self.principle.id, "judge", [user_prompt(p) for p in prompts],
+            self.recorder.add(self.principle.id, "unjudged", [user_prompt(p) for p in prompts],
                               [text_of(c) for c in completions], rewards,
                               [{"critique": self.NOTE, "score": None, "anchor_score": None} for _ in completions],
                               kwargs)

@@ -23,7 +23,7 @@ How this departs from textbook GRPO and from Self-Rewarding LMs, and why:
    the self-hacking signal (scores rise, real quality stalls).
 7. The judge is trusted only as far as it is measured to be right: at the round start it reads the
    constitution's labeled pairs, and each judged principle's weight is scaled by its accuracy above
-   chance (0 at chance: not judged at). Self-Rewarding LMs trust their judge unmeasured.
+   chance (0 at chance, and then not judged at all). Self-Rewarding LMs trust their judge unmeasured.
 """
 
 from __future__ import annotations

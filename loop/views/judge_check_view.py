@@ -1,6 +1,7 @@
 """`loop judge-check`'s table: per principle, the judge's pairwise accuracy with its 95 % interval and
-n, the weight that accuracy earns in training, and for a rule principle the rule's own reading of the
-same pairs (ties shown as ties). Takes the plain result dict of loop/judging/judge_check.py."""
+n, the weight that accuracy earns in training, the mean margin, and for a rule principle the rule's
+own reading of the same pairs (ties shown as ties). Takes the plain result dict of
+loop/judging/judge_check.py."""
 
 from __future__ import annotations
 
@@ -8,21 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loop.views.console import make_console
-
-
-def interval(entry: dict) -> str:
-    """"0.65 [0.50, 0.78]": an accuracy and its 95 % interval; "-" when nothing was measured."""
-    if entry.get("accuracy") is None:
-        return "-"
-    return f"{entry['accuracy']:.2f} [{entry['low']:.2f}, {entry['high']:.2f}]"
-
-
-def weight_cell(entry: dict) -> str:
-    """The effective weight of its declared weight ("0.3 of 1"), or the weight alone when unchanged."""
-    weight, effective = entry.get("weight"), entry.get("effective_weight")
-    if weight is None or effective is None:
-        return "-"
-    return f"{weight:g}" if effective == weight else f"{effective:.2g} of {weight:g}"
+from loop.views.reliability_view import interval, weight_cell
 
 
 def rule_cell(entry: dict) -> str:
@@ -36,15 +23,15 @@ def rule_cell(entry: dict) -> str:
 
 def check_table(result: dict) -> Table:
     table = Table(title=f"judge-check · {result['source']} · {result['mode']} mode", title_justify="left",
-                  caption="accuracy: chosen scored strictly above rejected; [95% interval]", caption_justify="left")
+                  caption="accuracy: chosen scored strictly above rejected [95% interval]", caption_justify="left")
     for name, justify in (("principle", "left"), ("judge accuracy", "right"), ("n", "right"), ("weight", "right"),
-                          ("margin", "right"), ("unscored", "right"), ("rule", "right")):
-        table.add_column(name, justify=justify)
+                          ("margin", "right"), ("rule", "right")):
+        table.add_column(name, justify=justify, no_wrap=name != "rule")
 
     def row(name: str, s: dict, weights: bool = True) -> list[str]:
         margin = "-" if s.get("mean_margin") is None else f"{s['mean_margin']:+.3f}"
-        return [name, interval(s), str(s["n"]), weight_cell(s) if weights else "", margin, str(s["unscored"]),
-                rule_cell(s)]
+        weight = weight_cell(s.get("weight"), s.get("effective_weight")) if weights else ""
+        return [name, interval(s), str(s["n"]), weight, margin, rule_cell(s)]
 
     for pid, s in result["per_principle"].items():
         table.add_row(*row(pid, s))
@@ -56,6 +43,10 @@ def check_table(result: dict) -> Table:
 def print_check(result: dict, console: Console | None = None) -> None:
     console = console or make_console()
     console.print(check_table(result))
+    unscored = {pid: s["unscored"] for pid, s in result["per_principle"].items() if s["unscored"]}
+    if unscored:  # a None is a miss: say how many there were
+        console.print("could not score (counted as misses): "
+                      + ", ".join(f"{pid} {n} answer{'s' * (n != 1)}" for pid, n in unscored.items()))
     if "injection" in result:
         inj = result["injection"]
         style = "red" if (inj["mean_gain"] or 0) > 0 else "green"
@@ -66,3 +57,27 @@ def print_check(result: dict, console: Console | None = None) -> None:
             raw = result["injection_unguarded"]
             console.print(f"  without the guard (the model alone): mean gain {raw['mean_gain']:+.3f} "
                           f"({raw['positive']:.0%} gain)")
+
+
+def print_training(result: dict, console: Console | None = None) -> None:
+    """`loop judge-train`: per judged principle, accuracy on the reliability split before and after
+    training, and the consistency of the two judges (Kendall tau of their orders of the same pairs)."""
+    console = console or make_console()
+    before, after = result.get("before"), result["after"]
+    table = Table(title=f"judge-train · {result['train_examples']} judgments · "
+                        f"{'few-shot' if result['few_shot'] else 'no few-shots'} · adapter {result['adapter']}",
+                  title_justify="left", caption="accuracy on the reliability split [95% interval]; τ: consistency",
+                  caption_justify="left")
+    for name in ("principle", "before", "after", "n", "τ"):
+        table.add_column(name, justify="left" if name == "principle" else "right", no_wrap=True)
+    for pid, entry in after["per_principle"].items():
+        tau = ((result.get("consistency") or {}).get(pid) or {}).get("tau")
+        table.add_row(pid, interval(before["per_principle"].get(pid)) if before else "-", interval(entry),
+                      str(entry["n"]), "-" if tau is None else f"{tau:+.2f}")
+    table.add_section()
+    table.add_row("overall", interval(before) if before else "-", interval(after), str(after["n"]), "")
+    console.print(table)
+    if result.get("losses"):
+        first, last = result["losses"][0]["loss"], result["losses"][-1]["loss"]
+        console.print(f"training loss {first:.3f} -> {last:.3f}; judge with it: loop judge-check --adapter "
+                      f"{result['adapter']}{'' if result['few_shot'] else ' --no-few-shot'}")

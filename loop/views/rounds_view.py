@@ -6,7 +6,9 @@ Three tables, all from the ledger's index.json and each round's metrics.json "ev
      by which way is good (a growing anchor gap is bad: the round judge likes the answers more than
      the fixed round-0 judge does, i.e. the loop is rewarding itself);
   3. one row per principle: round judge and anchor judge scores across rounds, on one 0..1 scale so
-     the two sparklines can be read against each other, with the last gap.
+     the two sparklines can be read against each other, with the last gap;
+  4. one row per judged principle: how well the anchor and the last round's judge read its labeled
+     pairs, and the weight that earned (loop/views/reliability_view.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from loop.stats import is_number
 from loop.views.charts import delta, fmt, sparkline
 from loop.views.json_out import write_json
 from loop.views.paging import paged
+from loop.views.reliability_view import reliability_table, trust_of
 
 # Summary metrics in index.json: (key, column header, +1 higher is better / -1 lower / 0 neither).
 METRICS = [
@@ -53,6 +56,7 @@ def round_rows(ledger: Ledger) -> list[dict]:
                "finished": entry.get("finished"), **(entry.get("summary") or {})}
         if row["status"] == "complete" and ledger.round_dir(entry["round"]).exists():
             row["eval"] = ledger.metrics(entry["round"]).get("eval", {})
+            row["trust"] = trust_of(ledger, entry["round"])
         rows.append(row)
     return rows
 
@@ -136,6 +140,9 @@ def render_rounds(ledger: Ledger, console: Console) -> None:
     if any(r["status"] == "complete" for r in rows):
         console.print(trends_table(rows))
         table = principles_table(rows)
+        if table is not None:
+            console.print(table)
+        table = reliability_table(ledger)  # the anchor's reading next to the last round judge's
         if table is not None:
             console.print(table)
 
