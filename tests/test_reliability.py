@@ -7,21 +7,10 @@ import pytest
 
 from loop.judging.reliability import (consistency, effective_weight, figure, kendall_tau, pairs_to_read,
                                       weight_note)
-from loop.stats import wilson
 
 
-@pytest.mark.parametrize("k, n, low, high", [
-    (26, 40, 0.495, 0.779),
-    (40, 40, 0.912, 1.0),  # never (1, 1): 40 of 40 still leaves room below
-    (0, 10, 0.0, 0.278),
-    (20, 40, 0.352, 0.648),
-])
-def test_wilson_interval(k, n, low, high):
-    assert wilson(k, n) == pytest.approx((low, high), abs=1e-3)
-
-
-def test_wilson_of_nothing_is_unknown():
-    assert wilson(0, 0) == (None, None)
+def test_a_figure_of_nothing_is_unmeasured():
+    assert figure([]) == {"accuracy": None, "low": None, "high": None, "n": 0}
 
 
 @pytest.mark.parametrize("outcomes, weight, expected", [

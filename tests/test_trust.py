@@ -183,7 +183,8 @@ def reliable_round(workspace, tiny_model_dir):
     from loop.training.round import run_rounds
 
     overrides = {"run": {"prompts_per_round": 2, "heldout_size": 3}, "model": {"name": str(tiny_model_dir)},
-                 "grpo": {"num_generations": 2, "max_completion_length": 8}}
+                 "grpo": {"num_generations": 2, "max_completion_length": 8}, "train": {"warm_start": False},
+                 "probes": {"per_round": 2, "max_new_tokens": 8}}
     notes = Notes(1)
     run_rounds(plan_run(Workspace(workspace), overrides), 1, progress=lambda r: notes, make_judge=LabelReader)
     return workspace / "runs" / "main" / "round-001", notes.lines
@@ -213,3 +214,16 @@ def test_the_log_shows_why_a_zeroed_principle_has_no_score(reliable_round, conso
              pager=False)
     text = console.file.getvalue()
     assert "not judged: weight 0" in text and "could not score" not in text
+
+
+def test_round_zero_reads_every_pair_with_the_anchor(reliable_round):
+    folder, _ = reliable_round
+    info = json.loads((folder.parent / "round-000" / "round.json").read_text())
+    assert info["judge_state"] == "base" and info["pairs_read"] == sum(info["reliability"][p]["n"] for p in JUDGED)
+    assert info["effective_weights"]["honest"] == 0 and info["effective_weights"]["helpful"] > 0
+
+
+def test_a_rounds_reliability_is_in_its_metrics_for_the_log_and_the_model_card(reliable_round):
+    folder, _ = reliable_round
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["reliability"] == json.loads((folder / "round.json").read_text())["reliability"]

@@ -94,3 +94,17 @@ def test_compare_errors(ledger, argv, message):
 def test_compare_by_the_anchor_says_how_well_the_anchor_reads_each_principle(ledger, console):
     compare_rounds(ledger, 1, 3, console, pager=False)
     assert "anchor judge accuracy on labeled pairs (round 1): harmless 0.75 [0.60, 0.86]" in console.file.getvalue()
+
+
+def test_compare_marks_an_answer_cut_at_the_length_limit(ledger):
+    from io import StringIO
+
+    from rich.console import Console
+
+    path = ledger.complete_dir(3) / "eval.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[1]["cut_tokens"] = 48
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    wide = Console(width=200, file=StringIO(), color_system=None)  # each answer on one line
+    compare_rounds(ledger, 1, 3, wide, pager=False)
+    assert wide.file.getvalue().count("7 * 6 = 42. … [cut at 48 tokens]") == 1

@@ -52,9 +52,10 @@ def rounds(args) -> int:
     rule_pass, completion_words, seconds) and, for complete rounds, the held-out "eval" metrics.
     """
     from loop.views.rounds_view import show_rounds
-    from loop.views.run_ledger import open_run
+    from loop.views.run_ledger import open_run, require_run
 
-    return show_rounds(open_run(args.workspace, args.run), make_console(), as_json=args.json, pager=not args.no_pager)
+    ledger = require_run(open_run(args.workspace, args.run), unless_no_runs=True)
+    return show_rounds(ledger, make_console(), as_json=args.json, pager=not args.no_pager)
 
 
 def _common(parser, pager: bool = True) -> None:

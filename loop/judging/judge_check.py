@@ -80,9 +80,11 @@ def constitution_pairs(constitution: Constitution) -> list[Pair]:
     return pairs
 
 
-def judge_scores(judge, pairs: list[Pair], view: str | None = None) -> Scores:
+def judge_scores(judge, pairs: list[Pair], view: str | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> Scores:
     """The judge's (chosen, rejected) scores of each pair. A pair from the principle's own examples is
-    judged with that example taken out of the few-shots."""
+    judged with that example taken out of the few-shots. `on_progress(n)` is called after each batch
+    with the number of pairs it judged (a checker runs for tens of seconds)."""
     scores: Scores = [(None, None)] * len(pairs)
     # Principle holds dicts (rubric, check), so it is not hashable: group by id and few-shots.
     groups: dict[tuple, tuple[Principle, list[int]]] = {}
@@ -99,6 +101,8 @@ def judge_scores(judge, pairs: list[Pair], view: str | None = None) -> Scores:
         crits = judge.score(prompts, responses, principle=principle, view=view)
         for j, i in enumerate(idx):
             scores[i] = (crits[j].score, crits[j + len(idx)].score)
+        if on_progress is not None:
+            on_progress(len(idx))
     return scores
 
 
@@ -110,10 +114,12 @@ def rule_scores(pairs: list[Pair], rule_of: Callable[[Principle], Callable]) -> 
             if p.principle.id in checks else (None, None) for p in pairs]
 
 
-def check(judge, pairs: list[Pair], rule_of: Callable[[Principle], Callable] | None = None) -> dict:
+def check(judge, pairs: list[Pair], rule_of: Callable[[Principle], Callable] | None = None,
+          on_progress: Callable[[int], None] | None = None) -> dict:
     """Pairwise accuracy overall and per principle; with `rule_of` (loop.training.rules.resolve_check),
-    rule principles are also read by their rule."""
-    return summarize(pairs, judge_scores(judge, pairs), rule_scores(pairs, rule_of) if rule_of else None)
+    rule principles are also read by their rule. `on_progress`: as in `judge_scores`."""
+    return summarize(pairs, judge_scores(judge, pairs, on_progress=on_progress),
+                     rule_scores(pairs, rule_of) if rule_of else None)
 
 
 def pair_stats(items: Scores) -> dict:

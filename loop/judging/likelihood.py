@@ -52,31 +52,59 @@ def steered_chat(tokenizer, system: str, prompt: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": f"{system}\n\n{prompt}"}]
 
 
-def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
-                      batch_size: int = 8) -> list[list[float]]:
-    """Per-token log-probabilities of each response as the assistant's reply to its conversation.
-    Right padding (causal attention never looks at the pads that follow a row's tokens)."""
+def _response_rows(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]], batch_size: int):
+    """For each batch: the items' indices, the batch's logits (float, from the first position that
+    predicts a response token on: the heads are long), and per item the rows of those logits that
+    predict its response tokens with the tokens themselves. Right padding (causal attention never
+    looks at the pads that follow a row's tokens)."""
     import torch
 
     pairs = [_split(tokenizer, messages, response) for messages, response in conversations]
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out: list[list[float]] = [[] for _ in pairs]
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            ids, mask = right_padded([pairs[i][0] + pairs[i][1] for i in batch], pad)
-            width = ids.shape[1]
-            # Logits only from the first position that predicts a response token on (the heads are long).
-            first = min(len(pairs[i][0]) for i in batch) - 1
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                           use_cache=False, logits_to_keep=width - first).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
-            for r, i in enumerate(batch):
-                head, tail = pairs[i]
-                rows = torch.arange(len(head) - 1, len(head) - 1 + len(tail)) - first
-                targets = torch.tensor(tail, device=logp.device)
-                out[i] = logp[r, rows.to(logp.device), targets].tolist()
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, mask = right_padded([pairs[i][0] + pairs[i][1] for i in batch], pad)
+        first = min(len(pairs[i][0]) for i in batch) - 1
+
+        def logits():
+            with torch.no_grad():
+                return model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), use_cache=False,
+                             logits_to_keep=ids.shape[1] - first).logits.float()
+
+        rows = [(torch.arange(len(pairs[i][0]) - 1, len(pairs[i][0]) - 1 + len(pairs[i][1])) - first,
+                 torch.tensor(pairs[i][1])) for i in batch]
+        yield batch, logits, rows
+
+
+def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
+                      batch_size: int = 8) -> list[list[float]]:
+    """Per-token log-probabilities of each response as the assistant's reply to its conversation."""
+    import torch
+
+    out: list[list[float]] = [[] for _ in conversations]
+    for batch, logits, rows in _response_rows(model, tokenizer, conversations, batch_size):
+        logp = torch.log_softmax(logits(), dim=-1)
+        for r, (i, (positions, targets)) in enumerate(zip(batch, rows)):
+            out[i] = logp[r, positions.to(logp.device), targets.to(logp.device)].tolist()
+    return out
+
+
+def response_kl(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]], other_view,
+                batch_size: int = 8) -> list[float]:
+    """Per-token KL(model as it is || model inside `other_view`) at every position of each response,
+    exact over the vocabulary (not estimated from the sampled token): how far one state of the shared
+    model has moved from another on these answers."""
+    import torch
+
+    out: list[float] = []
+    for batch, logits, rows in _response_rows(model, tokenizer, conversations, batch_size):
+        logp = torch.log_softmax(logits(), dim=-1)
+        with other_view():
+            logq = torch.log_softmax(logits(), dim=-1)
+        kl = (logp.exp() * (logp - logq)).sum(-1)
+        for r, (positions, _) in enumerate(rows):
+            out.extend(kl[r, positions.to(kl.device)].clamp(min=0.0).tolist())
     return out
 
 

@@ -48,8 +48,10 @@ def figure(outcomes: Iterable[bool]) -> dict:
     """{accuracy, low, high, n} of a principle's pair outcomes (True: chosen strictly above rejected)."""
     outcomes = list(outcomes)
     correct = sum(bool(o) for o in outcomes)
+    if not outcomes:
+        return {"accuracy": None, "low": None, "high": None, "n": 0}  # unmeasured, not "anywhere in [0, 1]"
     low, high = wilson(correct, len(outcomes))
-    return {"accuracy": correct / len(outcomes) if outcomes else None, "low": low, "high": high, "n": len(outcomes)}
+    return {"accuracy": correct / len(outcomes), "low": low, "high": high, "n": len(outcomes)}
 
 
 def correct(chosen, rejected) -> bool:

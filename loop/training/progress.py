@@ -25,8 +25,8 @@ class RoundProgress(Protocol):
     def note(self, text: str) -> None:
         """One line worth telling whoever watches (e.g. a principle's weight changed, and why)."""
 
-    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
-        """The round is published: its flat summary and its held-out metrics."""
+    def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
+        """The round is published: its flat summary (with its warning lines) and its metrics.json."""
 
 
 class Silent:
@@ -50,7 +50,7 @@ class Silent:
     def note(self, text: str) -> None:
         pass
 
-    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
+    def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
         pass
 
 

@@ -43,6 +43,11 @@ class Completion:
         return next((r.get("advantage") for r in self.records if is_number(r.get("advantage"))), None)
 
     @property
+    def cut_tokens(self) -> int | None:
+        """The token count the answer was cut at (it hit the length limit), else None (it ended itself)."""
+        return next((r["cut_tokens"] for r in self.records if is_number(r.get("cut_tokens"))), None)
+
+    @property
     def mean_score(self) -> float | None:
         return mean(r.get("score") for r in self.records)
 
@@ -65,6 +70,29 @@ def group_records(records: Iterable[Record]) -> list[Completion]:
             by_key[key] = Completion(*key, str(record.get("prompt", "")), str(record.get("completion", "")))
         by_key[key].records.append(record)
     return list(by_key.values())
+
+
+def group_ranks(completions: Iterable[Completion]) -> dict[tuple, dict[str, tuple[int, int]]]:
+    """{completion key: {principle: (rank, of)}}: where each score stands among its GRPO group's.
+
+    A raw score is hard to read on its own (a judge's scale shifts by principle and by prompt);
+    GRPO only uses how a score compares with the group's other answers to the same prompt, so
+    that is what a reader is shown: 1 is the group's best, ties share the better rank, and `of`
+    counts the group's answers that could be scored."""
+    groups: dict[tuple, list[Completion]] = {}
+    for c in completions:
+        groups.setdefault(c.key[:3], []).append(c)  # (round, step, group): one prompt's samples
+    ranks: dict[tuple, dict[str, tuple[int, int]]] = {c.key: {} for members in groups.values() for c in members}
+    for members in groups.values():
+        scores: dict[str, list[tuple[tuple, float]]] = {}
+        for c in members:
+            for r in c.records:
+                if is_number(r.get("score")):
+                    scores.setdefault(str(r.get("principle")), []).append((c.key, r["score"]))
+        for principle, keyed in scores.items():
+            for key, score in keyed:
+                ranks[key][principle] = (1 + sum(other > score for _, other in keyed), len(keyed))
+    return ranks
 
 
 def disagreement(record: Record) -> float | None:
