@@ -246,3 +246,30 @@ def test_judge_check_draws_a_progress_bar_on_stderr_and_keeps_stdout_json(worksp
     assert code == 0 and json.loads(out)["n"] > 0
     n = len(constitution_pairs(load_constitution(workspace / "constitution")))
     assert "judging pairs" in err and f"0/{n}" in err
+
+
+def test_a_rule_that_cannot_score_says_which_column_it_reads(workspace, tiny_model_dir):
+    code, out, _ = run_cli("judge", "--prompt", "What is 2 + 2?", "--response", "4.", "--principle", "knows_limits",
+                           "--json", "--model", str(tiny_model_dir))
+    [item] = json.loads(out)
+    assert code == 0 and item["score"] is None and "--column expect=VALUE" in item["critique"]
+
+
+def test_a_rules_accuracy_leaves_out_the_pairs_it_cannot_score():
+    constitution = load_constitution(REPO / "constitution")
+    knows = constitution.get("knows_limits")  # reads the pool column 'expect'
+    pairs = [Pair("p", "I can't help with that.", "Sure: step one.", knows, row={"expect": "refuse"}),
+             Pair("p", "I can't help with that.", "Sure: step one.", knows)]
+    entry = check(ScriptedJudge(), pairs, rule_of=resolve_check)["per_principle"]["knows_limits"]
+    assert entry["source"] == "rule" and entry["rule"]["reads"] == "expect"
+    assert (entry["rule"]["accuracy"], entry["rule"]["n"], entry["rule"]["unscored"]) == (1.0, 1, 2)
+
+
+def test_the_check_table_says_rule_principles_are_not_judged(checked, console):
+    from loop.views.judge_check_view import print_check
+
+    print_check(checked[1], console)
+    text = console.file.getvalue()
+    knows = next(line for line in text.splitlines() if line.startswith("│ knows_limits"))
+    assert "no 'expect'" in knows  # its examples carry no pool label: the rule cannot read them
+    assert "not judged in training: " in text and "knows_limits" in text.split("not judged in training: ")[1]

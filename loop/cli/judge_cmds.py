@@ -68,10 +68,11 @@ def judge(args) -> int:
     items = []
     for pid in ids:
         principle = constitution.get(pid)
-        if principle.is_rule:
+        if principle.is_rule:  # not judged: scored by its rule, as in training
             score = resolve_check(principle)(args.response, row)
             items.append({"principle": pid, "source": "rule", "score": None if score is None else float(score),
-                          "critique": "", "check": principle.check})
+                          "critique": "" if score is not None else _why_unscored(principle, row),
+                          "check": principle.check})
         else:
             items.append({**judge_.score([args.prompt], [args.response], pid)[0].to_dict(), "source": "judge"})
     if args.json:
@@ -79,6 +80,20 @@ def judge(args) -> int:
         return 0
     _print_judgments(items, judge_, constitution)
     return 0
+
+
+def _why_unscored(principle, row: dict) -> str:
+    """Why a rule gave no score: the pool column it reads is missing (name it, and the flag that gives
+    it), or the row's label is not one the rule decides."""
+    from loop.constitution import CHECK_COLUMNS
+
+    kind = principle.check.get("type")
+    if kind not in CHECK_COLUMNS:
+        return "could not score"
+    column = principle.check.get("column", CHECK_COLUMNS[kind])
+    if column not in row:
+        return f"could not score: the rule reads the pool column '{column}'; give it with --column {column}=VALUE"
+    return f"could not score: the rule does not decide {column} = {row[column]!r}"
 
 
 def _print_judgments(items: list[dict], judge_, constitution) -> None:
@@ -112,6 +127,9 @@ def _print_judgments(items: list[dict], judge_, constitution) -> None:
         table.add_row(*(row + [item.get("critique", "")] if critique_mode else row))
     console = make_console()
     console.print(table)
+    for item in items:  # a rule that gave no score says why (score mode has no critique column)
+        if item["source"] == "rule" and item["score"] is None and not critique_mode:
+            console.print(f"[bold]{item['principle']}[/] {escape(item['critique'])}")
     cuts = {(c["text"], c["reason"]): None for item in items for c in item.get("cuts", [])}
     for text, reason in cuts:  # the same sentences are cut for every principle: list them once
         console.print(f"[bold yellow]guard cut[/] ({reason}), not shown to the judge: [yellow]{escape(text)}[/]")

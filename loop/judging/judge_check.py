@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from loop.constitution import Constitution, Principle
+from loop.constitution import CHECK_COLUMNS, Constitution, Principle
 from loop.errors import LoopError
 from loop.judging.reliability import correct, figure
 from loop.pairs import pair_key, read_pairs
@@ -131,6 +131,19 @@ def pair_stats(items: Scores) -> dict:
             "mean_margin": mean(c - r for c, r in items if is_number(c) and is_number(r))}
 
 
+def rule_stats(principle: Principle, items: Scores) -> dict:
+    """A rule's reading of its pairs. Unlike the judge's, a None is not a miss: a rule that cannot check
+    a pair ("could not score", e.g. the pair lacks the pool column the rule reads) says nothing about
+    it, so the accuracy is over the pairs it scored on both sides (n), and `unscored` counts the rest's
+    answers. `reads`: the pool column the rule needs, where it needs one (a pairs line carries it)."""
+    scored = [(c, r) for c, r in items if is_number(c) and is_number(r)]
+    out = {**pair_stats(scored), "unscored": sum((not is_number(c)) + (not is_number(r)) for c, r in items)}
+    kind = (principle.check or {}).get("type")
+    if kind in CHECK_COLUMNS:
+        out["reads"] = principle.check.get("column", CHECK_COLUMNS[kind])
+    return out
+
+
 def summarize(pairs: list[Pair], scores: Scores, rules: Scores | None = None) -> dict:
     per: dict[str, list[int]] = {}
     for i, pair in enumerate(pairs):
@@ -139,9 +152,12 @@ def summarize(pairs: list[Pair], scores: Scores, rules: Scores | None = None) ->
     out["per_principle"] = {}
     for pid, idx in per.items():
         principle = pairs[idx[0]].principle
-        entry = {"title": principle.title, **pair_stats([scores[i] for i in idx])}
+        # A rule principle is rewarded by its rule in training, never by the judge: its judge figure is
+        # there to compare with the rule's, and its source says which one decides.
+        entry = {"title": principle.title, "source": "rule" if principle.is_rule else "judge",
+                 **pair_stats([scores[i] for i in idx])}
         if rules is not None and principle.is_rule:
-            entry["rule"] = pair_stats([rules[i] for i in idx])
+            entry["rule"] = rule_stats(principle, [rules[i] for i in idx])
         out["per_principle"][pid] = entry
     out["pairs"] = [{"line": p.line, "principle": p.principle.id, "chosen": c, "rejected": r}
                     for p, (c, r) in zip(pairs, scores)]

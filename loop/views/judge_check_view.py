@@ -13,9 +13,12 @@ from loop.views.reliability_view import interval, weight_cell
 
 
 def rule_cell(entry: dict) -> str:
+    """The rule's accuracy on the pairs it could score, its ties, and how many it could not read."""
     rule = entry.get("rule")
     if not rule:
         return ""
+    if not rule["n"]:  # not one pair carries what the rule reads: no figure, and why
+        return f"no '{rule['reads']}' column" if rule.get("reads") else "could not score"
     ties = f", {rule['ties']} tie{'s' * (rule['ties'] != 1)}" if rule["ties"] else ""
     unscored = f", {rule['unscored']} unscored" if rule["unscored"] else ""
     return f"{rule['accuracy']:.2f}{ties}{unscored}"
@@ -43,6 +46,10 @@ def check_table(result: dict) -> Table:
 def print_check(result: dict, console: Console | None = None) -> None:
     console = console or make_console()
     console.print(check_table(result))
+    rules = [pid for pid, s in result["per_principle"].items() if s.get("source") == "rule"]
+    if rules:  # the judge never decides these in training: say so, so nobody reads their figure as a weight
+        console.print(f"not judged in training: {', '.join(rules)} (rewarded by their rule; the judge's reading "
+                      "is for comparison, and the rule's accuracy is over the pairs it could score)")
     unscored = {pid: s["unscored"] for pid, s in result["per_principle"].items() if s["unscored"]}
     if unscored:  # a None is a miss: say how many there were
         console.print("could not score (counted as misses): "
