@@ -76,10 +76,14 @@ class JudgeSection:
     critique_tokens: int = field(default=48, metadata={"help": "Length bound of a critique in critique mode."})
     batch_size: int = field(default=16, metadata={"help": "Pairs judged per forward pass."})
     guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/judging/guard.py)."})
+    reliability_weights: bool = field(default=True, metadata={"help": "Weight each judged principle by how well the round's judge reads its labeled pairs (constitution/pairs/<id>.jsonl, else its examples): weight x (2 x accuracy - 1) when the 95% interval is above chance, else 0, and then it is not judged at all. false: the weights as written (the pairs are still read and recorded)."})
+    reliability_sample: int = field(default=5, metadata={"help": "Labeled pairs per judged principle that each round's judge reads again (a slice rotating through all of them; all of them again where the slice shows the judge moved); the first round reads them all, the others keep their latest reading. 0: every pair, every round. A pair costs about as much as judging two answers (~3 s on 2 CPU cores)."})
 
     def __post_init__(self):
         if self.mode not in SCORE_MODES:
             raise ValueError(f"mode must be {' or '.join(repr(m) for m in SCORE_MODES)}")
+        if self.reliability_sample < 0:
+            raise ValueError("reliability_sample must be 0 (every pair, every round) or more")
 
 
 @dataclass
@@ -112,6 +116,10 @@ DEFAULT_GRPO: dict[str, Any] = {
     "max_completion_length": 48,
     "temperature": 1.0,
     "scale_rewards": "group",
+    # Each principle's rewards are normalized within the group before the weighted sum, so weights act
+    # in proportion: with TRL's default (sum, then normalize) a principle that alone varies in a group
+    # gets the same advantages at any weight above 0 (loop/judging/reliability.py).
+    "multi_objective_aggregation": "normalize_then_sum",
     # TRL turns this on by default to save GPU memory; a 135M model on a CPU has memory to spare,
     # and recomputing every forward pass costs time.
     "gradient_checkpointing": False,

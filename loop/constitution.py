@@ -4,6 +4,8 @@ Layout of a constitution directory:
 
     constitution/constitution.toml      name, version, description
     constitution/principles/<id>.toml   one principle per file (reads well in diffs)
+    constitution/pairs/<id>.jsonl       optional: labeled pairs the judge is checked on every round
+    constitution/pairs/<id>.train.jsonl optional: labeled pairs for judge training (loop/pairs.py)
 
 Every load computes a content hash over exactly the bytes of those files, so a round can say which
 constitution it used. Unknown keys are errors (a typo must not silently drop a rubric).
@@ -21,6 +23,7 @@ from typing import Any, Callable
 
 from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
+from loop.pairs import LabeledPair, read_pairs_folder
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
 # The judge's likelihood signals (loop/judging/likelihood.py), named once here, where the loader checks
@@ -82,6 +85,8 @@ class Constitution:
     root: str
     sha256: str
     files: dict[str, str] = field(default_factory=dict, repr=False)  # relative path -> text, as loaded
+    # Labeled pairs from pairs/ (loop/pairs.py): {(principle id, split): pairs}, split "reliability" or "train".
+    labeled: dict[tuple[str, str], tuple[LabeledPair, ...]] = field(default_factory=dict, repr=False)
 
     def get(self, principle_id: str) -> Principle:
         for p in self.principles:
@@ -96,6 +101,10 @@ class Constitution:
     @property
     def short_hash(self) -> str:
         return self.sha256[:12]
+
+    def pairs(self, principle_id: str, split: str = "reliability") -> tuple[LabeledPair, ...]:
+        """The principle's labeled pairs of one split (pairs/<id>.jsonl, or <id>.train.jsonl); () when none."""
+        return self.labeled.get((principle_id, split), ())
 
 
 def _require_str(value: Any, key: str, path: Path, text: str, *, allow_empty: bool = False,
@@ -285,9 +294,13 @@ def load_constitution(root: str | Path) -> Constitution:
                             path=f, line=line_of_key(f.read_text("utf-8"), "id"))
         seen[p.id] = str(f)
         principles.append(p)
+    labeled = read_pairs_folder(root / "pairs", {p.id: p.is_rule for p in principles})
     texts = {"constitution.toml": head_text}
     # read_text keeps the bytes as they are (Path.read_text would turn CRLF into LF and hide that change).
     texts.update({f"principles/{f.name}": read_text(f, "principle file") for f in files})
+    # The pairs are part of the constitution: hashed, snapshotted with each round, diffed like principles.
+    texts.update({f"pairs/{Path(pairs[0].path).name}": read_text(pairs[0].path, "pairs file")
+                  for pairs in labeled.values()})
     return Constitution(
         name=_require_str(head["name"], "name", head_path, head_text),
         version=version.strip(),
@@ -296,6 +309,7 @@ def load_constitution(root: str | Path) -> Constitution:
         root=str(root),
         sha256=hash_files(texts),
         files=texts,
+        labeled={key: tuple(pairs) for key, pairs in labeled.items()},
     )
 
 

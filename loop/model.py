@@ -194,3 +194,13 @@ def frozen_adapter_copy(model, name: str, source: str = "default") -> str:
             copy.requires_grad_(False)
     model.set_adapter(source)  # add_adapter may change the active adapter; training goes on with `source`
     return name
+
+
+def load_adapter(model, path: str | Path):
+    """The model wearing a saved LoRA adapter (a round's, or one `loop judge-train` wrote), for inference."""
+    from peft import PeftModel
+
+    if not (Path(path) / "adapter_config.json").is_file():
+        raise LoopError("not a LoRA adapter directory (no adapter_config.json); give the folder "
+                        "`loop judge-train` or a round wrote", path=path)
+    return PeftModel.from_pretrained(model, str(path), is_trainable=False)

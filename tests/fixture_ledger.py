@@ -227,6 +227,22 @@ def _summary(metrics: dict, seconds: float) -> dict:
             "completion_words": ev["mean_completion_words"], "seconds": seconds}
 
 
+# How well each round's judge read the labeled pairs (correct of 40): round 1's judge is the base model
+# (the anchor); honest sits at chance from round 2 on, and its weight is 0 there.
+CORRECT = {"harmless": [30, 31, 31], "helpful": [35, 36, 36], "honest": [27, 20, 20], "polite": [33, 33, 34]}
+
+
+def _trust(n: int) -> dict:
+    from loop.judging.reliability import effective_weight, figure
+
+    weights = {pid: weight for pid, weight, _ in _principles(n)}
+    reliability = {pid: figure([True] * counts[min(n, 3) - 1] + [False] * (40 - counts[min(n, 3) - 1]))
+                   for pid, counts in CORRECT.items()}
+    return {"reliability": reliability, "declared_weights": weights,
+            "effective_weights": {pid: effective_weight(w, reliability.get(pid)) for pid, w in weights.items()},
+            "judge_state": "base" if n == 1 else f"adapter{n}"}
+
+
 def _start_round(ledger: Ledger, n: int) -> Path:
     folder = ledger.begin_round(n)
     constitution, prompts = snapshot_files(n)
@@ -238,7 +254,8 @@ def _start_round(ledger: Ledger, n: int) -> Path:
         "constitution": {"name": head["name"], "version": head["version"], "sha256": hash_files(constitution)},
         "templates": {name.removesuffix(".jinja"): hashlib.sha256(text.encode()).hexdigest()
                       for name, text in prompts.items()},
-        "model": "embedded", "judge_mode": "critique", "seed": 0, "prompts": list(range(4 * (n - 1), 4 * n))})
+        "model": "embedded", "judge_mode": "critique", "seed": 0, "prompts": list(range(4 * (n - 1), 4 * n)),
+        **_trust(n)})
     atomic_write_json(folder / "config.json", {"run": {"name": RUN}, "judge": {"mode": "critique"}})
     return folder
 

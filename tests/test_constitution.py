@@ -54,7 +54,7 @@ def test_hash_is_stable_across_loads_and_locations(copy):
 
 
 @pytest.mark.parametrize("edit", ["principle text", "comment only", "line endings", "constitution.toml", "new principle",
-                                  "removed"])
+                                  "pairs", "removed"])
 def test_hash_changes_when_any_file_changes(copy, edit):
     root = copy()
     before = load_constitution(root).sha256
@@ -69,8 +69,13 @@ def test_hash_changes_when_any_file_changes(copy, edit):
         (root / "constitution.toml").write_text((root / "constitution.toml").read_text().replace(SHIPPED, "1.2.1"))
     elif edit == "new principle":
         (root / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
+    elif edit == "pairs":  # the labeled pairs are part of the constitution too
+        pairs = root / "pairs/honest.jsonl"
+        pairs.write_text(pairs.read_text() + "\n")
     else:
         (root / "principles/polite.toml").unlink()
+        for split in root.glob("pairs/polite.*"):  # a principle's pairs go with it
+            split.unlink()
     assert load_constitution(root).sha256 != before
 
 
@@ -83,7 +88,8 @@ def test_files_snapshot_holds_exactly_the_loaded_texts(copy):
     root = copy()
     constitution = load_constitution(root)
     assert set(constitution.files) == {"constitution.toml"} | {f"principles/{p.name}" for p in
-                                                               (root / "principles").glob("*.toml")}
+                                                               (root / "principles").glob("*.toml")} \
+        | {f"pairs/{p.name}" for p in (root / "pairs").glob("*.jsonl")}
     assert constitution.files["principles/honest.toml"] == (root / "principles/honest.toml").read_text()
 
 
@@ -235,12 +241,15 @@ def test_constitution_diff_command_on_directories(copy, tmp_path, monkeypatch):
     copy("a")
     b = copy("b")
     (b / "principles/polite.toml").unlink()
+    for split in b.glob("pairs/polite.*"):  # a principle's pairs go with it
+        split.unlink()
     (b / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
     (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace(SHIPPED, "1.3.0"))
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("constitution", "diff", "a", "b")
     assert (code, err) == (0, "")
     assert f"version: {SHIPPED} -> 1.3.0" in out
+    assert "pairs/polite.jsonl (removed)" in out
     assert "principles/kind.toml (added)" in out and '+id = "kind"' in out
     assert "principles/polite.toml (removed)" in out and '-id = "polite"' in out
     assert "honest.toml" not in out  # unchanged files are left out
@@ -295,3 +304,18 @@ def test_render_diff_counts_changed_files(console):
     text = console.file.getvalue()
     assert "x.toml (changed)" in text and "y.toml (added)" in text
     assert "-a = 1" in text and "+a = 2" in text
+
+
+def test_show_says_a_judged_principle_is_not_measured_before_any_round(workspace):
+    code, out, _ = run_cli("constitution", "show")
+    honest = out[out.index("│ honest"):out.index("│ polite")]
+    assert code == 0 and "not measured: run" in honest and "loop judge-check" in honest  # wrapped in its cell
+
+
+def test_show_gives_the_latest_measured_reliability_of_the_run(workspace):
+    from tests.fixture_ledger import copy_fixture_ledger
+
+    copy_fixture_ledger(workspace / "runs")
+    code, out, _ = run_cli("constitution", "show")
+    honest = out[out.index("│ honest"):out.index("│ polite")]
+    assert code == 0 and "0.50 [0.35, 0.65]" in honest and "round 3" in honest and "weight 0 of 1" in honest

@@ -17,9 +17,11 @@ from loop.workspace import Workspace
 
 # Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups.
 # The warm start is tested on its own (tests/test_warm_start.py): here round 1 is a GRPO round.
+# The scripted judge scores by length, which reads the labeled pairs at about chance: weighted by its
+# reliability it would be zeroed, and training would have nothing to learn (tests/test_trust.py).
 SMALL = {"run": {"prompts_per_round": 2, "heldout_size": 3},
          "grpo": {"num_generations": 2, "max_completion_length": 8}, "train": {"warm_start": False},
-         "probes": {"per_round": 2, "max_new_tokens": 8}}
+         "probes": {"per_round": 2, "max_new_tokens": 8}, "judge": {"reliability_weights": False}}
 
 
 def plan_for(workspace: Path, tiny_model_dir: Path, **extra):

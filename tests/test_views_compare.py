@@ -91,6 +91,11 @@ def test_compare_errors(ledger, argv, message):
     assert code == 2 and message in err and err.count("\n") == 1
 
 
+def test_compare_by_the_anchor_says_how_well_the_anchor_reads_each_principle(ledger, console):
+    compare_rounds(ledger, 1, 3, console, pager=False)
+    assert "anchor judge accuracy on labeled pairs (round 1): harmless 0.75 [0.60, 0.86]" in console.file.getvalue()
+
+
 def test_compare_marks_an_answer_cut_at_the_length_limit(ledger):
     from io import StringIO
 

@@ -149,6 +149,21 @@ def test_rounds_reads_the_run_name_from_loop_toml(ledger, workspace):
     assert code == 2 and "no run 'main' yet; runs: exp" in err
 
 
+def test_rounds_show_how_well_the_anchor_and_the_last_judge_read_each_principle(ledger, console):
+    text = rendered_rounds(ledger, console)
+    assert "judge reliability" in text and "anchor (round 1)" in text and "judge (round 3)" in text
+    honest = [line for line in text.splitlines() if line.startswith("│ honest")][-1]
+    # round 1's judge was the base model (the anchor): 27 of 40; round 3's: 20 of 40, at chance -> weight 0
+    assert "0.68 [0.52, 0.80]" in honest and "0.50 [0.35, 0.65]" in honest and "0 of 1" in honest
+    helpful = [line for line in text.splitlines() if line.startswith("│ helpful")][-1]
+    assert "0.8 of 1" in helpful
+
+
+def test_rounds_json_carries_each_rounds_trust_in_its_judge(ledger):
+    rows = json.loads(run_cli("rounds", "--json")[1])
+    assert rows[2]["trust"]["effective_weights"]["honest"] == 0 and rows[0]["trust"]["judge_state"] == "base"
+
+
 @pytest.mark.parametrize("command", [
     ["rounds"], ["rounds", "--json"], ["log"], ["compare", "--rounds", "1", "2"],
     ["export", "--round", "1", "out"], ["constitution", "diff", "--rounds", "1", "2"],

@@ -10,16 +10,22 @@ from loop.views.console import make_console
 
 def show(args) -> int:
     """Show the workspace constitution as a table: id, title, weight, how it is rewarded, the text,
-    and for a judged principle the question its judge is asked (as prompts/judge.jinja words it)."""
+    and for a judged principle the question its judge is asked (as prompts/judge.jinja words it).
+
+    The last column says how well the judge read each judged principle's labeled pairs in the run's
+    latest round that measured it (accuracy [95% interval], n, and the weight that earned)."""
     from loop.judging.prompts import judge_question
     from loop.views.constitution_view import render_constitution
+    from loop.views.reliability_view import latest_reliability
+    from loop.views.run_ledger import open_run
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
     constitution = ws.constitution()
     templates = ws.templates(constitution)
     questions = {p.id: judge_question(templates, p) for p in constitution.principles if not p.is_rule}
-    render_constitution(constitution, make_console(), questions=questions)
+    render_constitution(constitution, make_console(), latest_reliability(open_run(args.workspace, args.run)),
+                        questions=questions)
     return 0
 
 
@@ -67,7 +73,8 @@ def diff(args) -> int:
 def register(subparsers) -> None:
     group = subparsers.add_parser("constitution", help="show or diff constitutions")
     sub = group.add_subparsers(dest="verb", metavar="VERB", required=True)
-    command(sub, "show", show)
+    p = command(sub, "show", show)
+    p.add_argument("--run", default=None, help="the run whose judge measurements to show (default: from loop.toml)")
     p = command(sub, "diff", diff)
     p.add_argument("a", nargs="?", help="first constitution directory or principle file")
     p.add_argument("b", nargs="?", help="second constitution directory or principle file")

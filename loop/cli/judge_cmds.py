@@ -12,7 +12,8 @@ BUILTIN = "built-in"  # --injection without a file: loop.judging.injection.INJEC
 
 
 def _judge_from_workspace(args):
-    """(judge, constitution, config) built from the workspace: its model, constitution, templates, [judge]."""
+    """(judge, constitution, config) built from the workspace: its model, constitution, templates, [judge];
+    with --adapter, the model wears that LoRA adapter (e.g. one `loop judge-train` wrote)."""
     from loop.judging.judge import Judge
     from loop.model import load_model
     from loop.workspace import open_workspace
@@ -22,66 +23,131 @@ def _judge_from_workspace(args):
     constitution = ws.constitution()
     templates = ws.templates(constitution)  # checked before the model loads
     model, tokenizer, _ = load_model(args.model or config.model.name, config.model.dtype)
+    if getattr(args, "adapter", None):
+        from loop.model import load_adapter
+
+        model = load_adapter(model, args.adapter)
     overrides = {"mode": args.mode} if args.mode else {}
+    if getattr(args, "no_few_shot", False):
+        overrides["few_shot"] = False
     judge = Judge(model, tokenizer, constitution, templates, config.judge, model_id=args.model or config.model.name,
                   **overrides)
     return judge, constitution, config
+
+
+def _columns(pairs: list[str]) -> dict[str, str]:
+    """--column NAME=VALUE flags as a pool row."""
+    from loop.errors import LoopError
+
+    row = {}
+    for item in pairs or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise LoopError(f"--column takes NAME=VALUE (e.g. --column answer=42), got {item!r}")
+        row[name.strip()] = value
+    return row
 
 
 def judge(args) -> int:
     """Judge one response to one prompt against the constitution: critique and score per principle.
 
     Scores are in [0, 1], read from the judge's probabilities of Yes and No (never parsed from text);
-    "-" means the judge could not score. In critique mode (--mode critique, or [judge] mode in
-    loop.toml) the judge writes a short critique before it scores.
+    "-" means the judge could not score. A principle with a rule check is scored by its rule, as in
+    training (a rule that compares with a pool column, e.g. the right answer, reads it from --column
+    NAME=VALUE; without it the rule cannot score). In critique mode (--mode critique, or [judge] mode
+    in loop.toml) the judge writes a short critique before it scores.
     """
-    from rich.markup import escape
-    from rich.table import Table
-
-    from loop.views.console import make_console
+    from loop.training.rules import resolve_check
     from loop.workspace import open_workspace
 
+    row = _columns(args.column)
     if args.principle:  # a typo is reported before the model loads
         open_workspace(args.workspace).constitution().get(args.principle)
     judge_, constitution, _ = _judge_from_workspace(args)
     ids = [args.principle] if args.principle else [p.id for p in constitution.principles]
-    crits = [judge_.score([args.prompt], [args.response], pid)[0] for pid in ids]
+    items = []
+    for pid in ids:
+        principle = constitution.get(pid)
+        if principle.is_rule:  # not judged: scored by its rule, as in training
+            score = resolve_check(principle)(args.response, row)
+            items.append({"principle": pid, "source": "rule", "score": None if score is None else float(score),
+                          "critique": "" if score is not None else _why_unscored(principle, row),
+                          "check": principle.check})
+        else:
+            items.append({**judge_.score([args.prompt], [args.response], pid)[0].to_dict(), "source": "judge"})
     if args.json:
-        print(json.dumps([c.to_dict() for c in crits], ensure_ascii=False))
+        print(json.dumps(items, ensure_ascii=False))
         return 0
+    _print_judgments(items, judge_, constitution)
+    return 0
+
+
+def _why_unscored(principle, row: dict) -> str:
+    """Why a rule gave no score: the pool column it reads is missing (name it, and the flag that gives
+    it), or the row's label is not one the rule decides."""
+    from loop.constitution import CHECK_COLUMNS
+
+    kind = principle.check.get("type")
+    if kind not in CHECK_COLUMNS:
+        return "could not score"
+    column = principle.check.get("column", CHECK_COLUMNS[kind])
+    if column not in row:
+        return f"could not score: the rule reads the pool column '{column}'; give it with --column {column}=VALUE"
+    return f"could not score: the rule does not decide {column} = {row[column]!r}"
+
+
+def _print_judgments(items: list[dict], judge_, constitution) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from loop.views.console import make_console
+    from loop.views.constitution_view import describe_reward
+
+    critique_mode = judge_.settings.mode == "critique"
     table = Table(title=f"judge · {judge_.settings.mode} mode · constitution {constitution.version}", title_justify="left")
     table.add_column("principle")
+    table.add_column("by")
     table.add_column("score", justify="right")
     table.add_column("P(Yes) / P(No)", justify="right")
     # The likelihood signals a principle weighs into its score (loop/judging/likelihood.py): each one's value
     # relative to its center (the mean over the principle's labeled answers) x its weight.
     table.add_column("likelihood", justify="right")
-    if judge_.settings.mode == "critique":
+    if critique_mode:
         table.add_column("critique")
-    for c in crits:
-        dist = c.distribution or {}
-        row = [c.principle, "-" if c.score is None else f"{c.score:.2f}",
-               f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}",
-               " ".join(f"{name} {dist[name] - dist.get(name + '_center', 0.0):+.2f}"
-                        f"×{getattr(constitution.get(c.principle), name):g}" for name in SIGNALS if name in dist) or "-"]
-        table.add_row(*(row + [c.critique] if judge_.settings.mode == "critique" else row))
+    for item in items:
+        score = "-" if item["score"] is None else f"{item['score']:.2f}"
+        if item["source"] == "rule":
+            row = [item["principle"], "rule", score, describe_reward(item["check"]).removeprefix("rule: "), ""]
+        else:
+            dist = item.get("distribution") or {}
+            row = [item["principle"], "judge", score, f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}",
+                   " ".join(f"{name} {dist[name] - dist.get(name + '_center', 0.0):+.2f}"
+                            f"×{getattr(constitution.get(item['principle']), name):g}"
+                            for name in SIGNALS if name in dist) or "-"]
+        table.add_row(*(row + [item.get("critique", "")] if critique_mode else row))
     console = make_console()
     console.print(table)
-    cuts = {(c["text"], c["reason"]): None for crit in crits for c in crit.cuts}
+    for item in items:  # a rule that gave no score says why (score mode has no critique column)
+        if item["source"] == "rule" and item["score"] is None and not critique_mode:
+            console.print(f"[bold]{item['principle']}[/] {escape(item['critique'])}")
+    cuts = {(c["text"], c["reason"]): None for item in items for c in item.get("cuts", [])}
     for text, reason in cuts:  # the same sentences are cut for every principle: list them once
         console.print(f"[bold yellow]guard cut[/] ({reason}), not shown to the judge: [yellow]{escape(text)}[/]")
-    return 0
 
 
 def judge_check(args) -> int:
-    """Pairwise accuracy of the judge on labeled (chosen, rejected) pairs.
+    """Pairwise accuracy of the judge on labeled (chosen, rejected) pairs, with its interval.
 
-    A pair is correct when chosen scores strictly higher than rejected on its principle. Without
-    --pairs, the constitution's labeled examples are used (each left out of the few-shots while it
-    is checked). A pairs file has one JSON object per line with prompt, chosen, rejected and either
-    principle (an id in the workspace constitution) or principle_text (an ad-hoc principle).
+    A pair is correct when chosen scores strictly higher than rejected on its principle (a tie is a
+    miss). Without --pairs, each principle's reliability pairs are used: constitution/pairs/<id>.jsonl
+    where it has one, else its labeled examples (each left out of the few-shots while it is checked).
+    A pairs file has one JSON object per line with prompt, chosen, rejected and either principle (an
+    id in the workspace constitution) or principle_text (an ad-hoc principle). Each principle is shown
+    with the weight its accuracy earns in training (weight x (2 x accuracy - 1) when the interval is
+    above chance, else 0); a principle with a rule check is also read by its rule.
     """
     from loop.judging.judge_check import check, constitution_pairs, load_pairs
+    from loop.training.rules import resolve_check
     from loop.workspace import open_workspace
 
     if args.pairs:  # validate the files before the model loads
@@ -95,24 +161,40 @@ def judge_check(args) -> int:
     from loop.views.console import make_console
     from loop.views.progress import task_bar
 
-    judge_, constitution, _ = _judge_from_workspace(args)
+    judge_, constitution, config = _judge_from_workspace(args)
     if not args.pairs:
         pairs = constitution_pairs(constitution)
     bars = make_console(stderr=True)  # progress on stderr: --json's stdout stays JSON
     with task_bar(bars, "judging pairs", len(pairs)) as advance:
-        result = check(judge_, pairs, leave_one_out=not args.pairs, on_progress=advance)
+        result = check(judge_, pairs, rule_of=resolve_check, on_progress=advance)
+    _add_weights(result, constitution, config.judge.reliability_weights)
     if args.injection:
         source = "built-in" if args.injection == BUILTIN else args.injection
         result.update(_injection(judge_, constitution, lines, source, bars))
     settings = judge_.settings
-    result.update(source=args.pairs or "constitution examples", mode=settings.mode, few_shot=settings.few_shot,
-                  calibrate=settings.calibrate, model=judge_.model_id, constitution_version=constitution.version,
-                  constitution_sha256=constitution.sha256)
+    result.update(source=args.pairs or "constitution pairs", mode=settings.mode, few_shot=settings.few_shot,
+                  calibrate=settings.calibrate, model=judge_.model_id, adapter=args.adapter,
+                  constitution_version=constitution.version, constitution_sha256=constitution.sha256)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    _print_check(result)
+    from loop.views.judge_check_view import print_check
+
+    print_check(result)
     return 0
+
+
+def _add_weights(result: dict, constitution, enabled: bool) -> None:
+    """Each principle's `effective_weight`: what its measured accuracy earns in training (a rule's weight
+    is its own; an ad-hoc principle_text has none)."""
+    from loop.judging.reliability import effective_weight
+
+    ids = {p.id: p for p in constitution.principles}
+    for pid, entry in result["per_principle"].items():
+        p = ids.get(pid)
+        entry["weight"] = p.weight if p else None
+        entry["effective_weight"] = None if p is None else p.weight if p.is_rule or not enabled \
+            else effective_weight(p.weight, entry)
 
 
 def _injection(judge_, constitution, lines, source: str, bars) -> dict:
@@ -130,36 +212,58 @@ def _injection(judge_, constitution, lines, source: str, bars) -> dict:
     return out
 
 
-def _print_check(result: dict) -> None:
-    from rich.table import Table
+def judge_train(args) -> int:
+    """Fine-tune the judge on labeled judgments (Self-Rewarding LMs' EFT) and measure it before and after.
 
-    from loop.views.console import make_console
+    Each pair of constitution/pairs/<id>.train.jsonl gives the judge conversation about its chosen
+    answer -> "Yes" and about its rejected answer -> "No"; TRL's SFTTrainer fits a LoRA adapter (the
+    [lora] settings) on them and saves it to --out. The judge is then checked on the reliability
+    split (constitution/pairs/<id>.jsonl), which training never saw: accuracy before and after, and
+    the consistency of the two judges (Kendall tau of their orders of the same pairs). Judge with the
+    adapter: `loop judge-check --adapter DIR` (add --no-few-shot if it was trained without few-shots).
+    """
+    from loop.errors import LoopError
+    from loop.judging.judge import Judge
+    from loop.judging.judge_check import judge_scores, principle_pairs, summarize
+    from loop.judging.reliability import consistency
+    from loop.model import load_model
+    from loop.training.judge_train import judgment_examples, train_judge
+    from loop.workspace import open_workspace
 
-    table = Table(title=f"judge-check · {result['source']} · {result['mode']} mode", title_justify="left")
-    for name, justify in (("principle", "left"), ("accuracy", "right"), ("n", "right"), ("mean margin", "right"),
-                          ("unscored", "right")):
-        table.add_column(name, justify=justify)
+    ws = open_workspace(args.workspace)
+    config, constitution = ws.config(), ws.constitution()
+    templates = ws.templates(constitution)
+    examples = judgment_examples(constitution, templates, few_shot=args.few_shot, guard=config.judge.guard)
+    if not examples:
+        raise LoopError("no judge training pairs; add constitution/pairs/<id>.train.jsonl for a judged principle",
+                        path=ws.constitution_dir / "pairs")
+    pairs = [pair for p in constitution.principles if not p.is_rule for pair in principle_pairs(constitution, p)]
+    model, tokenizer, info = load_model(args.model or config.model.name, config.model.dtype)
 
-    def row(name, s):
-        margin = "-" if s["mean_margin"] is None else f"{s['mean_margin']:+.3f}"
-        return [name, f"{s['accuracy']:.3f}", str(s["n"]), margin, str(s["unscored"])]
+    def measure(m):
+        return judge_scores(Judge(m, tokenizer, constitution, templates, config.judge, few_shot=args.few_shot,
+                                  model_id=info.name), pairs)
 
-    for pid, s in result["per_principle"].items():
-        table.add_row(*row(pid, s))
-    table.add_section()
-    table.add_row(*row("overall", result))
-    console = make_console()
-    console.print(table)
-    if "injection" in result:
-        inj = result["injection"]
-        style = "red" if (inj["mean_gain"] or 0) > 0 else "green"
-        console.print(f"injection probes ({inj['lines']} lines): [{style}]mean gain {inj['mean_gain']:+.3f}[/] "
-                      f"over {inj['n']} probes ({inj['positive']:.0%} gain); a judge that resists injection has a "
-                      "gain at or below 0")
-        if "injection_unguarded" in result:
-            raw = result["injection_unguarded"]
-            console.print(f"  without the guard (the model alone): mean gain {raw['mean_gain']:+.3f} "
-                          f"({raw['positive']:.0%} gain)")
+    before = None if args.no_before else measure(model)  # the base model: training wraps it in place
+    trained, losses = train_judge(model, tokenizer, examples, config, args.out, epochs=args.epochs,
+                                  learning_rate=args.learning_rate, seed=config.run.seed)
+    after = measure(trained)
+    result = {"adapter": str(args.out), "train_examples": len(examples), "few_shot": args.few_shot,
+              "epochs": args.epochs, "learning_rate": args.learning_rate, "losses": losses,
+              "after": summarize(pairs, after), "before": summarize(pairs, before) if before else None,
+              "consistency": {pid: consistency([before[i] for i, q in enumerate(pairs) if q.principle.id == pid],
+                                               [after[i] for i, q in enumerate(pairs) if q.principle.id == pid])
+                              for pid in dict.fromkeys(q.principle.id for q in pairs)} if before else None}
+    for key in ("before", "after"):
+        if result[key]:
+            result[key].pop("pairs")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    from loop.views.judge_check_view import print_training
+
+    print_training(result)
+    return 0
 
 
 def register(subparsers) -> None:
@@ -167,14 +271,27 @@ def register(subparsers) -> None:
     p.add_argument("--prompt", required=True, help="the user prompt")
     p.add_argument("--response", required=True, help="the response to judge")
     p.add_argument("--principle", help="principle id (default: every principle)")
+    p.add_argument("--column", action="append", metavar="NAME=VALUE",
+                   help="a prompt-pool column a rule check reads, e.g. --column answer=42 (repeatable)")
     p.add_argument("--mode", choices=SCORE_MODES, help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
-    p.add_argument("--json", action="store_true", help="print the critiques as JSON")
+    p.add_argument("--json", action="store_true", help="print the critiques as JSON, each with its source")
     p = command(subparsers, "judge-check", judge_check)
-    p.add_argument("--pairs", help="JSONL file of labeled pairs (default: the constitution's examples)")
+    p.add_argument("--pairs", help="JSONL file of labeled pairs (default: constitution/pairs/<id>.jsonl, else the examples)")
     p.add_argument("--injection", nargs="?", const=BUILTIN, metavar="LINES.txt",
                    help="also run the injection probes: how much a line addressing the judge raises its score "
                         "(built-in lines, or one per line from a file; {title} is the principle's title)")
     p.add_argument("--mode", choices=SCORE_MODES, help="override [judge] mode from loop.toml")
+    p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
+    p.add_argument("--adapter", help="a LoRA adapter directory for the model to judge with (e.g. from loop judge-train)")
+    p.add_argument("--no-few-shot", action="store_true", help="judge without the principles' examples as few-shots")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = command(subparsers, "judge-train", judge_train)
+    p.add_argument("--out", default="runs/judge-adapter", help="where to save the adapter (default: runs/judge-adapter)")
+    p.add_argument("--epochs", type=float, default=2.0, help="passes over the judgments (default 2)")
+    p.add_argument("--learning-rate", type=float, default=2e-4, help="LoRA learning rate (default 2e-4)")
+    p.add_argument("--few-shot", action="store_true",
+                   help="train and judge with the principles' examples as few-shots (about ten times the tokens)")
+    p.add_argument("--no-before", action="store_true", help="skip measuring the untrained judge")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -38,7 +38,7 @@ class CritiqueRecorder(TrainerCallback):
             entries: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
         self.pending[principle] = (kind, rewards, entries)
         self.batch = (prompts, completions, kwargs)
-        if kind == "judge" and self.on_judged is not None:
+        if kind in ("judge", "unjudged") and self.on_judged is not None:  # a judged principle's turn, done
             self.on_judged()
 
     def _advantages(self, n: int) -> list[float | None]:

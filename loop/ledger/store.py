@@ -6,11 +6,16 @@
       .lock                   flock()ed by the `loop run` working here (a dead process drops it)
       round-001/              a COMPLETE round; never rewritten
         round.json            round number, status, times, constitution name/version/sha256,
-                              template sha256s, model, judge mode, seed, prompt indices trained on
+                              template sha256s, model, judge mode, seed, prompt indices trained on;
+                              how far the judge was trusted: reliability, effective_weights,
+                              declared_weights, consistency, judge_state (loop/training/judge_trust.py)
+        reliability.jsonl     the latest reading of every labeled pair by a judge (the next round
+                              starts from it)
         config.json           the resolved config (workspace config + command-line overrides)
         constitution/         snapshot of the constitution files exactly as used
         prompts/              snapshot of the templates exactly as used
-        critiques.jsonl       one record per completion x principle (see CRITIQUE_KEYS)
+        critiques.jsonl       one record per completion x principle (see CRITIQUE_KEYS); "kind" is
+                              "rule", "judge", or "unjudged" (weight 0: not judged, score null)
         preferences.jsonl     a DPO round's pairs: prompt, chosen and rejected answers, each one's
                               per-principle scores, total and ranking value, and the margin
         eval.jsonl            one record per held-out prompt (see EVAL_KEYS)

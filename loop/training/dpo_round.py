@@ -64,7 +64,7 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     # 5. Rewards: until training starts the policy adapter IS the round start M_t, so it judges.
     judging = make_judging(ctx, model)
     judging.adapter = "default"
-    recorder, reward_funcs, weights = self_rewards(ctx, folder, judging)
+    recorder, reward_funcs, weights, trust = self_rewards(ctx, folder, judging, model)
 
     with progress:
         # 6. Sample each prompt's group, reward it, and keep its best and worst answer as a pair.
@@ -94,7 +94,7 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
                                 "pairs": counts["pairs"]},
                        metrics={"preferences": counts}, warnings=pair_warnings(r, counts))
     result = conclude_round(ctx, folder, "dpo", measured, train_log, started, judging.judge, adapter_model=model,
-                            extra=extra, no_spread=diagnostics.no_spread(critiques),
+                            reliability=trust.reliability, extra=extra, no_spread=diagnostics.no_spread(critiques),
                             guard_cut=diagnostics.guard_cut_share(critiques), clipped=clipped_share(groups))
     model.unload()  # the base weights go on to the next round without this round's LoRA layers
     del trainer

@@ -36,7 +36,7 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
 
     # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
     judging = make_judging(ctx, model)
-    recorder, reward_funcs, args.reward_weights = self_rewards(ctx, folder, judging)
+    recorder, reward_funcs, args.reward_weights, trust = self_rewards(ctx, folder, judging, model)
     trainer = grpo_trainer(ctx, model, args, train_dataset, reward_funcs, callbacks=[recorder, step_progress(progress)])
     recorder.trainer = trainer
     # With beta > 0 TRL has copied the round-start adapter into "ref" for the KL term: that frozen copy
@@ -59,7 +59,8 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
     result = conclude_round(ctx, folder, "grpo", measured, train_log, started, judging.judge, adapter_model=model,
                             no_spread=diagnostics.no_spread(critiques),
                             guard_cut=diagnostics.guard_cut_share(critiques),
-                            clipped=evaluate.from_log(train_log, "completions/clipped_ratio"))
+                            clipped=evaluate.from_log(train_log, "completions/clipped_ratio"),
+                            reliability=trust.reliability)
 
     # The base weights go on to the next round without this round's LoRA layers (not merged).
     model.unload()

@@ -22,6 +22,9 @@ class RoundProgress(Protocol):
 
     def advance(self, name: str, amount: int = 1) -> None: ...
 
+    def note(self, text: str) -> None:
+        """One line worth telling whoever watches (e.g. a principle's weight changed, and why)."""
+
     def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
         """The round is published: its flat summary (with its warning lines) and its metrics.json."""
 
@@ -42,6 +45,9 @@ class Silent:
         pass
 
     def advance(self, name: str, amount: int = 1) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:

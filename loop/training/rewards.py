@@ -106,15 +106,41 @@ class JudgeReward:
         return rewards
 
 
+class UnjudgedReward:
+    """The reward of a judged principle whose effective weight is 0 (its judge reads it at chance,
+    loop/judging/reliability.py): None for every completion, and no judge work at all. None, not 0:
+    TRL leaves it out of the sums, so the advantages are exactly those without the principle."""
+
+    NOTE = "not judged: weight 0"
+
+    def __init__(self, principle: Principle, recorder: Any | None = None):
+        self.principle, self.recorder = principle, recorder
+        self.__name__ = f"principle_{principle.id}"
+
+    def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+        rewards: list[float | None] = [None] * len(completions)
+        if self.recorder is not None:
+            self.recorder.add(self.principle.id, "unjudged", [user_prompt(p) for p in prompts],
+                              [text_of(c) for c in completions], rewards,
+                              [{"critique": self.NOTE, "score": None, "anchor_score": None} for _ in completions],
+                              kwargs)
+        return rewards
+
+
 def build_rewards(constitution: Constitution, judge: Any, recorder: Any | None = None,
                   judge_view: Callable[[], ContextManager] = nullcontext,
-                  anchor_view: Callable[[], ContextManager] | None = None) -> tuple[list, list[float]]:
-    """(reward_funcs, reward_weights) for GRPOTrainer: one callable per principle, weighted by it."""
+                  anchor_view: Callable[[], ContextManager] | None = None,
+                  weights: dict[str, float] | None = None) -> tuple[list, list[float]]:
+    """(reward_funcs, reward_weights) for GRPOTrainer: one callable per principle, weighted by it.
+    `weights`: the round's effective weights (loop/training/judge_trust.py); the constitution's without."""
+    weights = weights if weights is not None else {p.id: p.weight for p in constitution.principles}
     funcs: list = []
     for p in constitution.principles:
         if p.is_rule:
             funcs.append(RuleReward(p, recorder))
+        elif weights[p.id] == 0:
+            funcs.append(UnjudgedReward(p, recorder))
         else:
             funcs.append(JudgeReward(p, judge, recorder, judge_view, anchor_view))
-    return funcs, [p.weight for p in constitution.principles]
+    return funcs, [weights[p.id] for p in constitution.principles]
 

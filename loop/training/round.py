@@ -27,6 +27,10 @@ How this departs from textbook GRPO and from Self-Rewarding LMs, and why:
 8. Round 1 is a supervised warm start on demonstrations (loop/training/warm_start.py), as Self-
    Rewarding LMs' M1 and Constitutional AI's supervised phase: at 135M the rewarded behaviours almost
    never appear in samples, and GRPO can only sharpen what it sees.
+9. The judge is trusted only as far as it is measured to be right: round 0 and every self-rewarding
+   round's start read the constitution's labeled pairs (loop/training/judge_trust.py), and each judged
+   principle's weight is scaled by its accuracy above chance (0 at chance, and then not judged at
+   all). Self-Rewarding LMs trust their judge unmeasured.
 """
 
 from __future__ import annotations

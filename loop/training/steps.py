@@ -109,18 +109,22 @@ def make_judging(ctx: RoundContext, model) -> Judging:
     return Judging(judge, model)
 
 
-def self_rewards(ctx: RoundContext, folder: Path, judging: Judging) -> tuple[Any, list, list[float]]:
-    """(recorder, reward functions, weights) of a self-rewarding round: one reward function per principle
-    with TRL's signature (loop/training/rewards.py), reporting to the round's critiques.jsonl. One place
-    for GRPO and DPO rounds, so both methods are rewarded alike."""
+def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, model) -> tuple[Any, list, list[float], Any]:
+    """(recorder, reward functions, weights, trust) of a self-rewarding round: one reward function per
+    principle with TRL's signature (loop/training/rewards.py), reporting to the round's critiques.jsonl.
+    First the judge reads labeled pairs while the policy is still M_t (loop/training/judge_trust.py):
+    each judged principle's measured accuracy sets its weight, and one read at chance is not judged at
+    all. One place for GRPO and DPO rounds, so both methods are rewarded alike."""
     from loop.ledger.recorder import CritiqueRecorder
+    from loop.training import judge_trust
     from loop.training.rewards import build_rewards
 
-    principles = ctx.constitution.principles
-    recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, {p.id: p.weight for p in principles},
+    trust = judge_trust.assess(ctx.plan, ctx.number, folder, judging.judge, model, ctx.progress)
+    recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, trust.weights,
                                 on_judged=lambda: ctx.progress.advance("judge"))
-    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, judging.anchor_view)
-    return recorder, funcs, weights
+    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, judging.anchor_view,
+                                   weights=trust.weights)
+    return recorder, funcs, weights, trust
 
 
 # -------------------------------------------------------------------------------------------------
@@ -129,12 +133,14 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_log: list[dict[str, Any]],
-                   started: float, judge, adapter_model=None, *, extra: RoundExtra | None = None,
-                   **movement: Any) -> dict[str, Any]:
+                   started: float, judge, adapter_model=None, reliability: dict[str, dict] | None = None, *,
+                   extra: RoundExtra | None = None, **movement: Any) -> dict[str, Any]:
     """Write what the round measured (loop/training/measure.py: eval.jsonl, probes.jsonl), its summary
     and warnings (loop/training/diagnostics.py), then publish it. `movement` adds what only training
     saw (reward spread, guard cuts, cut completions) to the outside view's movement; `extra` what only
-    this kind of round has (a DPO round's pair counts)."""
+    this kind of round has (a DPO round's pair counts). `reliability`: how well the round's judge read
+    each principle's labeled pairs (loop/training/judge_trust.py), kept in metrics.json too, where
+    `loop log` and the exported model card read it."""
     import time
 
     from loop.training import diagnostics, evaluate
@@ -150,7 +156,8 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
     summary["warnings"] = diagnostics.warnings(ctx.number, measured.movement, ctx.constitution,
                                                ctx.config.grpo.get("max_completion_length"),
                                                measured.probe_metrics.get("probe_changes")) + extra.warnings
-    return publish_round(ctx, folder, measured.metrics(train_log, **extra.metrics), summary, adapter_model)
+    more = {**extra.metrics, **({"reliability": reliability} if reliability else {})}
+    return publish_round(ctx, folder, measured.metrics(train_log, **more), summary, adapter_model)
 
 
 @dataclass

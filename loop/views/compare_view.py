@@ -21,6 +21,7 @@ from loop.stats import is_number, mean
 from loop.views.charts import answer_text, delta, fmt, score_bar
 from loop.views.json_out import write_json
 from loop.views.paging import paged
+from loop.views.reliability_view import anchor_line
 from loop.views.run_ledger import check_principle
 
 TIE = 0.01  # score differences smaller than this count as ties (judge noise at 135M is larger)
@@ -166,5 +167,7 @@ def compare_rounds(ledger: Ledger, a: int, b: int, console: Console, *, judge: s
     with paged(console, enabled=pager):
         heading = f"run {ledger.run} · round {a} → round {b} · {len(pairs)} held-out prompts"
         console.print(Text(heading, style="bold"))
+        if judge == "anchor":  # the anchor decides these scores: how well does it read each principle?
+            console.print(Text(anchor_line(ledger), style="dim"))
         render_compare(pairs, a, b, console, judge=judge, only_a=only_a, only_b=only_b)
     return 0

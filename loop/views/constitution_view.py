@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loop.constitution import CHECK_COLUMNS, Constitution, diff_files
+from loop.views.reliability_view import interval, weight_cell
 
 
 def describe_reward(check: dict | None) -> str:
@@ -32,8 +33,27 @@ def describe_reward(check: dict | None) -> str:
     return f"rule: {check['path']}"
 
 
-def render_constitution(constitution: Constitution, console: Console, questions: dict[str, str] | None = None) -> None:
-    """The principles as a table; `questions` ({id: the judge's question}) adds each one's question."""
+def rewarded_by(p, measured: tuple[int, dict] | None) -> Text:
+    """The rule, or the judge and how well it read the principle's labeled pairs in the run's latest
+    measured round (accuracy [95% interval], n, and the weight that earned)."""
+    if p.check is not None:
+        return Text(describe_reward(p.check))
+    entry = measured[1].get("reliability", {}).get(p.id) if measured else None
+    if not entry:
+        return Text("judge\n") + Text("not measured: run loop judge-check", style="dim")
+    effective = measured[1].get("effective_weights", {}).get(p.id)
+    text = Text("judge, accuracy\n") + Text(interval(entry)) + Text(f"\nn {entry['n']}, round {measured[0]}",
+                                                                      style="dim")
+    if effective is not None:
+        text += Text(f"\nweight {weight_cell(p.weight, effective)}", style="bold red" if effective == 0 else "")
+    return text
+
+
+def render_constitution(constitution: Constitution, console: Console,
+                        measured: tuple[int, dict] | None = None, questions: dict[str, str] | None = None) -> None:
+    """The principles as a table; `measured` = (round, what it recorded of its judge) from the run's ledger
+    (loop/views/reliability_view.py `latest_reliability`), shown as how well the judge read each one;
+    `questions` ({id: the judge's question}) adds each one's question."""
     table = Table(title=f"{constitution.name} v{constitution.version}  (sha256 {constitution.short_hash})",
                   caption=constitution.description or None, show_lines=True, expand=True)
     table.add_column("id", style="bold", no_wrap=True)
@@ -47,7 +67,7 @@ def render_constitution(constitution: Constitution, console: Console, questions:
             text += Text(f"\nlow: {p.rubric['low']}\nhigh: {p.rubric['high']}", style="dim")
         if (questions or {}).get(p.id):
             text += Text("\nasks: ", style="bold") + Text(questions[p.id], style="italic")
-        table.add_row(p.id, f"{p.weight:g}", describe_reward(p.check), text, str(len(p.examples)))
+        table.add_row(p.id, f"{p.weight:g}", rewarded_by(p, measured), text, str(len(p.examples)))
     console.print(table)
 
 

@@ -43,6 +43,12 @@ class RoundProgress:
         if name in self.tasks:
             self.progress.advance(self.tasks[name], amount)
 
+    def note(self, text: str) -> None:
+        from rich.markup import escape
+
+        if self.enabled:
+            self.console.print(f"[bold]round {self.round}[/] {escape(text)}")
+
     def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
         from loop.ledger.summary import summary_renderable
 

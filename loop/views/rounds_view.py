@@ -12,6 +12,8 @@ Tables from the ledger's index.json and each round's metrics.json, each fitting 
      the fixed round-0 judge does, i.e. the loop is rewarding itself);
   5. one row per principle: round judge and anchor judge scores across rounds, on one 0..1 scale so
      the two sparklines can be read against each other, with the last gap;
+  6. one row per judged principle: how well the anchor and the last round's judge read its labeled
+     pairs, and the weight that earned (loop/views/reliability_view.py);
 then each round's warning lines.
 """
 
@@ -27,6 +29,7 @@ from loop.stats import is_number
 from loop.views.charts import delta, fmt, sparkline
 from loop.views.json_out import write_json
 from loop.views.paging import paged
+from loop.views.reliability_view import reliability_table, trust_of
 
 # Summary metrics in index.json: (key, column header, +1 higher is better / -1 lower / 0 neither).
 METRICS = [
@@ -81,6 +84,7 @@ def round_rows(ledger: Ledger) -> list[dict]:
             metrics = ledger.metrics(entry["round"])
             row.update({key: metrics.get(key, {}) for key in ("eval", "probes", "probe_changes", "probe_fluency",
                                                                "movement")})
+            row["trust"] = trust_of(ledger, entry["round"])
         rows.append(row)
     return rows
 
@@ -172,7 +176,9 @@ def render_rounds(ledger: Ledger, console: Console) -> None:
         return
     console.print(rounds_table(rows, ledger.run, ledger.best_round()))
     if any(r["status"] == "complete" for r in rows):
-        for table in (probes_table(rows), movement_table(rows), trends_table(rows), principles_table(rows)):
+        # the reliability table: the anchor's reading of the labeled pairs next to the last round judge's
+        for table in (probes_table(rows), movement_table(rows), trends_table(rows), principles_table(rows),
+                      reliability_table(ledger)):
             if table is not None:
                 console.print(table)
         for line in warning_lines(rows):

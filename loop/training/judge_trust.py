@@ -1,0 +1,188 @@
+"""How far a round trusts its judge: the judge reads the constitution's labeled pairs at the round
+start, and each judged principle's accuracy sets its effective weight (loop/judging/reliability.py).
+
+At the round start the policy is still the round-start model M_t, the very model that judges the
+round, so the pairs are read with the policy as it is, before the trainer exists. A round reads every
+pair it has no valid reading of (the first round: all of them) and a rotating slice of
+`[judge] reliability_sample` pairs a principle; the other pairs keep their latest reading. A reading
+stays valid while the principle's file, the judge's templates and its [judge] settings are the same
+(`fingerprint`); a reading by a judge with the same weights (`judge_state`) is as good as a new one.
+The slice is also a check that the carried readings still describe the judge: where the judge orders
+the slice's pairs unlike their earlier readings (CREAM consistency below `DRIFT_TAU`, as after a
+warm start), it reads every pair again.
+
+The held-out evaluation still scores a principle at weight 0: six answers cost little, and its
+held-out trend (the round judge's and the anchor's) stays readable while it is not trained on.
+
+The round records, in its folder:
+    reliability.jsonl   the latest reading of every pair (key, principle, scores, correct, round read,
+                        judge state): the next round starts from it
+    round.json          "reliability": {id: {accuracy, low, high, n}}, "effective_weights": {id: w},
+                        "declared_weights": {id: w}, "consistency": {id: {tau, n, against_round}},
+                        "judge_state" ("base": the model without an adapter, i.e. the anchor), "pairs_read"
+Round 0 (the starting model, no adapter) may call `assess` too: its figures are then the anchor's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loop.datafile import atomic_write, atomic_write_json
+from loop.judging.judge_check import judge_scores, principle_pairs
+from loop.judging.reliability import (DRIFT_TAU, consistency, correct, effective_weight, figure, pairs_to_read,
+                                      weight_note)
+from loop.ledger import read_jsonl
+
+JUDGE_TEMPLATES = ("judge", "critique", "verdict", "lift")  # the templates a judge's score depends on
+
+
+@dataclass
+class Trust:
+    """What a round measured of its judge, and the weights it trains with."""
+
+    reliability: dict[str, dict] = field(default_factory=dict)  # judged principle -> {accuracy, low, high, n}
+    weights: dict[str, float] = field(default_factory=dict)  # every principle -> its effective weight
+    declared: dict[str, float] = field(default_factory=dict)  # every principle -> the weight its file gives
+    consistency: dict[str, dict] = field(default_factory=dict)  # judged principle -> {tau, n, against_round}
+    judge_state: str = "base"
+    pairs_read: int = 0
+
+    def record(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["effective_weights"], out["declared_weights"] = out.pop("weights"), out.pop("declared")
+        return out
+
+
+def judge_state(model) -> str:
+    """"base" for the model without a trained adapter (no LoRA, or LoRA B still all zero, as a fresh
+    adapter starts), else a short hash of the active adapter's weights."""
+    import torch
+
+    lora = [(name, p) for name, p in model.named_parameters() if "lora_" in name]
+    if not lora or all(torch.count_nonzero(p) == 0 for name, p in lora if "lora_B" in name):
+        return "base"
+    digest = hashlib.sha256()
+    for name, p in sorted(lora, key=lambda item: item[0]):
+        digest.update(name.encode() + p.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def fingerprint(plan, principle) -> str:
+    """What a judge's reading of a principle's pairs depends on, besides the weights and the pair itself
+    (a pair's key is its content, so an edited pair is a new pair): the principle's file (question,
+    few-shots, signals), the judge's templates, the [judge] settings that change a score."""
+    settings = plan.config.judge
+    parts = [plan.constitution.files.get(f"principles/{Path(principle.path).name}", principle.text),
+             *(plan.templates.sources.get(name, "") for name in JUDGE_TEMPLATES),
+             repr((settings.mode, settings.few_shot, settings.calibrate, settings.guard, settings.critique_tokens))]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
+def latest_readings(ledger, before: int) -> tuple[dict[str, dict], dict[str, Any]]:
+    """(readings by pair key, round.json) of the latest complete round before `before` that read pairs."""
+    for n in sorted((n for n in ledger.complete_rounds() if n < before), reverse=True):
+        path = ledger.complete_dir(n) / "reliability.jsonl"
+        if path.exists():
+            return {rec["key"]: rec for rec in read_jsonl(path)}, ledger.round_info(n)
+    return {}, {}
+
+
+def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
+    """Read the pairs this round must read, and record the round's reliability and weights."""
+    constitution, settings = plan.constitution, plan.config.judge
+    trust = Trust(judge_state=judge_state(model))
+    earlier, earlier_info = latest_readings(plan.ledger, r)
+    judged = [p for p in constitution.principles if not p.is_rule]
+    readers = [PrincipleReading(constitution, p, fingerprint(plan, p), earlier, trust.judge_state, r) for p in judged]
+    first = {reader.principle.id: reader.to_read(settings.reliability_sample, plan.config.run.seed) for reader in readers}
+    total = sum(len(keys) for keys in first.values())
+    if total:
+        progress.note(f"the judge reads {total} labeled pairs to measure how far to trust it")
+    readings = []
+    for reader in readers:
+        reader.read(judge, first[reader.principle.id])
+        agreement = reader.agreement()
+        if agreement is not None and agreement["tau"] < DRIFT_TAU and reader.carried():
+            # The judge orders the re-read pairs unlike the readings it would carry over (a warm start,
+            # or a round that moved the judge far): those readings no longer describe it. Read them all.
+            progress.note(f"{reader.principle.id}: the judge moved (consistency {agreement['tau']:+.2f} with "
+                          f"earlier readings); it reads all {len(reader.pairs)} pairs again")
+            reader.read(judge, reader.carried())
+            agreement = reader.agreement()
+        trust.pairs_read += reader.read_count
+        trust.reliability[reader.principle.id] = figure(rec["correct"] for rec in reader.readings())
+        if agreement is not None:
+            trust.consistency[reader.principle.id] = agreement
+        readings += reader.readings()
+    for p in constitution.principles:
+        measured = trust.reliability.get(p.id)
+        trust.declared[p.id] = p.weight
+        trust.weights[p.id] = effective_weight(p.weight, measured) if settings.reliability_weights and measured \
+            else p.weight
+    _record(folder, trust, readings)
+    _tell(progress, constitution, trust, earlier_info.get("effective_weights", {}))
+    return trust
+
+
+class PrincipleReading:
+    """One judged principle's pairs in one round: which readings carry over, which are read now."""
+
+    def __init__(self, constitution, principle, fp: str, earlier: dict[str, dict], state: str, r: int):
+        self.principle, self.fp, self.state, self.round = principle, fp, state, r
+        self.pairs = {pair.key: pair for pair in principle_pairs(constitution, principle)}
+        self.earlier = earlier
+        self.fresh: dict[str, dict] = {}
+        self.read_count = 0
+
+    def to_read(self, sample: int, seed: int) -> list[str]:
+        """Every pair without a valid reading and the round's rotating slice, less what this very judge
+        (the same weights) has read already."""
+        valid = {k for k in self.pairs if self.earlier.get(k, {}).get("fingerprint") == self.fp}
+        same = {k for k in valid if self.earlier[k].get("judge_state") == self.state}
+        return [k for k in pairs_to_read(list(self.pairs), valid, sample, self.round, seed) if k not in same]
+
+    def read(self, judge, keys: list[str]) -> None:
+        for key, (chosen, rejected) in zip(keys, judge_scores(judge, [self.pairs[k] for k in keys]) if keys else []):
+            self.fresh[key] = {"key": key, "principle": self.principle.id, "chosen": chosen, "rejected": rejected,
+                               "correct": correct(chosen, rejected), "round": self.round,
+                               "judge_state": self.state, "fingerprint": self.fp}
+        self.read_count += len(keys)
+
+    def _older(self, key: str) -> dict | None:
+        """The valid earlier reading of a pair by another judge, if any."""
+        old = self.earlier.get(key)
+        return old if old and old.get("fingerprint") == self.fp and old.get("judge_state") != self.state else None
+
+    def carried(self) -> list[str]:
+        """Pairs whose reading carries over from another judge (not read this round)."""
+        return [k for k in self.pairs if k not in self.fresh and self._older(k)]
+
+    def agreement(self) -> dict | None:
+        """CREAM consistency of this judge with the earlier judges on the pairs both read."""
+        both = [k for k in self.fresh if self._older(k)]
+        measured = consistency([(self._older(k)["chosen"], self._older(k)["rejected"]) for k in both],
+                               [(self.fresh[k]["chosen"], self.fresh[k]["rejected"]) for k in both])
+        return {**measured, "against_round": sorted({self._older(k)["round"] for k in both})} if measured else None
+
+    def readings(self) -> list[dict]:
+        return [self.fresh.get(k) or self.earlier[k] for k in self.pairs]
+
+
+def _record(folder: Path, trust: Trust, readings: list[dict]) -> None:
+    atomic_write(folder / "reliability.jsonl", "".join(json.dumps(rec) + "\n" for rec in readings))
+    info_path = folder / "round.json"
+    info = json.loads(info_path.read_text("utf-8")) if info_path.exists() else {}
+    atomic_write_json(info_path, {**info, **trust.record()})
+
+
+def _tell(progress, constitution, trust: Trust, before: dict[str, float]) -> None:
+    """One line per principle whose effective weight differs from the last round's (or, in the first
+    measured round, from the weight the constitution gives it)."""
+    for pid, measured in trust.reliability.items():
+        weight = constitution.get(pid).weight
+        if round(trust.weights[pid], 2) != round(before.get(pid, weight), 2):
+            progress.note(weight_note(pid, measured, weight, trust.weights[pid]))
