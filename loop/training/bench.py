@@ -11,7 +11,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from loop.stats import mean
 
@@ -90,3 +90,204 @@ def bench_round(model: str = "embedded", prompts_per_round: int | None = None, n
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "reward": summary.get("reward"),
     }
+
+
+# ---- loop bench step --------------------------------------------------------------------------
+# One training step, timed twice on the same model, prompts and batch: as a plain TRL GRPO step with
+# a constant reward, and as loop's self-judged step. Both trainers are built from the same plan
+# (peft/LoRA setup, GRPOConfig, seed), so they sample the same completions in their first step; each
+# runs warmup + repeats steps (one prompt's group a step, as in a round) and the medians are kept.
+
+class ConstantReward:
+    """The plain step's reward: the same for every completion, so nothing is judged."""
+
+    __name__ = "constant"
+
+    def __call__(self, prompts, completions, **kwargs):
+        return [1.0] * len(completions)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since the last `reset_peak_rss()` (VmHWM on Linux; the
+    lifetime peak elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak: Linux resets VmHWM to the current resident size on "5" to clear_refs."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # the peak then covers the whole process, which can only overstate it
+
+
+class StepClock:
+    """A TrainerCallback's hooks: each step's wall time, the judge's seconds in it, and its peak memory."""
+
+    def __init__(self, judge: TimedJudge | None = None):
+        self.judge = judge
+        self.steps: list[dict[str, float]] = []
+        self._start = self._judged = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        reset_peak_rss()
+        self._judged = self.judge.seconds if self.judge else 0.0
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        seconds = time.perf_counter() - self._start
+        judged = (self.judge.seconds - self._judged) if self.judge else 0.0
+        self.steps.append({"seconds": seconds, "judge_seconds": judged, "peak_rss_mb": peak_rss_mb()})
+
+
+def bench_plan(workspace: str | Path | None, overrides: dict[str, dict[str, Any]], tmp: Path):
+    """(plan, where it comes from): the workspace's plan when `workspace` is one, the shipped defaults
+    otherwise (initialized in `tmp`). Nothing is written to the workspace."""
+    from loop.config import CONFIG_FILE
+    from loop.training.round import plan_run
+    from loop.workspace import Workspace, init_workspace
+
+    if workspace is not None and (Path(workspace) / CONFIG_FILE).exists():
+        ws, source = Workspace(Path(workspace)), str(Path(workspace).resolve())
+    else:
+        ws, source = init_workspace(tmp / "ws"), "shipped defaults"
+    return plan_run(ws, overrides, run_name="bench"), source
+
+
+def step_prompts(plan, n: int) -> list[int]:
+    """n pool indices, seeded: the prompts of the benchmark's steps (the same in every process)."""
+    import random
+
+    order = list(range(len(plan.pool)))
+    random.Random(plan.config.run.seed).shuffle(order)
+    return [order[i % len(order)] for i in range(n)]
+
+
+def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judged: bool, folder: Path) -> StepClock:
+    """Train one trainer for len(indices) steps (one prompt's group each); returns its clock.
+
+    judged: loop's reward functions with the round judge (the frozen round-start adapter), as a round
+    builds them; otherwise one constant reward."""
+    from transformers import TrainerCallback
+
+    from loop.config import grpo_args
+    from loop.judging.judge import Judge
+    from loop.ledger.recorder import CritiqueRecorder
+    from loop.model import frozen_adapter_copy
+    from loop.training.rewards import build_rewards
+    from loop.training.round import Judging, grpo_trainer, policy_model, prompt_dataset
+
+    config, constitution = plan.config, plan.constitution
+    policy = policy_model(plan, model, 1)
+    args = grpo_args(config, folder / "trainer", seed=config.run.seed + 1)
+    callbacks: list = []
+    judging = recorder = None
+    if judged:
+        judging = Judging(TimedJudge(Judge(policy, tokenizer, constitution, plan.templates, config.judge,
+                                           model_id=model_id)), policy)
+        recorder = CritiqueRecorder(folder / "critiques.jsonl", 1, {p.id: p.weight for p in constitution.principles})
+        funcs, args.reward_weights = build_rewards(constitution, judging.judge, recorder, judging.judge_view,
+                                                   judging.anchor_view)
+        callbacks.append(recorder)
+    else:
+        funcs = [ConstantReward()]
+    clock = StepClock(judging.judge if judging else None)
+    callbacks.append(type("Clock", (TrainerCallback,), {"on_step_begin": clock.on_step_begin,
+                                                          "on_step_end": clock.on_step_end})())
+    trainer = grpo_trainer(plan, policy, tokenizer, args, prompt_dataset(plan, indices), funcs, callbacks)
+    if judging is not None:
+        recorder.trainer = trainer
+        judging.adapter = "ref" if "ref" in policy.peft_config else frozen_adapter_copy(policy, "judge")
+    try:
+        trainer.train()
+    finally:
+        policy.unload()  # the base weights go on to the next trainer without these LoRA layers
+    return clock
+
+
+def median(values: list[float]) -> float | None:
+    import statistics
+
+    return statistics.median(values) if values else None
+
+
+def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+               repeats: int = 3, warmup: int = 1,
+               inference_rss: Callable[[], float] | None = None) -> dict[str, Any]:
+    """Time the plain and the self-judged GRPO step (medians of `repeats` steps after `warmup`), and the
+    self-judged step's peak memory against `inference_rss()`, an inference-only baseline that must be
+    measured in another process (a process's peak covers everything it ever held)."""
+    from loop.model import load_model, no_telemetry
+
+    no_telemetry()
+    with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
+        plan, source = bench_plan(workspace, overrides or {}, Path(tmp))
+        config = plan.config
+        model, tokenizer, info = load_model(config.model.name, config.model.dtype)
+        indices = step_prompts(plan, warmup + repeats)
+        clocks = {kind: timed_steps(plan, model, tokenizer, info.name, indices, kind == "judged", Path(tmp) / kind)
+                  for kind in ("plain", "judged")}
+    plain, judged = (clocks[k].steps[warmup:] for k in ("plain", "judged"))
+    plain_s = median([s["seconds"] for s in plain])
+    step_s = median([s["seconds"] for s in judged])
+    judge_s = median([s["judge_seconds"] for s in judged])
+    peak = max(s["peak_rss_mb"] for s in judged)
+    inference = inference_rss() if inference_rss else None
+    judged_ids = [p.id for p in plan.constitution.principles if not p.is_rule]
+    return {
+        "model": config.model.name,
+        "settings": {"num_generations": config.grpo["num_generations"],
+                     "max_completion_length": config.grpo["max_completion_length"], "judge_mode": config.judge.mode,
+                     "constitution": plan.constitution.version, "judged_principles": judged_ids,
+                     "workspace": source,
+                     "repeats": repeats, "warmup": warmup},
+        "plain_step_s": round(plain_s, 2),
+        "step_s": round(step_s, 2),
+        "ratio": round(step_s / plain_s, 2),
+        "judge_s": round(judge_s, 2),
+        "judge_share_of_round": round(judge_s / step_s, 3),
+        "peak_rss_mb": round(peak),
+        "plain_peak_rss_mb": round(max(s["peak_rss_mb"] for s in plain)),
+        "inference_rss_mb": None if inference is None else round(inference),
+        "memory_ratio": None if not inference else round(peak / inference, 2),
+        "plain_steps_s": [round(s["seconds"], 2) for s in plain],
+        "steps_s": [round(s["seconds"], 2) for s in judged],
+    }
+
+
+def bench_inference(workspace: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                    repeats: int = 3, warmup: int = 1) -> dict[str, Any]:
+    """Inference only: load the model and sample the benchmark's batches (each step's prompt,
+    num_generations completions of max_completion_length tokens) as TRL generates them; peak memory
+    of this process and the median seconds per batch."""
+    import torch
+
+    from loop.generation import encode_chats, left_padded
+    from loop.model import load_model
+    from loop.templates import policy_messages
+
+    with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
+        plan, _ = bench_plan(workspace, overrides or {}, Path(tmp))
+    config = plan.config
+    model, tokenizer, _ = load_model(config.model.name, config.model.dtype)
+    model.eval()
+    n, tokens = config.grpo["num_generations"], config.grpo["max_completion_length"]
+    seconds = []
+    for index in step_prompts(plan, warmup + repeats):
+        messages = policy_messages(plan.templates, plan.constitution, plan.pool[index]["prompt"])
+        ids, mask = left_padded(encode_chats(tokenizer, [messages]) * n, tokenizer.pad_token_id)
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=tokens, do_sample=True,
+                           temperature=config.grpo.get("temperature", 1.0), top_p=1.0, top_k=None,
+                           pad_token_id=tokenizer.pad_token_id)
+        seconds.append(time.perf_counter() - start)
+    return {"model": config.model.name, "settings": {"num_generations": n, "max_completion_length": tokens},
+            "generate_s": round(median(seconds[warmup:]), 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
