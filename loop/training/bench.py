@@ -290,4 +290,5 @@ def bench_inference(workspace: str | Path | None = None, overrides: dict[str, di
         seconds.append(time.perf_counter() - start)
     return {"model": config.model.name, "settings": {"num_generations": n, "max_completion_length": tokens},
             "generate_s": round(median(seconds[warmup:]), 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            # VmHWM, not ru_maxrss: a process started by fork + exec inherits its parent's ru_maxrss.
+            "peak_rss_mb": round(peak_rss_mb())}
