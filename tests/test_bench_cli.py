@@ -55,7 +55,8 @@ STEP = {"target": "step", "machine": MACHINE, "model": "embedded",
                      "repeats": 3, "warmup": 1},
         "plain_step_s": 10.5, "step_s": 21.0, "ratio": 2.0, "judge_s": 9.2, "judge_share_of_round": 0.438,
         "peak_rss_mb": 1843, "plain_peak_rss_mb": 1800, "inference_rss_mb": 1229, "memory_ratio": 1.5,
-        "plain_steps_s": [10.1, 10.5, 11.0], "steps_s": [20.0, 21.0, 23.5]}
+        "plain_steps_s": [10.1, 10.5, 11.0], "steps_s": [20.0, 21.0, 23.5],
+        "plain_step_cpu_s": 10.2, "step_cpu_s": 19.9, "cpu_ratio": 1.95, "judge_cpu_s": 9.0}
 
 
 def test_step_result_is_printed_as_a_table(monkeypatch):
@@ -68,6 +69,7 @@ def test_step_result_is_printed_as_a_table(monkeypatch):
     assert "10.50 s (10.1, 10.5, 11.0)" in out and "21.00 s (20.0, 21.0, 23.5)" in out and "2.00×" in out
     assert "9.20 s (44% of the self-judged step)" in out
     assert "1.80 GB (1.50× inference only)" in out and "1.20 GB" in out
+    assert "10.20 s, 19.90 s, 1.95×, 9.00 s" in out
 
 
 def test_step_json_is_the_result_itself(monkeypatch):
@@ -91,5 +93,6 @@ def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspa
     assert result["settings"]["judged_principles"] == ["harmless", "helpful", "honest", "polite"]
     assert len(result["plain_steps_s"]) == len(result["steps_s"]) == 1
     assert result["ratio"] == pytest.approx(result["step_s"] / result["plain_step_s"], rel=0.05)
+    assert result["cpu_ratio"] == pytest.approx(result["step_cpu_s"] / result["plain_step_cpu_s"], rel=0.05)
     assert 0 < result["judge_share_of_round"] <= 1
     assert result["inference_rss_mb"] > 0 and result["peak_rss_mb"] > 0

@@ -207,6 +207,9 @@ def _step_table(result: dict):
     table.add_row("self-judged step", f"{result['step_s']:.2f} s ({each})")
     table.add_row("ratio", f"{result['ratio']:.2f}×")
     table.add_row("judge", f"{result['judge_s']:.2f} s ({result['judge_share_of_round']:.0%} of the self-judged step)")
+    table.add_row("CPU time: plain, self-judged, ratio, judge",
+                  f"{result['plain_step_cpu_s']:.2f} s, {result['step_cpu_s']:.2f} s, {result['cpu_ratio']:.2f}×, "
+                  f"{result['judge_cpu_s']:.2f} s")
     versus = (f" ({result['memory_ratio']:.2f}× inference only)" if result["inference_rss_mb"] is not None else "")
     table.add_row("peak memory, self-judged step", f"{result['peak_rss_mb'] / 1024:.2f} GB{versus}")
     table.add_row("peak memory, plain step", f"{result['plain_peak_rss_mb'] / 1024:.2f} GB")
