@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from loop.constitution import SIGNALS
 from loop.generation import right_padded
+from loop.judging.passes import MIN_PREFIX_TOKENS, prefixed_logits
 from loop.stats import mean
 
 
@@ -55,13 +56,44 @@ def steered_chat(tokenizer, system: str, prompt: str) -> list[dict[str, str]]:
 def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
                       batch_size: int = 8) -> list[list[float]]:
     """Per-token log-probabilities of each response as the assistant's reply to its conversation.
-    Right padding (causal attention never looks at the pads that follow a row's tokens)."""
+
+    Responses to the same conversation (a training step's group: one prompt, several answers) share
+    its tokens: those are run once, and the responses after them from the key/value cache. The rest
+    run whole, right-padded (causal attention never looks at the pads that follow a row's tokens)."""
+    pairs = [_split(tokenizer, messages, response) for messages, response in conversations]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (head, _) in enumerate(pairs):
+        groups.setdefault(tuple(head), []).append(i)
+    out: list[list[float]] = [[] for _ in pairs]
+    alone = []
+    for head, members in groups.items():
+        if len(members) > 1 and len(head) > MIN_PREFIX_TOKENS:
+            for i, lp in zip(members, _after_shared_head(model, pad, list(head), [pairs[i][1] for i in members],
+                                                        batch_size)):
+                out[i] = lp
+        else:
+            alone += members
+    for i, lp in zip(alone, _whole(model, pad, [pairs[i] for i in alone], batch_size)):
+        out[i] = lp
+    return out
+
+
+def _token_logprobs(logits, rows, tails: list[list[int]]) -> list[list[float]]:
+    """log P of each tail's tokens, read at the logit columns `rows[r]` of batch row r."""
     import torch
 
-    pairs = [_split(tokenizer, messages, response) for messages, response in conversations]
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return [logp[r, cols.to(logp.device), torch.tensor(tail, device=logp.device)].tolist()
+            for r, (cols, tail) in enumerate(zip(rows, tails))]
+
+
+def _whole(model, pad: int, pairs: list[tuple[list[int], list[int]]], batch_size: int) -> list[list[float]]:
+    """Each (head, tail) run as one sequence, in batches of similar length."""
+    import torch
+
     out: list[list[float]] = [[] for _ in pairs]
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
@@ -70,13 +102,29 @@ def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str,
             # Logits only from the first position that predicts a response token on (the heads are long).
             first = min(len(pairs[i][0]) for i in batch) - 1
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                           use_cache=False, logits_to_keep=width - first).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
-            for r, i in enumerate(batch):
-                head, tail = pairs[i]
-                rows = torch.arange(len(head) - 1, len(head) - 1 + len(tail)) - first
-                targets = torch.tensor(tail, device=logp.device)
-                out[i] = logp[r, rows.to(logp.device), targets].tolist()
+                           use_cache=False, logits_to_keep=width - first).logits
+            rows = [torch.arange(len(pairs[i][0]) - 1, len(pairs[i][0]) - 1 + len(pairs[i][1])) - first for i in batch]
+            for i, lp in zip(batch, _token_logprobs(logits, rows, [pairs[i][1] for i in batch])):
+                out[i] = lp
+    return out
+
+
+def _after_shared_head(model, pad: int, head: list[int], tails: list[list[int]], batch_size: int) -> list[list[float]]:
+    """Tails that follow the same head: the head but its last token is run once; each tail is run after
+    it as [last head token] + tail, whose logits at column j predict tail[j]."""
+    import torch
+
+    out: list[list[float]] = [[] for _ in tails]
+    order = sorted(range(len(tails)), key=lambda r: len(tails[r]))
+    with torch.no_grad():
+        prefix_kv = model(input_ids=torch.tensor([head[:-1]], device=model.device), use_cache=True).past_key_values
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            suffixes = [[head[-1]] + tails[r] for r in batch]
+            logits = prefixed_logits(model, pad, suffixes, prefix_kv, len(head) - 1, max(len(x) for x in suffixes))
+            rows = [torch.arange(len(tails[r])) for r in batch]
+            for r, lp in zip(batch, _token_logprobs(logits, rows, [tails[r] for r in batch])):
+                out[r] = lp
     return out
 
 

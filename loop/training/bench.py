@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from transformers import TrainerCallback
+
 from loop.stats import mean
 
 
@@ -129,9 +131,8 @@ def reset_peak_rss() -> None:
         pass  # the peak then covers the whole process, which can only overstate it
 
 
-class StepClock:
-    """A TrainerCallback's hooks: each step's wall and CPU time, the judge's share of both, and the
-    step's peak memory."""
+class StepClock(TrainerCallback):
+    """Each training step's wall and CPU time, the judge's share of both, and the step's peak memory."""
 
     def __init__(self, judge: TimedJudge | None = None):
         self.judge = judge
@@ -180,8 +181,6 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
 
     judged: loop's reward functions with the round judge (the frozen round-start adapter), as a round
     builds them; otherwise one constant reward."""
-    from transformers import TrainerCallback
-
     from loop.config import grpo_args
     from loop.judging.judge import Judge
     from loop.ledger.recorder import CritiqueRecorder
@@ -204,8 +203,7 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
     else:
         funcs = [ConstantReward()]
     clock = StepClock(judging.judge if judging else None)
-    callbacks.append(type("Clock", (TrainerCallback,), {"on_step_begin": clock.on_step_begin,
-                                                          "on_step_end": clock.on_step_end})())
+    callbacks.append(clock)
     trainer = grpo_trainer(plan, policy, tokenizer, args, prompt_dataset(plan, indices), funcs, callbacks)
     if judging is not None:
         recorder.trainer = trainer
