@@ -54,6 +54,7 @@ class JudgeSection:
     critique_tokens: int = field(default=48, metadata={"help": "Length bound of a critique in critique mode."})
     batch_size: int = field(default=16, metadata={"help": "Pairs judged per forward pass."})
     guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/judging/guard.py)."})
+    anchor_on_training: bool = field(default=False, metadata={"help": "Also score every training completion with the anchor judge (the run's round-0 model) and record it beside the round judge's score. Off, the anchor scores the held-out evaluation only, which is where `loop log --disagree` then reads both judges: per-sample anchor scores double the judge's work on every training step, for a signal training does not use."})
 
     def __post_init__(self):
         if self.mode not in SCORE_MODES:

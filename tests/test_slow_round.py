@@ -35,10 +35,12 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
     assert sum(r["score"] is not None for r in judged) >= 0.9 * len(judged)
     assert all(0.0 <= r["score"] <= 1.0 for r in judged if r["score"] is not None)
     assert any(r["completion"].strip() for r in records)
-    # In round 1 the judge (the round-start adapter) and the anchor (the base) are the same model.
-    for r in judged:
-        if r["score"] is not None and r["anchor_score"] is not None:
-            assert r["score"] == pytest.approx(r["anchor_score"], abs=1e-4)
+    # In round 1 the judge (the round-start adapter) and the anchor (the base) are the same model; the
+    # anchor scores the held-out answers (training completions only with [judge] anchor_on_training).
+    assert all(r["anchor_score"] is None for r in judged)
+    evals = [json.loads(line) for line in (folder / "eval.jsonl").read_text().splitlines()]
+    pairs = [(e["scores"][p], e["anchor_scores"][p]) for e in evals for p in e["scores"]]
+    assert pairs and all(s == pytest.approx(a, abs=1e-4) for s, a in pairs if None not in (s, a))
 
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics["eval"]["judge_scores"]) == {"harmless", "helpful", "honest", "polite"}

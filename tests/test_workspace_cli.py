@@ -87,7 +87,7 @@ BAD_INPUTS = [
     ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, 3, "unknown section [modle]"),
     ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG, 15,
      "unknown key 'prompts_per_rnd' in [run]"),
-    ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG, 47,
+    ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG, 49,
      "'learning_rat' is not a trl.GRPOConfig field"),
     # Duplicate ids: the second file (in name order) is the one named.
     ("duplicate-id", replace("constitution/principles/polite.toml", 'id = "polite"', 'id = "helpful"'),

@@ -164,8 +164,9 @@ def train_round(plan: RunPlan, split: dict[str, Any], base_model, tokenizer, mod
                                             model_id=model_id), model)
     recorder = CritiqueRecorder(folder / "critiques.jsonl", r, {p.id: p.weight for p in constitution.principles},
                                 on_judged=lambda: progress.advance("judge"))
+    # The anchor scores the held-out answers (step 6); training completions only when asked to.
     reward_funcs, args.reward_weights = build_rewards(constitution, judging.judge, recorder, judging.judge_view,
-                                                      judging.anchor_view)
+                                                      judging.anchor_view if config.judge.anchor_on_training else None)
     trainer = grpo_trainer(plan, model, tokenizer, args, train_dataset, reward_funcs,
                            callbacks=[recorder, step_progress(progress)])
     recorder.trainer = trainer
