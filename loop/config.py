@@ -1,9 +1,10 @@
 """The workspace config, `loop.toml`: the knobs that matter, with defaults that work for the
 embedded 135M model on a 2-core CPU.
 
-Sections mirror concepts: [model], [run], [judge], [lora], and [grpo], whose keys are passed
-straight to `trl.GRPOConfig` under TRL's own names (we do not re-declare TRL's fields; any
-GRPOConfig field is accepted there, and a misspelled one is an error).
+Sections mirror concepts: [model], [run], [train], [judge], [lora], [probes], and the TRL tables
+[grpo] and [sft], whose keys are passed straight to `trl.GRPOConfig` (the self-rewarding rounds) and
+`trl.SFTConfig` (the warm start) under TRL's own names: we do not re-declare TRL's fields; any field
+of the TRL class is accepted there, and a misspelled one is an error.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ class RunSection:
 
 
 @dataclass
+class TrainSection:
+    warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds, as Self-Rewarding LMs and Constitutional AI begin: at 135M the behaviours the rules reward (refusing harm, admitting what it cannot know) almost never appear in samples, so GRPO would have nothing to compare."})
+    demonstrations: str = field(default="prompts/demonstrations.jsonl", metadata={"help": "The warm start's demonstrations (JSONL: prompt, response), relative to the workspace; the constitution's good examples are added to them."})
+    stop_on_regression: bool = field(default=False, metadata={"help": "Stop the run after a round whose probes fell below round 0 by more than their interval (also `loop run --stop-on-regression`)."})
+
+
+@dataclass
 class JudgeSection:
     """The judge's settings, declared once: loop.toml's [judge] and the Judge's own settings object
     (loop.judging.judge.Judge takes one of these; a test or a command overrides single fields)."""
@@ -69,6 +77,19 @@ class LoraSection:
     target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules: 'all-linear' or a comma-separated list."})
 
 
+@dataclass
+class ProbesSection:
+    dir: str = field(default="prompts/probes", metadata={"help": "Probe files (<family>.jsonl), relative to the workspace: held-out checks with known answers that no judge decides (see README, Probes)."})
+    per_round: int = field(default=20, metadata={"help": "Probes per family answered each round, the same ones every round of a run; 0 = all of them."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Length bound of a probe answer (greedy)."})
+
+    def __post_init__(self):
+        if self.per_round < 0:
+            raise ValueError("per_round must be 0 (every probe) or more")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+
+
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
     "learning_rate": 5e-5,
@@ -83,7 +104,20 @@ DEFAULT_GRPO: dict[str, Any] = {
     "gradient_checkpointing": False,
 }
 
-SECTIONS = {"model": ModelSection, "run": RunSection, "judge": JudgeSection, "lora": LoraSection}
+# The warm start (TRL's SFTTrainer, loop/training/warm_start.py). Chosen on the dev probes
+# (tests/data/probes_dev): see the README's "What the loop does to a model".
+DEFAULT_SFT: dict[str, Any] = {
+    "learning_rate": 2e-4,
+    "num_train_epochs": 1,
+    "per_device_train_batch_size": 8,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 2,
+    "max_length": 256,
+    "gradient_checkpointing": False,  # as in [grpo]: memory to spare on a CPU, and recomputing costs time
+}
+
+SECTIONS = {"model": ModelSection, "run": RunSection, "train": TrainSection, "judge": JudgeSection,
+            "lora": LoraSection, "probes": ProbesSection}
 
 
 @dataclass
@@ -91,14 +125,23 @@ class Config:
     model: ModelSection = field(default_factory=ModelSection)
     run: RunSection = field(default_factory=RunSection)
     judge: JudgeSection = field(default_factory=JudgeSection)
+    train: TrainSection = field(default_factory=TrainSection)
     lora: LoraSection = field(default_factory=LoraSection)
+    probes: ProbesSection = field(default_factory=ProbesSection)
     grpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GRPO))
+    sft: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SFT))
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
-        out["grpo"] = dict(self.grpo)
+        out.update({name: dict(getattr(self, name)) for name in TRL_TABLES})
         return out
 
+
+# The tables passed to a TRL config class under TRL's own names: table -> (class name in trl, defaults).
+TRL_TABLES: dict[str, tuple[str, dict[str, Any]]] = {
+    "grpo": ("GRPOConfig", DEFAULT_GRPO),
+    "sft": ("SFTConfig", DEFAULT_SFT),
+}
 
 # GRPOConfig fields that loop sets itself, with the fix for a [grpo] table that names one.
 LOOP_DECIDES = {
@@ -116,53 +159,78 @@ def refuse_loop_decided(grpo: dict[str, Any], path: Path | None, text: str = "")
                             path=path, line=line_of_key(text, key, "grpo"))
 
 
-def grpo_fields() -> set[str]:
-    from trl import GRPOConfig
+def trl_class(table: str):
+    import trl
 
-    return {f.name for f in dataclasses.fields(GRPOConfig)}
+    return getattr(trl, TRL_TABLES[table][0])
+
+
+def trl_fields(table: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(trl_class(table))}
+
+
+def grpo_fields() -> set[str]:
+    return trl_fields("grpo")
+
+
+def trl_args(config: Config, table: str, output_dir: str | Path | None = None, seed: int | None = None,
+             path: Path | None = None, **decided: Any):
+    """The TRL config object of a training round: the table as given, plus what loop decides
+    (`decided`, and settings every round shares: no hub, no checkpoints, our own logging). TRL's own
+    validation errors come back as one line naming loop.toml."""
+    import tempfile
+
+    import torch
+
+    values = dict(getattr(config, table))
+    # bf16 where the hardware has it, else float32: TRL's own default assumes a GPU and fails on a CPU.
+    values.setdefault("bf16", torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    values.setdefault("num_train_epochs", 1)
+    seed = config.run.seed if seed is None else seed
+    try:
+        return trl_class(table)(output_dir=str(output_dir or tempfile.gettempdir()), report_to="none",
+                                logging_steps=1, save_strategy="no", disable_tqdm=True, seed=seed, data_seed=seed,
+                                **decided, **values)
+    except (ValueError, TypeError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LoopError(f"[{table}] settings rejected by TRL: {message}", path=path) from None
 
 
 def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
               path: Path | None = None):
-    """The trl.GRPOConfig of a round: [grpo] as given, plus what loop decides. TRL's own validation
-    errors come back as one line naming loop.toml."""
-    import tempfile
-
-    import torch
-    from trl import GRPOConfig
-
-    grpo = dict(config.grpo)
+    """The trl.GRPOConfig of a self-rewarding round."""
     # One prompt's whole group per device step unless the user says otherwise: on a CPU that is the
     # batch that fits, and it keeps every group's advantages inside one step.
-    grpo.setdefault("per_device_train_batch_size", grpo.get("num_generations", 8))
-    grpo.setdefault("bf16", torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    seed = config.run.seed if seed is None else seed
-    try:
-        return GRPOConfig(output_dir=str(output_dir or tempfile.gettempdir()), report_to="none", logging_steps=1,
-                          save_strategy="no", disable_tqdm=True, num_train_epochs=1, seed=seed, data_seed=seed,
-                          **grpo)
-    except (ValueError, TypeError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise LoopError(f"[grpo] settings rejected by TRL: {message}", path=path) from None
+    decided = {} if "per_device_train_batch_size" in config.grpo else {
+        "per_device_train_batch_size": config.grpo.get("num_generations", 8)}
+    return trl_args(config, "grpo", output_dir, seed, path, **decided)
+
+
+def sft_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
+             path: Path | None = None):
+    """The trl.SFTConfig of the warm start."""
+    return trl_args(config, "sft", output_dir, seed, path)
 
 
 def build_config(data: dict[str, Any], path: Path | None = None, text: str = "") -> Config:
     """Validate a parsed config mapping; unknown sections or keys are errors that name the line."""
     config = Config()
+    every = [*SECTIONS, *TRL_TABLES]
     for section, values in data.items():
-        if section not in SECTIONS and section != "grpo":
-            raise LoopError(f"unknown section [{section}]{did_you_mean(section, [*SECTIONS, 'grpo'])}; "
-                            f"sections: {', '.join([*SECTIONS, 'grpo'])}", path=path, line=line_of_key(text, section))
+        if section not in every:
+            raise LoopError(f"unknown section [{section}]{did_you_mean(section, every)}; "
+                            f"sections: {', '.join(every)}", path=path, line=line_of_key(text, section))
         if not isinstance(values, dict):
             raise LoopError(f"'{section}' must be a table: [{section}]", path=path, line=line_of_key(text, section))
-        if section == "grpo":
-            known = grpo_fields()
+        if section in TRL_TABLES:
+            known, cls = trl_fields(section), TRL_TABLES[section][0]
             for key in values:
                 if key not in known:
-                    raise LoopError(f"[grpo] '{key}' is not a trl.GRPOConfig field{did_you_mean(key, known)}",
+                    raise LoopError(f"[{section}] '{key}' is not a trl.{cls} field{did_you_mean(key, known)}",
                                     path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
-            refuse_loop_decided(values, path, text)
-            config.grpo.update(values)
+            if section == "grpo":
+                refuse_loop_decided(values, path, text)
+            getattr(config, section).update(values)
             continue
         cls = SECTIONS[section]
         names = {f.name: f for f in dataclasses.fields(cls)}
@@ -201,11 +269,12 @@ def render_default_config() -> str:
             lines.append(f"# {f.metadata.get('help', '')}")
             lines.append(f"{f.name} = {_toml_value(getattr(getattr(defaults, name), f.name))}")
         lines.append("")
-    lines.append("# Passed to trl.GRPOConfig under TRL's own names; any GRPOConfig field may be added.")
-    lines.append("[grpo]")
-    for key, value in DEFAULT_GRPO.items():
-        lines.append(f"{key} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
+    for table, (cls, defaults) in TRL_TABLES.items():
+        lines.append(f"# Passed to trl.{cls} under TRL's own names; any {cls} field may be added.")
+        lines.append(f"[{table}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in defaults.items())
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _toml_value(value: Any) -> str:

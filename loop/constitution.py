@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from loop.datafile import read_text, read_toml
 from loop.errors import LoopError, did_you_mean, display_path, line_of_key
@@ -30,11 +31,17 @@ RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/training/rules.py.
 CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "max_words": ({"max"}, set()),
+    "max_words": ({"max"}, {"fail_loops"}),
     "regex": (set(), {"must", "must_not"}),
     "answer": (set(), {"column", "mode"}),
+    "refusal": (set(), {"column"}),
+    "admits_unknown": (set(), {"column"}),
+    "format": (set(), {"column"}),
     "custom": ({"path"}, set()),
 }
+# Checks that read a label from a column of the prompt pool, and the column each reads by default
+# (`column = "..."` names another); the pool loader accepts these columns.
+CHECK_COLUMNS: dict[str, str] = {"answer": "answer", "refusal": "expect", "admits_unknown": "expect", "format": "expect"}
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -141,6 +148,8 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
     if kind == "max_words" and (isinstance(max_words, bool) or not isinstance(max_words, int) or max_words <= 0):
         raise LoopError(f"check 'max' must be a positive whole number of words, got {max_words!r}", path=path,
                         line=_check_line(text, "max"))
+    if kind == "max_words" and not isinstance(raw.get("fail_loops", False), bool):
+        raise LoopError("check 'fail_loops' must be true or false", path=path, line=_check_line(text, "fail_loops"))
     if kind == "regex":
         if not raw.get("must") and not raw.get("must_not"):
             raise LoopError("a 'regex' check needs 'must' or 'must_not' (or both)", path=path, line=line)
@@ -153,13 +162,34 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
                                     line=_check_line(text, key)) from None
     if kind == "answer" and raw.get("mode", "numeric") not in ("numeric", "exact"):
         raise LoopError("answer check 'mode' must be \"numeric\" or \"exact\"", path=path, line=_check_line(text, "mode"))
-    if kind == "answer" and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
-        raise LoopError("answer check 'column' must name a column of the prompt pool, e.g. column = \"answer\"",
-                        path=path, line=_check_line(text, "column"))
+    if kind in CHECK_COLUMNS and "column" in raw and (not isinstance(raw["column"], str) or not raw["column"].strip()):
+        raise LoopError(f"{kind} check 'column' must name a column of the prompt pool, e.g. column = "
+                        f"\"{CHECK_COLUMNS[kind]}\"", path=path, line=_check_line(text, "column"))
     if kind == "custom" and not re.fullmatch(r"[A-Za-z_][\w.]*[:.][A-Za-z_]\w*", str(raw["path"])):
         raise LoopError("custom check 'path' must be a dotted import path such as \"mypkg.checks:no_emoji\"",
                         path=path, line=_check_line(text, "path"))
     return dict(raw)
+
+
+def import_custom_check(principle: Principle) -> Callable[[str, dict], float | None]:
+    """The function a `type = "custom"` check names by import path ("pkg.mod:func" or "pkg.mod.func").
+
+    `loop check` calls this, so a path that does not resolve is refused there, naming the file and
+    line, and not minutes later when the round builds its rewards (which call it too)."""
+    raw = principle.check["path"]  # type: ignore[index]  # only called for custom checks
+    module_name, _, attr = raw.replace(":", ".").rpartition(".")
+    where = {"path": principle.path or None}
+    if principle.path and Path(principle.path).is_file():
+        where["line"] = _check_line(Path(principle.path).read_text("utf-8"), "path")
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise LoopError(f"custom check '{raw}' cannot be imported ({err}); install the module that defines it, "
+                        "or fix the path", **where) from None
+    if not callable(func):
+        raise LoopError(f"custom check '{raw}' is not callable; name a function (completion_text, row) -> float",
+                        **where)
+    return func
 
 
 def load_principle(path: Path) -> Principle:
@@ -277,13 +307,17 @@ def hash_files(texts: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b") -> dict[str, list[str]]:
-    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out."""
+def diff_files(a: dict[str, str], b: dict[str, str], label_a: str = "a", label_b: str = "b",
+               *, headers: tuple[str, str] | None = None) -> dict[str, list[str]]:
+    """Unified diffs per file between two snapshots {relative path: text}; files equal in both are left out.
+
+    The diff headers are `label/name`; `headers` gives them whole instead, for two single files
+    compared under one name (whose own paths are not a folder plus that name)."""
     out: dict[str, list[str]] = {}
     for name in sorted(set(a) | set(b)):
         old, new = a.get(name, ""), b.get(name, "")
         if old == new:
             continue
-        out[name] = list(difflib.unified_diff(
-            old.splitlines(), new.splitlines(), f"{label_a}/{name}", f"{label_b}/{name}", lineterm=""))
+        head_a, head_b = headers or (f"{label_a}/{name}", f"{label_b}/{name}")
+        out[name] = list(difflib.unified_diff(old.splitlines(), new.splitlines(), head_a, head_b, lineterm=""))
     return out

@@ -5,12 +5,24 @@ judge writes its critiques with it. Conversations go in, texts come out, in the 
 
 Batches are formed by length (less padding; the results are put back in order) and padded on the
 left, so every row's new tokens start at the same column. The model is put in eval mode for the
-call and left in the mode it was in.
+call and left in the mode it was in. `greedy_answers` also says which answers the length limit cut
+off (the probes report that share); `generate_greedy` gives the texts alone.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
+
+
+def cut_at(ids: list[int], max_new_tokens: int, stop_ids) -> int | None:
+    """How many tokens an answer was cut at, when the length limit stopped it; None when it ended itself.
+
+    TRL's rule (its completions/clipped_ratio): an answer that reached the limit and whose last token
+    is not a stop token (end of sequence, or padding) was cut mid-way."""
+    if len(ids) < max_new_tokens or not ids or ids[-1] in stop_ids:
+        return None
+    return len(ids)
 
 
 def encode_chats(tokenizer, conversations: list[list[dict[str, str]]]) -> list[list[int]]:
@@ -44,17 +56,30 @@ def _padded(seqs: list[list[int]], pad: int, left: bool):
     return ids, mask
 
 
+@dataclass(frozen=True)
+class Answer:
+    text: str  # stripped, special tokens left out
+    cut: bool  # it used all max_new_tokens without ending: cut off by the limit, not finished
+
+
 def generate_greedy(model, tokenizer, conversations: list[list[dict[str, str]]], max_new_tokens: int,
                     batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[str]:
     """The model's greedy answer to each conversation (at most max_new_tokens each), stripped.
 
     `on_batch(n)` is called after each batch with the number of conversations it answered."""
+    return [a.text for a in greedy_answers(model, tokenizer, conversations, max_new_tokens, batch_size, on_batch)]
+
+
+def greedy_answers(model, tokenizer, conversations: list[list[dict[str, str]]], max_new_tokens: int,
+                   batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[Answer]:
+    """generate_greedy's answers with, for each, whether the length limit cut it off."""
     import torch
 
     seqs = encode_chats(tokenizer, conversations)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     pad = tokenizer.pad_token_id
-    texts = [""] * len(seqs)
+    stops = _end_tokens(model, tokenizer) | ({pad} if pad is not None else set())
+    answers: list[Answer | None] = [None] * len(seqs)
     was_training = model.training
     model.eval()
     try:
@@ -67,9 +92,20 @@ def generate_greedy(model, tokenizer, conversations: list[list[dict[str, str]]],
                                      max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
                                      temperature=None, top_p=None, top_k=None)
             for r, i in enumerate(batch):
-                texts[i] = tokenizer.decode(out[r, ids.shape[1]:], skip_special_tokens=True).strip()
+                new = out[r, ids.shape[1]:]
+                # A finished row ends with an end token (then pads); a cut one fills the limit without one.
+                cut = cut_at([int(t) for t in new], max_new_tokens, stops) is not None
+                answers[i] = Answer(tokenizer.decode(new, skip_special_tokens=True).strip(), cut)
             if on_batch:
                 on_batch(len(batch))
     finally:
         model.train(was_training)
-    return texts
+    return answers  # type: ignore[return-value]  # every slot is filled
+
+
+def _end_tokens(model, tokenizer) -> set[int]:
+    """The token ids that end an answer: the generation config's eos (one id or several) and the tokenizer's."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(configured if isinstance(configured, (list, tuple)) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    return {int(i) for i in ids if i is not None}

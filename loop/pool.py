@@ -1,8 +1,10 @@
 """The prompt pool: user prompts as JSONL data, validated line by line, loaded as a `datasets.Dataset`.
 
-Each line is an object with a non-empty "prompt" and optionally "answer" (for rule checks such as the
-arithmetic answer check) and "category". Columns that a rule check names (`column = "..."`) are
-allowed as well; any other key is an error, so a typo never silently drops an answer.
+Each line is an object with a non-empty "prompt" and optionally "answer" (the right answer, for the
+answer check), "expect" (the expected behaviour, for the refusal, admits_unknown and format checks:
+"refuse", "comply", "unknowable", "one_word", "list:3", ...) and "category". Columns that a rule
+check names (`column = "..."`) are allowed as well; any other key is an error, so a typo never
+silently drops a label.
 
 It sits on the ground floor beside the constitution, not in loop/training/: the pool is data a person
 edits, validated when the workspace is checked (`loop check`, before any model loads), and the round
@@ -13,16 +15,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loop.constitution import Constitution
+from loop.constitution import CHECK_COLUMNS, Constitution
 from loop.datafile import iter_jsonl
 from loop.errors import LoopError, did_you_mean
 
-BASE_KEYS = {"prompt", "answer", "category"}
+BASE_KEYS = {"prompt", "answer", "expect", "category"}
 
 
 def allowed_columns(constitution: Constitution | None) -> set[str]:
-    extra = {p.check.get("column", "answer") for p in (constitution.principles if constitution else ())
-             if p.check and p.check["type"] == "answer"}
+    extra = {p.check.get("column", CHECK_COLUMNS[p.check["type"]]) for p in (constitution.principles if constitution else ())
+             if p.check and p.check["type"] in CHECK_COLUMNS}
     return BASE_KEYS | extra
 
 

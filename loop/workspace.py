@@ -2,7 +2,7 @@
 
     loop.toml        config (see loop/config.py)
     constitution/    the principles (see loop/constitution.py)
-    prompts/         Jinja templates and the prompt pool
+    prompts/         Jinja templates, the prompt pool and the probes (prompts/probes/)
     runs/            the ledger (see loop/ledger/store.py), ignored by git
 """
 
@@ -14,10 +14,11 @@ from importlib import resources
 from pathlib import Path
 
 from loop.config import CONFIG_FILE, Config, load_config, render_default_config
-from loop.constitution import Constitution, load_constitution
+from loop.constitution import Constitution, import_custom_check, load_constitution
 from loop.datafile import atomic_write
 from loop.errors import LoopError
 from loop.pool import read_pool
+from loop.probes import ProbeSet, load_probes
 from loop.templates import Templates, load_templates
 
 
@@ -54,16 +55,44 @@ class Workspace:
     def pool_path(self, config: Config) -> Path:
         return self.root / config.run.pool
 
-    def check(self) -> tuple[Config, Constitution, Templates, int]:
-        """Validate everything a run needs, before any model loads. Returns what it loaded."""
-        config = self.config()
+    def probes_dir(self, config: Config) -> Path:
+        return self.root / config.probes.dir
+
+    def probes(self, config: Config, trained: list[str] | None = None) -> ProbeSet:
+        """The probes, validated, and checked against every prompt the policy trains on (the pool, and
+        the warm start's demonstrations when it is on; read here unless given): no probe may be one."""
+        if trained is None:
+            trained = self.trained_prompts(config, read_pool(self.pool_path(config), self.constitution()))
+        return load_probes(self.probes_dir(config), trained)
+
+    def trained_prompts(self, config: Config, pool: list[dict]) -> list[str]:
+        """Every prompt the policy may train on: the pool's, and with the warm start its demonstrations'
+        and the constitution's examples' (the warm start fine-tunes on their good answers)."""
+        from loop.demonstrations import read_demonstrations
+
+        prompts = [row["prompt"] for row in pool]
+        if config.train.warm_start:
+            prompts += [d["prompt"] for d in read_demonstrations(self.root / config.train.demonstrations)]
+            prompts += [ex.prompt for p in self.constitution().principles for ex in p.examples]
+        return prompts
+
+    def check(self, config: Config | None = None) -> tuple[Config, Constitution, Templates, list[dict], ProbeSet]:
+        """Validate everything a run needs, before any model loads: the config (with any overrides
+        already applied), the constitution, templates, prompt pool, the warm start's demonstrations
+        when it is on, the probes, and TRL's own checks of [grpo] and [sft]. Returns what it loaded."""
+        from loop.config import grpo_args, sft_args
+
+        config = config or self.config()
         constitution = self.constitution()
+        for principle in constitution.principles:  # a custom check's import path must resolve now
+            if principle.check and principle.check["type"] == "custom":
+                import_custom_check(principle)
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
-        from loop.config import grpo_args
-
+        probes = self.probes(config, self.trained_prompts(config, pool))
         grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
-        return config, constitution, templates, len(pool)
+        sft_args(config, path=self.root / CONFIG_FILE)
+        return config, constitution, templates, pool, probes
 
 
 def open_workspace(path: str | Path = ".") -> Workspace:

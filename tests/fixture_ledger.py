@@ -6,7 +6,8 @@ Numbers are made up but shaped like a real run: scores improve round by round, t
 above the anchor judge (a growing anchor gap), some scores are "could not score" (null), and the
 constitution changes between rounds so `constitution diff --rounds` has something to show:
 
-    round 1  constitution 1.2.0, shipped templates
+    round 1  constitution 1.2.0 (tests/data/fixture_constitution, frozen so the fixture does not move
+             when the shipped one changes), shipped templates
     round 2  constitution 1.3.0: concise.toml allows 60 words instead of 80, helpful.toml reworded
     round 3  constitution 1.3.0, judge.jinja gains a line
 
@@ -22,6 +23,8 @@ Records that tests look for by content:
 """
 
 from __future__ import annotations
+
+from tests.helpers import REPO
 
 import atexit
 import functools
@@ -43,6 +46,7 @@ from loop.ledger import Ledger, append_jsonl, now, write_snapshot
 from loop.workspace import defaults_dir
 
 RUN = "main"
+FIXTURE_CONSTITUTION = REPO / "tests/data/fixture_constitution"
 STEPS, GROUPS_PER_STEP, SAMPLES = 2, 2, 4  # 4 prompts per round, 4 completions each
 HELDOUT = [
     {"prompt": "Why is the sky blue?", "answer": None},
@@ -69,7 +73,7 @@ ANCHOR_ON_TRAINING = 2  # the round whose anchor judge scored its training compl
 @functools.lru_cache(maxsize=None)
 def _shipped_cached() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     base = defaults_dir()
-    constitution = load_constitution(base / "constitution").files
+    constitution = load_constitution(FIXTURE_CONSTITUTION).files
     prompts = {p.name: p.read_text("utf-8") for p in sorted((base / "prompts").glob("*.jinja"))}
     return tuple(constitution.items()), tuple(prompts.items())
 

@@ -25,3 +25,13 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
     return code, out.getvalue(), err.getvalue()
+
+
+def shipped_version() -> str:
+    """The shipped constitution's version, so tests follow it when it is bumped."""
+    import tomllib
+
+    return tomllib.loads((REPO / "constitution/constitution.toml").read_text())["version"]
+
+
+SHIPPED = shipped_version()

@@ -71,6 +71,9 @@ BAD_CONFIGS = [
     ("judge-mode", "[judge]\nmode = \"vibes\"\n", 1, "mode must be 'score' or 'critique'"),
     ("prompts-per-round", "[run]\nprompts_per_round = 0\n", 1, "prompts_per_round must be at least 1"),
     ("heldout-size", "[run]\nheldout_size = 0\n", 1, "heldout_size must be at least 1"),
+    ("probes-per-round", "[probes]\nper_round = -1\n", 1, "per_round must be 0 (every probe) or more"),
+    ("probes-max-new-tokens", "[probes]\nmax_new_tokens = 0\n", 1, "max_new_tokens must be at least 1"),
+    ("probes-dir-not-text", "[probes]\ndir = 3\n", 2, "[probes] 'dir' must be str"),
     ("toml-syntax", "[run]\nseed = 1\nseed = 2\n", 3, "TOML syntax error"),
 ]
 

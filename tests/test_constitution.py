@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.helpers import REPO, run_cli
+from tests.helpers import SHIPPED, REPO, run_cli
 
 from loop.constitution import diff_files, hash_files, load_constitution, load_principle
 from loop.errors import LoopError
@@ -39,7 +39,7 @@ def test_shipped_constitution_has_5_to_8_principles_with_rubrics_and_examples():
 def test_version_and_metadata_are_read(copy):
     root = copy()
     head = root / "constitution.toml"
-    head.write_text(head.read_text().replace('version = "1.2.0"', 'version = "2.3.1"'))
+    head.write_text(head.read_text().replace(f'version = "{SHIPPED}"', 'version = "2.3.1"'))
     constitution = load_constitution(root)
     assert constitution.version == "2.3.1"
     assert constitution.name == "default"
@@ -66,7 +66,7 @@ def test_hash_changes_when_any_file_changes(copy, edit):
     elif edit == "line endings":  # the hash is over the bytes as they are: CRLF is a change
         helpful.write_bytes(helpful.read_bytes().replace(b"\n", b"\r\n"))
     elif edit == "constitution.toml":
-        (root / "constitution.toml").write_text((root / "constitution.toml").read_text().replace("1.2.0", "1.2.1"))
+        (root / "constitution.toml").write_text((root / "constitution.toml").read_text().replace(SHIPPED, "1.2.1"))
     elif edit == "new principle":
         (root / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
     else:
@@ -131,6 +131,12 @@ BAD_PRINCIPLES = [
      "not a valid regular expression"),
     ("answer-bad-mode", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "answer"\nmode = "fuzzy"\n', 6,
      "'mode' must be"),
+    ("refusal-column-empty", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "refusal"\ncolumn = ""\n', 6,
+     "refusal check 'column' must name a column of the prompt pool, e.g. column = \"expect\""),
+    ("format-unknown-key", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "format"\nspec = "one_word"\n', 6,
+     "unknown key 'spec' in a 'format' check"),
+    ("fail-loops-not-bool", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "max_words"\nmax = 9\nfail_loops = 1\n', 7,
+     "check 'fail_loops' must be true or false"),
     ("custom-bad-path", 'id = "a"\ntitle = "A"\ntext = "t"\n[check]\ntype = "custom"\npath = "not a path"\n', 6,
      "dotted import path"),
     ("inline-check-unknown-key", 'id = "a"\ntitle = "A"\ntext = "t"\ncheck = {type = "max_words", max = 3, min = 1}\n',
@@ -165,32 +171,59 @@ def test_valid_checks_load_with_their_parameters(tmp_path):
     assert describe_reward(principle.check) == "rule: must not match /[😀-🙏]/"
 
 
+@pytest.mark.parametrize("check, described", [
+    ('type = "refusal"', "rule: refuses, admits not knowing or answers as column 'expect' says"),
+    ('type = "refusal"\ncolumn = "should"', "rule: refuses, admits not knowing or answers as column 'should' says"),
+    ('type = "admits_unknown"', "rule: says it cannot know where column 'expect' says unknowable"),
+    ('type = "format"', "rule: follows the format in column 'expect' (one_word, yes_no, list:N, max_words:N)"),
+    ('type = "max_words"\nmax = 9\nfail_loops = true', "rule: at most 9 words, no loops"),
+])
+def test_label_checks_load_and_say_what_rewards_them(tmp_path, check, described):
+    path = tmp_path / "p.toml"
+    path.write_text(f'id = "a"\ntitle = "A"\ntext = "t"\n[check]\n{check}\n')
+    principle = load_principle(path)
+    assert principle.is_rule
+    assert describe_reward(principle.check) == described
+
+
 def test_show_renders_the_table(console):
     render_constitution(load_constitution(REPO / "constitution"), console)
     text = console.file.getvalue()
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    assert lines[0].strip().startswith("default v1.2.0  (sha256 ")
-    assert "┃ id       ┃ weight ┃ rewarded by" in text
-    assert "│ concise  │    0.5 │ rule: at most 80     │ Concise" in text
-    assert "│ correct  │      1 │ rule: numeric answer │ Correct" in text
-    assert "│ honest   │      1 │ judge                │ Honest" in text
-    assert "low: States made-up facts" in text
+    assert lines[0].strip().startswith(f"default v{SHIPPED}  (sha256 ")
+    cells = [[c.strip() for c in line.strip("│┃ ").split("│" if "│" in line else "┃")] for line in lines[1:]]
+    assert ["id", "weight", "rewarded by", "principle", "ex."] in cells
+    assert ["concise", "0.5", "rule: at most 40", "Concise", "5"] in cells
+    assert ["correct", "1", "rule: numeric answer", "Correct", "2"] in cells
+    assert ["honest", "1", "judge", "Honest", "5"] in cells
+    assert "low: States" in text  # the rubric, wrapped to its column
 
 
 def test_constitution_show_command(workspace):
     code, out, err = run_cli("constitution", "show")
     assert (code, err) == (0, "")
-    assert "default v1.2.0" in out
+    assert f"default v{SHIPPED}" in out
     for pid in ("concise", "correct", "harmless", "helpful", "honest", "polite"):
         assert f"│ {pid}" in out
+
+
+def test_constitution_show_gives_the_question_the_judge_is_asked(workspace):
+    honest = workspace / "constitution/principles/honest.toml"
+    honest.write_text(honest.read_text().replace('question = "Is this answer accurate?"', ""))
+    code, out, _ = run_cli("constitution", "show")
+    text = " ".join(line.strip("│ ") for line in out.splitlines())
+    assert code == 0
+    assert "asks: Is this answer respectful? Answer Yes or No." in text  # polite: its own question
+    assert "asks: Is this answer honest? Answer Yes or No." in text  # honest: judge.jinja, from the title
+    assert text.count("asks: ") == 4  # the judged principles; a rule asks nobody
 
 
 def test_diff_of_two_directories_shows_the_change(copy):
     a, b = copy("a"), copy("b")
     honest = b / "principles/honest.toml"
     honest.write_text(honest.read_text().replace("weight = 1.0", "weight = 2.0"))
-    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.2.0", "1.3.0"))
+    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace(SHIPPED, "1.3.0"))
     diffs = diff_files(load_constitution(a).files, load_constitution(b).files, "a", "b")
     assert set(diffs) == {"principles/honest.toml", "constitution.toml"}
     assert "-weight = 1.0" in diffs["principles/honest.toml"]
@@ -199,14 +232,15 @@ def test_diff_of_two_directories_shows_the_change(copy):
 
 
 def test_constitution_diff_command_on_directories(copy, tmp_path, monkeypatch):
-    a, b = copy("a"), copy("b")
+    copy("a")
+    b = copy("b")
     (b / "principles/polite.toml").unlink()
     (b / "principles/kind.toml").write_text('id = "kind"\ntitle = "Kind"\ntext = "Be kind."\n')
-    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace("1.2.0", "1.3.0"))
+    (b / "constitution.toml").write_text((b / "constitution.toml").read_text().replace(SHIPPED, "1.3.0"))
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("constitution", "diff", "a", "b")
     assert (code, err) == (0, "")
-    assert "version: 1.2.0 -> 1.3.0" in out
+    assert f"version: {SHIPPED} -> 1.3.0" in out
     assert "principles/kind.toml (added)" in out and '+id = "kind"' in out
     assert "principles/polite.toml (removed)" in out and '-id = "polite"' in out
     assert "honest.toml" not in out  # unchanged files are left out
@@ -222,6 +256,16 @@ def test_constitution_diff_command_on_two_principle_files(copy, tmp_path, monkey
     assert (code, err) == (0, "")
     assert "honest.toml (changed)" in out
     assert "-text = " in out and "+text = " in out and "politely corrects" in out
+
+
+def test_constitution_diff_of_two_files_heads_each_side_with_its_own_path(copy, tmp_path, monkeypatch):
+    root = copy()
+    changed = tmp_path / "honest2.toml"
+    changed.write_text((root / "principles/honest.toml").read_text().replace("weight = 1.0", "weight = 2.0"))
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("constitution", "diff", "c/principles/honest.toml", "honest2.toml")
+    lines = [line.strip("│ ") for line in out.splitlines()]
+    assert code == 0 and "--- c/principles/honest.toml" in lines and "+++ honest2.toml" in lines
 
 
 def test_constitution_diff_of_equal_directories(copy, tmp_path, monkeypatch):

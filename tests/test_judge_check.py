@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import REPO, run_cli
 from loop.constitution import load_constitution
 from loop.errors import LoopError
-from loop.judging.judge_check import Pair, constitution_pairs, load_pairs, summarize
+from loop.judging.judge_check import Pair, check, constitution_pairs, load_pairs, summarize
 
 GOOD = {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5.", "principle": "helpful"}
 
@@ -120,3 +120,31 @@ def test_judge_command(workspace, tiny_model_dir):
     code, _, stderr = run_cli("judge", "--prompt", "Hi", "--response", "Hello!", "--principle", "nope",
                               "--model", str(tiny_model_dir))
     assert code == 2 and "no principle 'nope'" in stderr
+
+
+class CountingJudge:
+    """Scores the chosen side 1 and the rejected side 0; records how many responses each call had."""
+
+    def __init__(self):
+        self.calls = []
+
+    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None):
+        self.calls.append(len(responses))
+        half = len(responses) // 2
+        return [type("C", (), {"score": float(i < half)})() for i in range(len(responses))]
+
+
+def test_check_reports_progress_once_per_batch_until_every_pair_is_judged():
+    pairs = constitution_pairs(load_constitution(REPO / "constitution"))
+    done = []
+    result = check(CountingJudge(), pairs, leave_one_out=True, on_progress=done.append)
+    assert result["accuracy"] == 1.0
+    assert sum(done) == len(pairs) and len(done) > 1
+
+
+def test_judge_check_draws_a_progress_bar_on_stderr_and_keeps_stdout_json(workspace, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich draws as on a terminal, into the captured stderr
+    code, out, err = run_cli("judge-check", "--json", "--model", str(tiny_model_dir))
+    assert code == 0 and json.loads(out)["n"] > 0
+    n = len(constitution_pairs(load_constitution(workspace / "constitution")))
+    assert "judging pairs" in err and f"0/{n}" in err

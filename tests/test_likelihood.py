@@ -219,3 +219,38 @@ def test_signals_are_centered_on_the_principles_labeled_answers(tiny):
     for a, b in zip(without, with_prior):
         assert b.distribution["prior_center"] == pytest.approx(center, abs=1e-5)
         assert logit(b.score) == pytest.approx(logit(a.score) + 0.5 * (b.distribution["prior"] - center), abs=1e-4)
+
+
+def test_response_kl_of_a_model_against_itself_is_zero(tiny):
+    from contextlib import nullcontext
+
+    from loop.judging.likelihood import response_kl
+
+    model, tokenizer = tiny
+    conversations = [([{"role": "user", "content": "Is it Yes?"}], "Yes it is."), ([{"role": "user", "content": "No"}], "No.")]
+    kl = response_kl(model, tokenizer, conversations, nullcontext)
+    assert len(kl) == sum(len(_split(tokenizer, m, r)[1]) for m, r in conversations)
+    assert all(v == pytest.approx(0.0, abs=1e-6) for v in kl)
+
+
+def test_response_kl_equals_the_definition_against_another_model_state(tiny):
+    from loop.judging.likelihood import response_kl
+
+    model, tokenizer = tiny
+    conversation = ([{"role": "user", "content": "Is it Yes?"}], "Yes it is.")
+    head, tail = _split(tokenizer, *conversation)
+    ids = torch.tensor([head + tail])
+    with torch.no_grad():
+        p = torch.log_softmax(model(input_ids=ids).logits.float(), -1)[0, len(head) - 1:len(head) - 1 + len(tail)]
+    bias = torch.nn.Parameter(torch.linspace(-1, 1, p.shape[-1]))
+
+    class Shifted:  # another state of the model: its output logits shifted by a fixed vector
+        def __enter__(self):
+            self.handle = model.lm_head.register_forward_hook(lambda m, i, o: o + bias)
+
+        def __exit__(self, *exc):
+            self.handle.remove()
+
+    q = torch.log_softmax(p + bias, -1)
+    expected = (p.exp() * (p - q)).sum(-1).tolist()
+    assert response_kl(model, tokenizer, [conversation], Shifted) == pytest.approx(expected, abs=1e-5)

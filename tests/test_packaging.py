@@ -37,6 +37,7 @@ def shipped_files() -> list[str]:
     files = ["constitution/constitution.toml"]
     files += [f"constitution/principles/{p.name}" for p in sorted((REPO / "constitution/principles").glob("*.toml"))]
     files += [f"prompts/{p.name}" for p in sorted((REPO / "prompts").glob("*.jinja"))]
+    files += [f"prompts/probes/{p.name}" for p in sorted((REPO / "prompts/probes").glob("*.jsonl"))]
     return files + ["prompts/pool.jsonl"]
 
 
@@ -45,6 +46,7 @@ def test_wheel_contains_the_shipped_defaults(wheel):
     expected = shipped_files()
     assert len([f for f in expected if f.startswith("constitution/principles/")]) >= 5
     assert len([f for f in expected if f.endswith(".jinja")]) == 5  # system, judge, critique, verdict, lift
+    assert len([f for f in expected if f.startswith("prompts/probes/")]) >= 5
     for rel in expected:
         assert f"loop/defaults/{rel}" in names, rel
 

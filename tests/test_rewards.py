@@ -12,20 +12,8 @@ from loop.constitution import Principle
 from loop.errors import LoopError
 from loop.ledger.recorder import weighted_total
 from loop.training.rewards import JudgeReward, RuleReward, build_rewards, text_of, user_prompt
-from loop.training.rules import check_answer, check_max_words, check_regex, final_number
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("17 + 25 = 42.", 42.0),
-    ("The answer is 1,234", 1234.0),
-    ("It is -7 degrees", -7.0),
-    ("3.5 apples", 3.5),
-    ("no numbers here", None),
-    ("", None),
-    ("42 is the answer, not 41", 41.0),  # last number wins: a known limit, documented
-])
-def test_final_number(text, expected):
-    assert final_number(text) == expected
+from loop.training.rules import (check_admits_unknown, check_answer, check_format, check_max_words,
+                                check_refusal, check_regex)
 
 
 @pytest.mark.parametrize("text, answer, mode, expected", [
@@ -41,6 +29,43 @@ def test_final_number(text, expected):
 ])
 def test_check_answer(text, answer, mode, expected):
     assert check_answer(text, {"answer": answer}, mode=mode) == expected
+
+
+# The label-reading checks: the row's label picks the criterion's verdict (loop/criteria.py, tested
+# there); a row without a label the check reads is "could not check", None, never 0.
+@pytest.mark.parametrize("check, text, label, expected", [
+    (check_refusal, "I can't help with that.", "refuse", 1.0),
+    (check_refusal, "I can't help with that. 1. Buy it 2. Use it", "refuse", 0.0),
+    (check_refusal, "Press Ctrl+C.", "refuse", 0.0),
+    (check_refusal, "Press Ctrl+C.", "comply", 1.0),
+    (check_refusal, "I can't know that.", "comply", 0.0),
+    (check_refusal, "Press Ctrl+C.", "unknowable", 0.0),
+    (check_refusal, "I can't know what you ate.", "unknowable", 1.0),
+    (check_refusal, "Press Ctrl+C.", "list:3", None),
+    (check_refusal, "Press Ctrl+C.", None, None),
+    (check_admits_unknown, "I can't know what you ate.", "unknowable", 1.0),
+    (check_admits_unknown, "You ate eggs.", "unknowable", 0.0),
+    (check_admits_unknown, "I can't know that.", "refuse", None),
+    (check_format, "Blue.", "one_word", 1.0),
+    (check_format, "Dark blue.", "one_word", 0.0),
+    (check_format, "Blue.", "refuse", None),
+    (check_format, "Blue.", None, None),
+])
+def test_label_checks_read_the_expect_column(check, text, label, expected):
+    assert check(text, {"expect": label}) == expected
+
+
+def test_label_checks_read_the_column_they_are_given():
+    row = {"expect": "comply", "should": "refuse"}
+    assert check_refusal("I can't help with that.", row) == 0.0
+    assert check_refusal("I can't help with that.", row, column="should") == 1.0
+
+
+@pytest.mark.parametrize("text, expected", [("Stand the stems in water.", 1.0), ("I can't. I can't. I can't. I can't.", 0.0),
+                                            ("", 1.0)])
+def test_max_words_with_fail_loops_zeroes_a_loop(text, expected):
+    assert check_max_words(text, {}, max=40, fail_loops=True) == expected
+    assert check_max_words(text, {}, max=40) == 1.0  # without it, only length counts
 
 
 @pytest.mark.parametrize("words, limit, expected", [(0, 5, 1.0), (5, 5, 1.0), (10, 5, 0.5), (20, 5, 0.25)])
@@ -71,6 +96,13 @@ def test_rule_reward_uses_dataset_columns_and_keeps_none():
     reward = RuleReward(p)
     assert reward.__name__ == "principle_correct"
     out = reward(["q1", "q2", "q3"], ["= 4", "= 5", "= 4"], answer=["4", "4", None])
+    assert out == [1.0, 0.0, None]
+
+
+def test_rule_reward_reads_the_pool_label_through_trl_columns():
+    p = Principle(id="refuse", title="Refuse", text="Refuses harm.", check={"type": "refusal"})
+    out = RuleReward(p)(["q1", "q2", "q3"], ["I can't help with that.", "I can't help with that.", "Sure."],
+                        expect=["refuse", "comply", None])
     assert out == [1.0, 0.0, None]
 
 

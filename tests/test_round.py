@@ -16,8 +16,10 @@ from loop.training.round import plan_run, run_rounds
 from loop.workspace import Workspace
 
 # Two prompts x two completions of 8 tokens: the smallest round that still forms GRPO groups.
+# The warm start is tested on its own (tests/test_warm_start.py): here round 1 is a GRPO round.
 SMALL = {"run": {"prompts_per_round": 2, "heldout_size": 3},
-         "grpo": {"num_generations": 2, "max_completion_length": 8}}
+         "grpo": {"num_generations": 2, "max_completion_length": 8}, "train": {"warm_start": False},
+         "probes": {"per_round": 2, "max_new_tokens": 8}}
 
 
 def plan_for(workspace: Path, tiny_model_dir: Path, **extra):
@@ -48,7 +50,7 @@ def read_lines(path: Path) -> list[dict]:
 
 def test_run_rounds_returns_the_summary_of_each_round_it_ran(one_round):
     _, _, summaries = one_round
-    assert [s["round"] for s in summaries] == [1]
+    assert [s["round"] for s in summaries] == [0, 1]  # round 0, the baseline, comes first
 
 
 def test_a_complete_round_has_every_file_and_no_partial_folder(one_round):
@@ -102,6 +104,12 @@ def test_rule_principles_are_rewarded_by_the_rule_and_the_rest_by_the_judge(one_
     assert by_kind["concise"] == "rule" and by_kind["helpful"] == "judge"
 
 
+def test_critiques_record_where_the_length_limit_cut_an_answer(one_round):
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
+    # 8 tokens from a random tiny model almost never end on the stop token: cut at the limit, 8.
+    assert {r["cut_tokens"] for r in records} <= {8, None} and any(r["cut_tokens"] == 8 for r in records)
+
+
 def test_could_not_score_stays_none_in_the_critiques(one_round):
     records = read_lines(round_one(one_round) / "critiques.jsonl")
     # "could not score" stays None: the correct rule on prompts without an answer.
@@ -130,6 +138,8 @@ def test_the_anchor_judges_the_heldout_answers_and_not_the_training_completions(
 def test_anchor_on_training_scores_every_training_completion_with_the_anchor_too(workspace, tiny_model_dir):
     plan = plan_for(workspace, tiny_model_dir, judge={"anchor_on_training": True})
     judge = ScriptedJudge()
+    run_rounds(plan, 0, make_judge=lambda *args, **kwargs: judge)  # round 0: its judge is the anchor
+    judge.views.clear()
     run_rounds(plan, 1, make_judge=lambda *args, **kwargs: judge)
     records = read_lines(workspace / "runs/main/round-001/critiques.jsonl")
     judged = [r for r in records if r["kind"] == "judge"]
@@ -183,7 +193,7 @@ def test_crash_mid_round_resumes_and_keeps_completed_rounds(workspace, tiny_mode
     assert tree_digest(round_one) == before
     assert not partial.exists() and (workspace / "runs" / "main" / "round-002" / "adapter").is_dir()
     statuses = [(r["round"], r["status"]) for r in Ledger(workspace / "runs", "main").index()["rounds"]]
-    assert statuses == [(1, "complete"), (2, "complete")]
+    assert statuses == [(0, "complete"), (1, "complete"), (2, "complete")]
     # Round 2 starts from round 1's adapter.
     info = json.loads((workspace / "runs/main/round-002/round.json").read_text())
     assert info["starts_from"] == "round 1 adapter"
@@ -235,3 +245,43 @@ def test_grpo_settings_the_trainer_rejects_are_one_line_errors(workspace, tiny_m
     assert message.startswith(str(workspace / "loop.toml")) or "loop.toml" in message.split(":")[0]
     assert "[grpo] settings rejected by TRL's GRPOTrainer" in message and "\n" not in message
     assert not (workspace / "runs" / "main" / "round-001").exists()  # no round claims to be complete
+
+
+def test_stop_on_regression_ends_the_run_after_a_round_whose_probes_fell(tmp_path, tiny_model_dir, monkeypatch):
+    import loop.training.measure
+    from loop.workspace import init_workspace
+
+    fell = {"benign": {"delta": -0.5, "low": -0.8, "high": -0.2, "n": 10}}
+    monkeypatch.setattr(loop.training.measure, "probe_changes", lambda records, baseline: fell)
+    root = init_workspace(tmp_path / "ws").root
+    plan = plan_for(root, tiny_model_dir, train={"stop_on_regression": True})
+    summaries = run_rounds(plan, 3, make_judge=ScriptedJudge)
+    assert [s["round"] for s in summaries] == [0, 1] and summaries[-1]["probe_regressed"] == ["benign"]
+    assert any(line.startswith("probes benign: pass rate fell") for line in summaries[-1]["warnings"])
+
+
+def test_without_stop_on_regression_a_fallen_probe_is_a_warning_only(tmp_path, tiny_model_dir, monkeypatch):
+    import loop.training.measure
+    from loop.workspace import init_workspace
+
+    fell = {"benign": {"delta": -0.5, "low": -0.8, "high": -0.2, "n": 10}}
+    monkeypatch.setattr(loop.training.measure, "probe_changes", lambda records, baseline: fell)
+    root = init_workspace(tmp_path / "ws").root
+    summaries = run_rounds(plan_for(root, tiny_model_dir), 2, make_judge=ScriptedJudge)
+    assert [s["round"] for s in summaries] == [0, 1, 2]
+
+
+def test_the_training_order_deals_each_category_out_evenly():
+    from loop.training.round import interleave
+
+    pool = [{"prompt": str(i), "category": "rare" if i % 10 == 0 else "common"} for i in range(40)]
+    order = interleave(list(range(40)), pool)
+    assert sorted(order) == list(range(40))  # the same prompts, each once
+    for start in range(0, 40, 10):  # every slice of 10 holds one rare prompt
+        assert sum(pool[i]["category"] == "rare" for i in order[start:start + 10]) == 1
+
+
+def test_a_pool_without_categories_keeps_its_shuffled_order():
+    from loop.training.round import interleave
+
+    assert interleave([3, 1, 2, 0], [{"prompt": str(i)} for i in range(4)]) == [3, 1, 2, 0]

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.fixture_ledger import copy_fixture_ledger
 from tests.helpers import run_cli, tree_digest
 
 LOOP = [sys.executable, "-m", "loop"]
@@ -51,7 +52,8 @@ def test_sigkill_during_round_two_then_rerun_finishes_with_round_one_untouched(w
 
     code, out, _ = run_cli("rounds", "--json")
     assert code == 0
-    assert [(r["round"], r["status"]) for r in json.loads(out)] == [(1, "complete"), (2, "complete")]
+    assert [(r["round"], r["status"]) for r in json.loads(out)] == [(0, "complete"), (1, "complete"),
+                                                                    (2, "complete")]
 
 
 def test_run_flags_are_validated_before_any_model_loads(workspace):
@@ -65,6 +67,19 @@ def test_run_outside_a_workspace_is_one_line(tmp_path, monkeypatch):
     assert code == 2 and "loop init" in err and len(err.strip().splitlines()) == 1
 
 
-def test_export_of_a_missing_round_is_one_line(workspace, tmp_path):
+def test_export_before_any_run_says_how_to_start_one(workspace, tmp_path):
     code, _, err = run_cli("export", "--round", "3", str(tmp_path / "out"))
-    assert code == 2 and "not complete" in err
+    assert code == 2 and "no run 'main' yet; start one with `loop run`" in err
+
+
+def test_export_of_a_round_that_does_not_exist_lists_the_rounds(workspace, tmp_path):
+    copy_fixture_ledger(workspace / "runs")
+    code, out, err = run_cli("export", "--round", "9", str(tmp_path / "out"))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert "round 9 of run 'main' does not exist; rounds: 1, 2, 3 (complete), 4 (running)" in err
+
+
+def test_export_of_a_round_that_is_not_complete_says_so(workspace, tmp_path):
+    copy_fixture_ledger(workspace / "runs")
+    code, _, err = run_cli("export", "--round", "4", str(tmp_path / "out"))
+    assert code == 2 and "round 4 of run 'main' is not complete (running); complete rounds: 1, 2, 3" in err

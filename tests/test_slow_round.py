@@ -21,13 +21,15 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
         raise OSError("network is cut off in this test")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    code, out, err = run_cli("run", "--rounds", "1", "--prompts-per-round", "2", "--num-generations", "2",
+    # Round 0 measures the base model, round 1 is the warm start, round 2 the first self-rewarding round.
+    code, out, err = run_cli("run", "--rounds", "2", "--prompts-per-round", "2", "--num-generations", "2",
                              "--max-completion-length", "24", "--json")
     assert code == 0, err
-    summary = json.loads(out.splitlines()[-1])
-    assert summary["round"] == 1 and summary["status"] == "complete"
+    summaries = [json.loads(line) for line in out.splitlines()]
+    assert [(s["round"], s["kind"], s["status"]) for s in summaries] == [
+        (0, "baseline", "complete"), (1, "warm-start", "complete"), (2, "grpo", "complete")]
 
-    folder = workspace / "runs" / "main" / "round-001"
+    folder = workspace / "runs" / "main" / "round-002"
     records = [json.loads(line) for line in (folder / "critiques.jsonl").read_text().splitlines()]
     judged = [r for r in records if r["kind"] == "judge"]
     assert judged, "the judge scored training completions"
@@ -35,12 +37,13 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
     assert sum(r["score"] is not None for r in judged) >= 0.9 * len(judged)
     assert all(0.0 <= r["score"] <= 1.0 for r in judged if r["score"] is not None)
     assert any(r["completion"].strip() for r in records)
-    # In round 1 the judge (the round-start adapter) and the anchor (the base) are the same model; the
-    # anchor scores the held-out answers (training completions only with [judge] anchor_on_training).
+    # The anchor scores the held-out answers, not the training completions ([judge] anchor_on_training).
     assert all(r["anchor_score"] is None for r in judged)
     evals = [json.loads(line) for line in (folder / "eval.jsonl").read_text().splitlines()]
-    pairs = [(e["scores"][p], e["anchor_scores"][p]) for e in evals for p in e["scores"]]
-    assert pairs and all(s == pytest.approx(a, abs=1e-4) for s, a in pairs if None not in (s, a))
+    assert evals and all(set(e["anchor_scores"]) == set(e["scores"]) for e in evals)
+    # In the warm start the round's judge (the round start: the base) is the anchor: one set of scores.
+    warm = [json.loads(line) for line in (workspace / "runs/main/round-001/eval.jsonl").read_text().splitlines()]
+    assert all(e["scores"] == e["anchor_scores"] for e in warm)
 
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics["eval"]["judge_scores"]) == {"harmless", "helpful", "honest", "polite"}

@@ -8,7 +8,7 @@ import pytest
 from tests.helpers import run_cli
 from tests.fixture_ledger import copy_fixture_ledger
 
-from loop.views.compare_view import overall_tally, pair_rounds, principle_scores, render_compare
+from loop.views.compare_view import compare_rounds, overall_tally, pair_rounds, principle_scores, render_compare
 
 
 @pytest.fixture
@@ -89,3 +89,17 @@ def test_compare_json_and_judge_choice(ledger):
 def test_compare_errors(ledger, argv, message):
     code, _, err = run_cli("compare", *argv)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_compare_marks_an_answer_cut_at_the_length_limit(ledger):
+    from io import StringIO
+
+    from rich.console import Console
+
+    path = ledger.complete_dir(3) / "eval.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[1]["cut_tokens"] = 48
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    wide = Console(width=200, file=StringIO(), color_system=None)  # each answer on one line
+    compare_rounds(ledger, 1, 3, wide, pager=False)
+    assert wide.file.getvalue().count("7 * 6 = 42. … [cut at 48 tokens]") == 1

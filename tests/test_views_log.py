@@ -9,7 +9,7 @@ from tests.helpers import run_cli
 from tests.fixture_ledger import SNAPPY_BEST, append_running_step, copy_fixture_ledger, finish_running_round
 
 from loop.views.log_view import JsonlTail, completion_panel, follow_round
-from loop.views.critique_records import LogFilter, group_records, heldout_completions
+from loop.views.critique_records import LogFilter, group_ranks, group_records, heldout_completions
 
 
 @pytest.fixture
@@ -248,3 +248,98 @@ def test_follow_stops_quietly_on_ctrl_c(ledger, console):
 def test_piped_output_has_no_colour_codes(ledger):
     _, out, _ = run_cli("log", "--round", "3")
     assert "\x1b[" not in out
+
+
+def starts_from(ledger, n: int, what: str) -> None:
+    path = ledger.complete_dir(n) / "round.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "starts_from": what}))
+
+
+def test_disagree_on_a_round_judged_by_the_anchor_says_why_nothing_shows(ledger):
+    starts_from(ledger, 1, "base model")  # its frozen round-start judge is the base: the anchor itself
+    code, out, _ = run_cli("log", "--round", "1", "--disagree")
+    assert code == 0 and "no held-out answers match" in out
+    assert ("round 1's judge is the anchor judge (it starts from the base model), so they cannot disagree"
+            in " ".join(out.split()))
+
+
+def test_disagree_on_a_round_with_its_own_judge_gives_no_such_reason(ledger):
+    starts_from(ledger, 2, "round 1 adapter")
+    code, out, _ = run_cli("log", "--round", "2", "--disagree", "0.9")
+    assert code == 0 and "no completions match" in out and "cannot disagree" not in out
+
+
+def rewrite_records(ledger, n: int, change) -> None:
+    """Rewrite round n's critiques.jsonl, passing each record through change(record)."""
+    path = ledger.complete_dir(n) / "critiques.jsonl"
+    records = [change(json.loads(line)) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def row_of(text: str, principle: str) -> str:
+    return next(line for line in text.splitlines() if line.lstrip("│ ").startswith(f"{principle} "))
+
+
+def test_group_ranks_order_each_principles_scores_within_the_group(ledger):
+    ranks = group_ranks(completions(ledger))
+    best = LogFilter(best=1).select(completions(ledger))[0]
+    assert ranks[best.key]["helpful"] == (1, 4)  # 0.99: the best of its group's four answers
+    worst = LogFilter(worst=1).select(completions(ledger))[0]
+    assert ranks[worst.key]["helpful"] == (4, 4)
+
+
+def test_group_ranks_share_a_rank_on_ties_and_skip_what_could_not_score():
+    records = [{"round": 1, "step": 1, "group": 0, "sample": s, "principle": "p", "score": score}
+               for s, score in enumerate([0.5, 0.9, 0.5, None])]
+    ranks = group_ranks(group_records(records))
+    assert [ranks[(1, 1, 0, s)].get("p") for s in range(4)] == [(2, 3), (1, 3), (2, 3), None]
+
+
+def test_log_shows_each_scores_rank_within_its_group(ledger):
+    code, out, _ = run_cli("log", "--round", "3", "--best", "1")
+    assert code == 0 and "rank" in out
+    assert "1/4" in row_of(out, "helpful")
+
+
+def test_log_marks_each_principle_with_its_measured_reliability(ledger):
+    path = ledger.complete_dir(3) / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["reliability"] = {"honest": {"accuracy": 0.69, "low": 0.52, "high": 0.82, "n": 32},
+                              "polite": {"accuracy": 0.56, "low": 0.38, "high": 0.72, "n": 32}}
+    path.write_text(json.dumps(metrics))
+    code, out, _ = run_cli("log", "--round", "3", "--best", "1")
+    assert code == 0 and "honest 69%" in row_of(out, "honest") and "polite 56%" in row_of(out, "polite")
+    assert "helpful %" not in out and "judge picked the better answer" in " ".join(out.split())
+
+
+def test_log_marks_an_answer_cut_at_the_length_limit(ledger):
+    rewrite_records(ledger, 3, lambda r: {**r, "cut_tokens": 48 if r["completion"] == SNAPPY_BEST else None})
+    code, out, _ = run_cli("log", "--round", "3", "--best", "2")
+    assert code == 0 and " ".join(out.replace("│", "").split()).count("… [cut at 48 tokens]") == 1
+
+
+def baseline_round(ledger) -> None:
+    """A round 0 as a run records it: the base model's held-out answers (eval.jsonl), no critiques."""
+    import shutil
+
+    folder = ledger.complete_dir(0)
+    shutil.copytree(ledger.complete_dir(1), folder)
+    (folder / "critiques.jsonl").unlink()
+    info = json.loads((folder / "round.json").read_text())
+    (folder / "round.json").write_text(json.dumps({**info, "round": 0, "kind": "baseline",
+                                                   "starts_from": "base model (no adapter, no training)"}))
+    evals = [{**json.loads(line), "round": 0} for line in (folder / "eval.jsonl").read_text().splitlines()]
+    (folder / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
+
+
+def test_log_of_round_zero_shows_its_heldout_answers(ledger):
+    baseline_round(ledger)
+    code, out, _ = run_cli("log", "--round", "0")
+    assert code == 0 and "round 0 (complete) · 3 of 3 held-out answers" in out
+    assert out.count("╭─ round 0 · held-out") == 3 and "Why is the sky blue?" in out
+
+
+def test_ranking_round_zero_says_it_has_no_rewards(ledger):
+    baseline_round(ledger)
+    code, _, err = run_cli("log", "--round", "0", "--worst", "2")
+    assert code == 2 and "round 0 (baseline) has no training completions" in err and "no reward" in err

@@ -9,7 +9,7 @@ from tests.helpers import run_cli
 from tests.fixture_ledger import copy_fixture_ledger
 
 from loop.views.charts import delta, fmt, score_bar, sparkline
-from loop.views.rounds_view import render_rounds
+from loop.views.rounds_view import render_rounds, trends_table
 
 
 @pytest.fixture
@@ -27,6 +27,15 @@ def ledger(workspace):
 ])
 def test_sparkline(values, lo, hi, expected):
     assert sparkline(values, lo, hi).plain == expected
+
+
+@pytest.mark.parametrize("values, min_span, expected", [
+    ([0.50, 0.51], 0.1, "▄▅"),  # centred on a span of 0.1: a 0.01 change is one level
+    ([0.1, 0.5, 0.9], 0.1, "▁▅█"),  # wider than the minimum: scaled to the values as before
+    ([0.50, 0.51], 0.0, "▁█"),  # no minimum: the old, cliff-like scale
+])
+def test_sparkline_minimum_span(values, min_span, expected):
+    assert sparkline(values, min_span=min_span).plain == expected
 
 
 @pytest.mark.parametrize("score, expected", [
@@ -53,16 +62,47 @@ def test_rounds_table_has_one_row_per_round_with_its_metrics(ledger, console):
     text = rendered_rounds(ledger, console)
     lines = text.splitlines()
     assert "run main: 4 rounds" in text
-    row3 = next(line for line in lines if line.strip().startswith("3  complete"))
-    assert row3.split() == ["3", "complete", "2.80", "0.30", "0.00", "0.85", "0.73", "0.12", "1.00", "7.7", "1m15s"]
-    assert any(line.strip().startswith("4  running") for line in lines)
+    # A ledger written before rounds had kinds and probes: those cells say "–", never 0.
+    row3 = next(line for line in lines if line.strip().startswith("3  –     done"))
+    assert row3.split() == ["3", "–", "done", "2.80", "0.85", "0.73", "0.12", "1.00", "–", "7.7", "1m15s"]
+    assert any(line.strip().startswith("4  –     running") for line in lines)
 
 
 def test_trends_show_a_sparkline_first_last_and_change_per_metric(ledger, console):
     text = rendered_rounds(ledger, console)
     trend = next(line for line in text.splitlines() if "judge_score" in line)
     assert "▁▅█" in trend and "0.55" in trend and "0.85" in trend and "+0.30" in trend
-    assert "anchor_gap" in text and "seconds" in text and "+10s" in text
+    assert "anchor_gap" in text and "seconds" in text
+
+
+def trend_row(rows: list[dict], key: str, console) -> list[str]:
+    console.print(trends_table(rows))
+    line = next(line for line in console.file.getvalue().splitlines() if f"│ {key} " in line)
+    return [cell.strip() for cell in line.strip("│").split("│")]
+
+
+def complete(key: str, *values) -> list[dict]:
+    return [{"round": n, "status": "complete", key: v} for n, v in enumerate(values, start=1)]
+
+
+def test_a_small_change_in_a_score_is_a_small_step_in_its_sparkline(console):
+    _, spark, *_ = trend_row(complete("judge_score", 0.50, 0.51), "judge_score", console)
+    assert spark in ("▄▅", "▄▄", "▅▅")  # 0.01 on a span of at least 0.1: one level at most, not ▁█
+
+
+def test_a_large_change_still_fills_the_sparkline(console):
+    _, spark, *_ = trend_row(complete("judge_score", 0.1, 0.5, 0.9), "judge_score", console)
+    assert spark == "▁▅█"
+
+
+def test_the_seconds_row_speaks_in_one_unit(console):
+    _, _, first, last, change = trend_row(complete("seconds", 45.0, 125.0), "seconds", console)
+    assert (first, last, change) == ("0m45s", "2m05s", "+1m20s")
+
+
+def test_seconds_under_a_minute_stay_in_seconds(console):
+    _, _, first, last, change = trend_row(complete("seconds", 45.0, 50.0), "seconds", console)
+    assert (first, last, change) == ("45s", "50s", "+5s")
 
 
 def test_principles_table_sets_judge_against_anchor_and_rules_apart(ledger, console):
@@ -105,5 +145,71 @@ def test_rounds_reads_the_run_name_from_loop_toml(ledger, workspace):
     (workspace / "loop.toml").write_text(toml.replace('name = "main"', 'name = "exp"'))
     code, out, _ = run_cli("rounds", "--json")
     assert code == 0 and len(json.loads(out)) == 4
-    code, out, _ = run_cli("-C", str(workspace), "rounds", "--run", "main", "--json")
-    assert code == 0 and json.loads(out) == []
+    code, _, err = run_cli("-C", str(workspace), "rounds", "--run", "main", "--json")
+    assert code == 2 and "no run 'main' yet; runs: exp" in err
+
+
+@pytest.mark.parametrize("command", [
+    ["rounds"], ["rounds", "--json"], ["log"], ["compare", "--rounds", "1", "2"],
+    ["export", "--round", "1", "out"], ["constitution", "diff", "--rounds", "1", "2"],
+])
+def test_a_mistyped_run_is_exit_2_naming_the_runs_there_are(ledger, command):
+    code, out, err = run_cli(*command, "--run", "mian")
+    assert (code, out) == (2, "")
+    assert err == "loop: error: runs: no run 'mian' yet; runs: main (did you mean 'main'?)\n"
+
+
+def test_a_workspace_without_runs_says_how_to_start_one(workspace):
+    code, out, _ = run_cli("rounds", "--run", "first")
+    assert code == 0 and "run 'first' has no rounds yet; start one with loop run" in out
+
+
+def probe_rows() -> list[dict]:
+    """Rows as round_rows gives them for a run with round 0, a warm start and a self-rewarding round."""
+    def probes(h, b):
+        return {"harmful": {"rate": h, "low": max(0, h - 0.2), "high": min(1, h + 0.2), "n": 20},
+                "benign": {"rate": b, "low": max(0, b - 0.2), "high": min(1, b + 0.2), "n": 20}}
+
+    changes = {"harmful": {"delta": 0.6, "low": 0.35, "high": 0.78, "n": 20},
+               "benign": {"delta": -0.1, "low": -0.3, "high": 0.08, "n": 20}}
+    movement = {"changed": {"share": 0.8, "n": 106}, "drift_base": 0.123, "drift_start": 0.05, "clipped": 0.25,
+                "guard_cut": 0.0}
+    return [{"round": 0, "kind": "baseline", "status": "complete", "probes": probes(0.0, 1.0), "probe_changes": {},
+             "movement": {"changed": None}, "probe_pass": 0.5, "warnings": []},
+            {"round": 1, "kind": "warm-start", "status": "complete", "probes": probes(0.7, 0.9),
+             "probe_changes": changes, "movement": movement, "probe_pass": 0.8,
+             "warnings": ["round 1 barely moved the policy: 2% of 106 greedy answers changed since round 0"]}]
+
+
+def test_the_probes_table_shows_each_family_per_round_and_the_change_from_round_zero(console):
+    from loop.views.rounds_probes import probes_table
+
+    console.print(probes_table(probe_rows()))
+    lines = console.file.getvalue().splitlines()
+    harmful = next(line for line in lines if line.strip().startswith("harmful"))
+    assert harmful.split() == ["harmful", "0.00", "0.70", "+0.60", "[+0.35,", "+0.78]", "20"]
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_the_movement_table_has_a_row_per_round_that_measured_it(console):
+    from loop.views.rounds_probes import movement_table
+
+    console.print(movement_table(probe_rows()))
+    row = next(line for line in console.file.getvalue().splitlines() if line.strip().startswith("1 "))
+    assert row.split() == ["1", "80%", "0.123", "0.050", "–", "25%", "0%"]
+
+
+def test_warnings_are_listed_with_their_round():
+    from loop.views.rounds_probes import warning_lines
+
+    [line] = warning_lines(probe_rows())
+    assert line.plain.startswith("warning, round 1: round 1 barely moved the policy")
+
+
+def test_the_best_round_by_probes_is_marked(console):
+    from loop.views.rounds_view import rounds_table
+
+    console.print(rounds_table(probe_rows(), "main", best=1))
+    text = console.file.getvalue()
+    assert "★ best by probes: round 1" in text
+    assert any(line.strip().startswith("★1  warm") for line in text.splitlines())

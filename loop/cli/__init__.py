@@ -16,7 +16,7 @@ from typing import Callable
 from loop.errors import LoopError
 
 # One module per command group; each has register(subparsers).
-GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "bench"]
+GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "probes", "bench"]
 
 
 def command(subparsers, name: str, func: Callable, **kwargs) -> argparse.ArgumentParser:
@@ -31,7 +31,6 @@ def command(subparsers, name: str, func: Callable, **kwargs) -> argparse.Argumen
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loop", description=__import__("loop").__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-C", "--workspace", default=".", help="workspace directory (default: current directory)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         try:
@@ -41,7 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a group not built yet
         module.register(subparsers)
+    add_workspace_flag(parser)
     return parser
+
+
+def add_workspace_flag(parser: argparse.ArgumentParser, default: str = ".") -> None:
+    """`-C DIR` on this parser and, walking the tree, on every command and sub-command under it.
+
+    One flag added in one place, so `loop -C DIR rounds`, `loop rounds -C DIR` and `loop constitution
+    show -C DIR` all work and a new command gets it without asking. Below the top the default is
+    SUPPRESS: argparse copies a sub-command's values over the top-level ones, and a flag not given
+    after the command must leave the one given before it alone.
+    """
+    parser.add_argument("-C", "--workspace", default=default, metavar="DIR",
+                        help="workspace directory (default: current directory)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):  # argparse keeps its sub-commands here
+            for sub in action.choices.values():
+                add_workspace_flag(sub, argparse.SUPPRESS)
 
 
 def quiet_libraries() -> None:

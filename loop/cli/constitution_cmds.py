@@ -9,12 +9,17 @@ from loop.views.console import make_console
 
 
 def show(args) -> int:
-    """Show the workspace constitution as a table: id, title, weight, how it is rewarded, the text."""
+    """Show the workspace constitution as a table: id, title, weight, how it is rewarded, the text,
+    and for a judged principle the question its judge is asked (as prompts/judge.jinja words it)."""
+    from loop.judging.prompts import judge_question
     from loop.views.constitution_view import render_constitution
     from loop.workspace import open_workspace
 
-    constitution = open_workspace(args.workspace).constitution()
-    render_constitution(constitution, make_console())
+    ws = open_workspace(args.workspace)
+    constitution = ws.constitution()
+    templates = ws.templates(constitution)
+    questions = {p.id: judge_question(templates, p) for p in constitution.principles if not p.is_rule}
+    render_constitution(constitution, make_console(), questions=questions)
     return 0
 
 
@@ -50,9 +55,12 @@ def diff(args) -> int:
     if not args.a or not args.b:
         raise LoopError("give two paths (loop constitution diff A B) or --rounds A B")
     (files_a, version_a), (files_b, version_b) = _snapshot(args.a), _snapshot(args.b)
-    if len(files_a) == 1 and len(files_b) == 1:  # two single files: compare them under one name
+    headers = None
+    if len(files_a) == 1 and len(files_b) == 1:  # two single files: compare them under one name,
         files_b = {next(iter(files_a)): next(iter(files_b.values()))}
-    render_diff(files_a, files_b, console, label_a=args.a, label_b=args.b, version_a=version_a, version_b=version_b)
+        headers = (args.a, args.b)  # each side headed by the path it was given as
+    render_diff(files_a, files_b, console, label_a=args.a, label_b=args.b, version_a=version_a, version_b=version_b,
+                headers=headers)
     return 0
 
 

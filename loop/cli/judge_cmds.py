@@ -92,13 +92,18 @@ def judge_check(args) -> int:
         from loop.judging.injection import INJECTIONS, load_injection_lines
 
         lines = INJECTIONS if args.injection == BUILTIN else load_injection_lines(args.injection)
+    from loop.views.console import make_console
+    from loop.views.progress import task_bar
+
     judge_, constitution, _ = _judge_from_workspace(args)
     if not args.pairs:
         pairs = constitution_pairs(constitution)
-    result = check(judge_, pairs, leave_one_out=not args.pairs)
+    bars = make_console(stderr=True)  # progress on stderr: --json's stdout stays JSON
+    with task_bar(bars, "judging pairs", len(pairs)) as advance:
+        result = check(judge_, pairs, leave_one_out=not args.pairs, on_progress=advance)
     if args.injection:
         source = "built-in" if args.injection == BUILTIN else args.injection
-        result.update(_injection(judge_, constitution, lines, source))
+        result.update(_injection(judge_, constitution, lines, source, bars))
     settings = judge_.settings
     result.update(source=args.pairs or "constitution examples", mode=settings.mode, few_shot=settings.few_shot,
                   calibrate=settings.calibrate, model=judge_.model_id, constitution_version=constitution.version,
@@ -110,16 +115,18 @@ def judge_check(args) -> int:
     return 0
 
 
-def _injection(judge_, constitution, lines, source: str) -> dict:
+def _injection(judge_, constitution, lines, source: str, bars) -> dict:
     """The injection probes' gains with the guard, and without it: what the model alone does (the honest baseline)."""
     from loop.judging.injection import injection_gain, probe_set
+    from loop.views.progress import task_bar
 
     probes = [p for p in probe_set(constitution, lines) if not constitution.get(p.principle).is_rule]
-    out = {"injection": {**injection_gain(judge_, probes), "lines": source}}
-    if judge_.settings.guard:
-        judge_.settings.guard = False
-        out["injection_unguarded"] = injection_gain(judge_, probes)
-        judge_.settings.guard = True
+    with task_bar(bars, "injection", len(probes) * (2 if judge_.settings.guard else 1)) as advance:
+        out = {"injection": {**injection_gain(judge_, probes, on_progress=advance), "lines": source}}
+        if judge_.settings.guard:
+            judge_.settings.guard = False
+            out["injection_unguarded"] = injection_gain(judge_, probes, on_progress=advance)
+            judge_.settings.guard = True
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from loop.cli import command
 from loop.config import SCORE_MODES
@@ -10,18 +11,22 @@ from loop.views.console import make_console
 
 
 def run(args) -> int:
-    """Run self-improvement rounds until --rounds rounds are complete.
+    """Run until round 0 and --rounds training rounds are complete.
 
-    Each round: the frozen round-start model judges the policy's answers against the constitution,
-    GRPO trains on those self-rewards, and the round is recorded under runs/<run>/round-NNN/. After a
-    crash or a kill, the same command restarts the interrupted round; completed rounds are kept as
-    they are. With --json: no progress bars, one JSON object per completed round on stdout.
+    Round 0 measures the starting model (no training). Round 1 is the warm start when [train]
+    warm_start is on (fine-tuning on demonstrations). Every later round is self-rewarding: the frozen
+    round-start model judges the policy's answers against the constitution, GRPO trains on those
+    self-rewards, and the round is recorded under runs/<run>/round-NNN/. After a crash or a kill, the
+    same command restarts the interrupted round; completed rounds are kept as they are. With --json:
+    no progress bars, one JSON object per completed round on stdout.
     """
     from loop.training.round import plan_run, run_rounds
     from loop.views.progress import RoundProgress
     from loop.workspace import open_workspace
 
-    overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}}
+    overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}, "train": {}}
+    if args.stop_on_regression:
+        overrides["train"]["stop_on_regression"] = True
     if args.prompts_per_round is not None:
         overrides["run"]["prompts_per_round"] = args.prompts_per_round
     if args.num_generations is not None:
@@ -37,23 +42,34 @@ def run(args) -> int:
     console = None if args.json else make_console()
     if console is not None:
         done = plan.ledger.complete_rounds()
-        console.print(f"run [bold]{plan.ledger.run}[/]: {len(done)} of {args.rounds} rounds complete; "
+        trained = len([r for r in done if r > 0])
+        console.print(f"run [bold]{plan.ledger.run}[/]: round 0 {'complete' if 0 in done else 'to measure'}, "
+                      f"{trained} of {args.rounds} training rounds complete; "
                       f"model {plan.config.model.name}, constitution {plan.constitution.name} "
                       f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}")
     progress = None if console is None else (lambda r: RoundProgress(console, r))
     summaries = run_rounds(plan, args.rounds, progress=progress)
+    stopped = bool(summaries) and plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed")
     if args.json:
         for summary in summaries:
             print(json.dumps(summary))
     elif not summaries:
-        console.print(f"nothing to do: {args.rounds} round(s) already complete (see `loop rounds`)")
+        console.print(f"nothing to do: round 0 and {args.rounds} training round(s) already complete "
+                      "(see `loop rounds`)")
+    if stopped and summaries[-1]["round"] < args.rounds:
+        families = ", ".join(summaries[-1]["probe_regressed"])
+        message = (f"stopped after round {summaries[-1]['round']}: probes fell below round 0 by more than their "
+                   f"interval ({families}); see `loop rounds`, and `loop export --best` for the best round")
+        print(f"loop: {message}", file=sys.stderr)
     return 0
 
 
 def _check_positive(args) -> None:
     from loop.errors import LoopError
 
-    for flag in ("rounds", "prompts_per_round", "num_generations", "max_completion_length"):
+    if args.rounds < 0:
+        raise LoopError(f"--rounds must be 0 (round 0 only) or more, got {args.rounds}")
+    for flag in ("prompts_per_round", "num_generations", "max_completion_length"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise LoopError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -62,32 +78,52 @@ def _check_positive(args) -> None:
 
 
 def export(args) -> int:
-    """Write the model of a completed round as a merged Hugging Face model directory.
+    """Write the model of a completed round as a merged Hugging Face model directory, with a model card.
 
     The round's LoRA adapter is merged into the base weights; the directory loads with
-    AutoModelForCausalLM.from_pretrained and works as --model for a new run.
+    AutoModelForCausalLM.from_pretrained and works as --model for a new run. README.md is its model
+    card: base model, run, round, constitution version and hash, template hashes, training settings,
+    held-out scores (and probes and judge reliability where the round measured them). Its chat
+    template defaults to the system prompt the policy was trained with.
     """
     from loop.ledger.export import export_round
+    from loop.views.run_ledger import open_run, require_run
     from loop.workspace import open_workspace
+
+    from loop.errors import LoopError
 
     ws = open_workspace(args.workspace)
     config = ws.config()
-    path = export_round(ws, args.run or config.run.name, args.round, args.dir, config.model.dtype)
-    make_console().print(f"round {args.round} exported to [bold]{path}[/]")
+    ledger = require_run(open_run(ws.root, args.run or config.run.name))  # a mistyped --run names the runs
+    if (args.round is None) == (not args.best):
+        raise LoopError("give --round N or --best (the round whose probes pass most often)")
+    number = args.round
+    if args.best:
+        number = ledger.best_round()
+        if number is None:
+            raise LoopError(f"run '{ledger.run}' has no round with probes yet; give --round N", path=ledger.path)
+    path = export_round(ws, ledger.run, number, args.dir, config.model.dtype)
+    which = f"round {number}" + (" (best by probes)" if args.best else "")
+    make_console().print(f"{which} exported to [bold]{path}[/] (model card: {path / 'README.md'})")
     return 0
 
 
 def register(subparsers) -> None:
     p = command(subparsers, "run", run)
-    p.add_argument("--rounds", type=int, default=1, help="run until this many rounds are complete (default 1)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run until this many training rounds are complete, round 0 not counted (default 1)")
     p.add_argument("--prompts-per-round", type=int, help="training prompts per round")
     p.add_argument("--num-generations", type=int, help="completions per prompt (the GRPO group)")
     p.add_argument("--max-completion-length", type=int, help="max new tokens per completion")
     p.add_argument("--model", help="model: 'embedded', a Hugging Face id or a local directory")
     p.add_argument("--judge-mode", choices=SCORE_MODES, help="judge mode for this run")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")
+    p.add_argument("--stop-on-regression", action="store_true",
+                   help="stop after a round whose probes fell below round 0 by more than their interval")
     p.add_argument("--json", action="store_true", help="no progress bars; JSON lines on stdout")
     p = command(subparsers, "export", export)
-    p.add_argument("--round", type=int, required=True, help="a completed round")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--round", type=int, help="a completed round (0: the base model)")
+    which.add_argument("--best", action="store_true", help="the complete round whose probes pass most often")
     p.add_argument("dir", help="output directory (must not exist or be empty)")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")

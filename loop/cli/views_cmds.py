@@ -18,7 +18,8 @@ def log(args) -> int:
     --heldout shows the round's held-out answers instead (greedy, never trained on), scored by the
     round judge and the anchor judge. The anchor judge scores only those unless the round ran with
     [judge] anchor_on_training = true, so --disagree reads the held-out answers too unless the
-    round's training completions carry anchor scores.
+    round's training completions carry anchor scores. A round without training completions (round 0,
+    the warm start) shows its held-out answers.
     --json prints the matching ledger records as JSON Lines (held-out answers: one record per answer
     and principle). --follow prints a running round's new completions as they are written, until the
     round completes (or Ctrl-C).
@@ -58,9 +59,10 @@ def rounds(args) -> int:
     rule_pass, completion_words, seconds) and, for complete rounds, the held-out "eval" metrics.
     """
     from loop.views.rounds_view import show_rounds
-    from loop.views.run_ledger import open_run
+    from loop.views.run_ledger import open_run, require_run
 
-    return show_rounds(open_run(args.workspace, args.run), make_console(), as_json=args.json, pager=not args.no_pager)
+    ledger = require_run(open_run(args.workspace, args.run), unless_no_runs=True)
+    return show_rounds(ledger, make_console(), as_json=args.json, pager=not args.no_pager)
 
 
 def _common(parser, pager: bool = True) -> None:

@@ -9,11 +9,14 @@ from loop.views.console import make_console
 def init(args) -> int:
     """Create a workspace: constitution/, prompts/, loop.toml and a .gitignore for runs/.
 
-    The constitution and templates are copies of the shipped defaults: edit them freely.
+    The constitution and templates are copies of the shipped defaults: edit them freely. DIR is
+    read from -C DIR when given (as `git -C`): `loop -C projects init demo` makes projects/demo.
     """
+    from pathlib import Path
+
     from loop.workspace import init_workspace
 
-    ws = init_workspace(args.dir)
+    ws = init_workspace(Path(args.workspace) / args.dir)
     console = make_console()
     console.print(f"Initialized a loop workspace in [bold]{ws.root}[/]: constitution/, prompts/, loop.toml")
     console.print("Next: [bold]loop check[/], then [bold]loop run[/].")
@@ -21,7 +24,7 @@ def init(args) -> int:
 
 
 def check(args) -> int:
-    """Validate the workspace (config, constitution, templates, prompt pool) before any model loads.
+    """Validate the workspace (config, constitution, templates, prompt pool, probes) before any model loads.
 
     Exit 0 when everything is valid; otherwise exit 2 with one line naming the file, the line and the fix.
     """
@@ -29,14 +32,23 @@ def check(args) -> int:
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
-    config, constitution, templates, pool_size = ws.check()
+    config, constitution, templates, pool, probes = ws.check()
     console = make_console()
     console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
     console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "
                   f"({len(constitution.principles)} principles, sha256 {constitution.short_hash})")
     for name in TEMPLATE_VARIABLES:
         console.print(f"[green]ok[/] template: prompts/{name}.jinja (sha256 {templates.sha256(name)[:12]})")
-    console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({pool_size} prompts)")
+    console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({len(pool)} prompts)")
+    if config.train.warm_start:
+        from loop.demonstrations import read_demonstrations
+
+        count = len(read_demonstrations(ws.root / config.train.demonstrations))
+        console.print(f"[green]ok[/] warm start: {config.train.demonstrations} ({count} demonstrations)")
+    counts = probes.counts()
+    console.print(f"[green]ok[/] probes: {config.probes.dir} ({sum(counts.values())} probes, none trained on, "
+                  f"sha256 {probes.short_hash})")
+    console.print("   " + " · ".join(f"{name} {n}" for name, n in counts.items()))
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from loop.constitution import Constitution
 from loop.datafile import read_text
@@ -72,9 +73,10 @@ def probe_set(constitution: Constitution, injections=INJECTIONS) -> list[Probe]:
     return probes
 
 
-def injection_gain(judge, probes: list[Probe]) -> dict:
+def injection_gain(judge, probes: list[Probe], on_progress: Callable[[int], None] | None = None) -> dict:
     """Mean, max and share of positive gain (injected minus clean score), overall, per injection
-    and per label. Probes the judge could not score on either side are counted and left out."""
+    and per label. Probes the judge could not score on either side are counted and left out.
+    `on_progress(n)` is called after each principle's batch with its number of probes."""
     gains: list[tuple[Probe, float]] = []
     unscored = 0
     by_principle: dict[str, list[Probe]] = {}
@@ -92,6 +94,8 @@ def injection_gain(judge, probes: list[Probe]) -> dict:
                 unscored += 1
                 continue
             gains.append((probe, crit.score - before))
+        if on_progress is not None:
+            on_progress(len(items))
 
     def stats(values: list[float]) -> dict:
         if not values:

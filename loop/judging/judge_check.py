@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from loop.constitution import Constitution, Principle
 from loop.datafile import iter_jsonl
@@ -82,9 +83,11 @@ def constitution_pairs(constitution: Constitution) -> list[Pair]:
     return pairs
 
 
-def check(judge, pairs: list[Pair], leave_one_out: bool = False) -> dict:
+def check(judge, pairs: list[Pair], leave_one_out: bool = False,
+          on_progress: Callable[[int], None] | None = None) -> dict:
     """Pairwise accuracy overall and per principle. leave_one_out: the pair's own example is taken
-    out of the few-shots (for the constitution's examples)."""
+    out of the few-shots (for the constitution's examples). `on_progress(n)` is called after each
+    batch with the number of pairs it judged (a checker runs for tens of seconds)."""
     scores: list[tuple[float | None, float | None]] = [(None, None)] * len(pairs)
     # Principle holds dicts (rubric, check), so it is not hashable: group by id and few-shots.
     groups: dict[tuple, tuple[Principle, list[int]]] = {}
@@ -101,6 +104,8 @@ def check(judge, pairs: list[Pair], leave_one_out: bool = False) -> dict:
         crits = judge.score(prompts, responses, principle=principle)
         for j, i in enumerate(idx):
             scores[i] = (crits[j].score, crits[j + len(idx)].score)
+        if on_progress is not None:
+            on_progress(len(idx))
     return summarize(pairs, scores)
 
 

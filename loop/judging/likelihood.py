@@ -53,15 +53,54 @@ def steered_chat(tokenizer, system: str, prompt: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": f"{system}\n\n{prompt}"}]
 
 
+def _pairs(tokenizer, conversations: list[tuple[list[dict[str, str]], str]]) -> list[tuple[list[int], list[int]]]:
+    return [_split(tokenizer, messages, response) for messages, response in conversations]
+
+
+def _pad(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def _response_rows(model, pad: int, pairs: list[tuple[list[int], list[int]]], batch_size: int):
+    """For each batch of (head, tail) token ids: the items' indices, the batch's logits (float, from the
+    first position that predicts a response token on: the heads are long), and per item the rows of
+    those logits that predict its response tokens with the tokens themselves. Right padding (causal
+    attention never looks at the pads that follow a row's tokens)."""
+    import torch
+
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, mask = right_padded([pairs[i][0] + pairs[i][1] for i in batch], pad)
+        first = min(len(pairs[i][0]) for i in batch) - 1
+
+        def logits():
+            with torch.no_grad():
+                return model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), use_cache=False,
+                             logits_to_keep=ids.shape[1] - first).logits.float()
+
+        rows = [(torch.arange(len(pairs[i][0]) - 1, len(pairs[i][0]) - 1 + len(pairs[i][1])) - first,
+                 torch.tensor(pairs[i][1])) for i in batch]
+        yield batch, logits, rows
+
+
+def _token_logprobs(logits, rows) -> list[list[float]]:
+    """log P of each item's tokens: batch row r, read at `rows[r]` = (logit positions, target tokens)."""
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return [logp[r, positions.to(logp.device), targets.to(logp.device)].tolist()
+            for r, (positions, targets) in enumerate(rows)]
+
+
 def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
                       batch_size: int = 8) -> list[list[float]]:
     """Per-token log-probabilities of each response as the assistant's reply to its conversation.
 
     Responses to the same conversation (a training step's group: one prompt, several answers) share
     its tokens: those are run once, and the responses after them from the key/value cache. The rest
-    run whole, right-padded (causal attention never looks at the pads that follow a row's tokens)."""
-    pairs = [_split(tokenizer, messages, response) for messages, response in conversations]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    run whole, right-padded."""
+    pairs, pad = _pairs(tokenizer, conversations), _pad(tokenizer)
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, (head, _) in enumerate(pairs):
         groups.setdefault(tuple(head), []).append(i)
@@ -74,38 +113,9 @@ def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str,
                 out[i] = lp
         else:
             alone += members
-    for i, lp in zip(alone, _whole(model, pad, [pairs[i] for i in alone], batch_size)):
-        out[i] = lp
-    return out
-
-
-def _token_logprobs(logits, rows, tails: list[list[int]]) -> list[list[float]]:
-    """log P of each tail's tokens, read at the logit columns `rows[r]` of batch row r."""
-    import torch
-
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return [logp[r, cols.to(logp.device), torch.tensor(tail, device=logp.device)].tolist()
-            for r, (cols, tail) in enumerate(zip(rows, tails))]
-
-
-def _whole(model, pad: int, pairs: list[tuple[list[int], list[int]]], batch_size: int) -> list[list[float]]:
-    """Each (head, tail) run as one sequence, in batches of similar length."""
-    import torch
-
-    out: list[list[float]] = [[] for _ in pairs]
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            ids, mask = right_padded([pairs[i][0] + pairs[i][1] for i in batch], pad)
-            width = ids.shape[1]
-            # Logits only from the first position that predicts a response token on (the heads are long).
-            first = min(len(pairs[i][0]) for i in batch) - 1
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                           use_cache=False, logits_to_keep=width - first).logits
-            rows = [torch.arange(len(pairs[i][0]) - 1, len(pairs[i][0]) - 1 + len(pairs[i][1])) - first for i in batch]
-            for i, lp in zip(batch, _token_logprobs(logits, rows, [pairs[i][1] for i in batch])):
-                out[i] = lp
+    for batch, logits, rows in _response_rows(model, pad, [pairs[i] for i in alone], batch_size):
+        for j, lp in zip(batch, _token_logprobs(logits(), rows)):
+            out[alone[j]] = lp
     return out
 
 
@@ -122,9 +132,27 @@ def _after_shared_head(model, pad: int, head: list[int], tails: list[list[int]],
             batch = order[start:start + batch_size]
             suffixes = [[head[-1]] + tails[r] for r in batch]
             logits = prefixed_logits(model, pad, suffixes, prefix_kv, len(head) - 1, max(len(x) for x in suffixes))
-            rows = [torch.arange(len(tails[r])) for r in batch]
-            for r, lp in zip(batch, _token_logprobs(logits, rows, [tails[r] for r in batch])):
+            rows = [(torch.arange(len(tails[r])), torch.tensor(tails[r])) for r in batch]
+            for r, lp in zip(batch, _token_logprobs(logits, rows)):
                 out[r] = lp
+    return out
+
+
+def response_kl(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]], other_view,
+                batch_size: int = 8) -> list[float]:
+    """Per-token KL(model as it is || model inside `other_view`) at every position of each response,
+    exact over the vocabulary (not estimated from the sampled token): how far one state of the shared
+    model has moved from another on these answers."""
+    import torch
+
+    out: list[float] = []
+    for batch, logits, rows in _response_rows(model, _pad(tokenizer), _pairs(tokenizer, conversations), batch_size):
+        logp = torch.log_softmax(logits(), dim=-1)
+        with other_view():
+            logq = torch.log_softmax(logits(), dim=-1)
+        kl = (logp.exp() * (logp - logq)).sum(-1)
+        for r, (positions, _) in enumerate(rows):
+            out.extend(kl[r, positions.to(kl.device)].clamp(min=0.0).tolist())
     return out
 
 

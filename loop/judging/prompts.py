@@ -60,3 +60,19 @@ def judge_conversation(templates: Templates, name: str, principle: Principle, pr
     """judge_messages, after the judge's system message when it has one."""
     messages = judge_messages(templates, name, principle, prompt, response, critique=critique, few_shot=few_shot)
     return ([{"role": "system", "content": system}] if system else []) + messages
+
+
+def judge_question(templates: Templates, principle: Principle) -> str:
+    """The question the judge is asked about a principle (score mode), as judge.jinja words it: the
+    principle's `question`, or one the template derives from its title or text.
+
+    Read from the template rendered around a marker answer, not re-derived here: what the template
+    says after the answer (the shipped one asks last) is the question; lines with no letter or digit
+    (the `---` fences) are left out."""
+    marker = "\u241eANSWER\u241e"
+    text = templates.render("judge", principle=principle, prompt="", response=marker, examples=[])
+    before, _, after = text.rpartition(marker)
+    worded = [line.strip() for line in after.splitlines() if any(ch.isalnum() for ch in line)]
+    # A template that asks before it shows the answer: its question is among the lines before.
+    return " ".join(worded or [line.strip() for line in before.splitlines() if any(ch.isalnum() for ch in line)])
+

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from loop.generation import cut_at
 from loop.ledger.store import append_jsonl
 
 
@@ -50,6 +51,16 @@ class CritiqueRecorder(TrainerCallback):
         start = self.trainer.accelerator.process_index * n
         return [float(a) for a in advantages[start:start + n]] if len(advantages) >= start + n else [None] * n
 
+    def _cuts(self, completion_ids: list | None, n: int, max_length: int) -> list[int | None]:
+        """Per completion, the token count the length limit cut it at (None: it ended itself). TRL hands
+        reward functions the `completion_ids`; its stop tokens are the trainer's eos ids and padding."""
+        if not completion_ids or len(completion_ids) != n:
+            return [None] * n
+        stop = set(getattr(self.trainer, "eos_token_ids", None) or [])
+        pad = getattr(getattr(self.trainer, "processing_class", None), "pad_token_id", None)
+        stop |= {pad} if pad is not None else set()
+        return [cut_at(list(ids), max_length, stop) for ids in completion_ids]
+
     def on_step_end(self, args, state, control, **kwargs):
         if not self.pending or self.batch is None:
             return  # the same batch reused (num_iterations > 1): already written
@@ -57,6 +68,7 @@ class CritiqueRecorder(TrainerCallback):
         n = len(completions)
         advantages = self._advantages(n)
         slots = columns.get("slot") or [None] * n
+        cuts = self._cuts(columns.get("completion_ids"), n, args.max_completion_length)
         group_size = args.num_generations
         records = []
         for i in range(n):
@@ -75,6 +87,7 @@ class CritiqueRecorder(TrainerCallback):
                     "reward": reward_list[i], "total_reward": total, "advantage": advantages[i],
                     "distribution": entries[i].get("distribution"),
                     "cuts": entries[i].get("cuts") or [],
+                    "cut_tokens": cuts[i],
                 })
         append_jsonl(self.path, records)
         self.records_written += len(records)

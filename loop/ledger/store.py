@@ -45,13 +45,16 @@ import re
 import shutil
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterator
 
 from loop.datafile import atomic_write, atomic_write_json
 from loop.errors import LoopError
 
-# Keys every critiques.jsonl record carries (more may follow).
+# Keys every critiques.jsonl record carries (more may follow: "group", "sample", the judge's
+# "distribution", the guard's "cuts", and "cut_tokens", the token count the length limit cut the answer
+# at or null; eval.jsonl records may carry "cut_tokens" too, and the views read it where present).
 CRITIQUE_KEYS = ("round", "step", "prompt", "completion", "principle", "kind", "critique", "score",
                  "anchor_score", "reward", "total_reward", "advantage")
 # Keys every eval.jsonl record carries: one held-out prompt, the round's greedy completion, and per
@@ -110,6 +113,13 @@ class Ledger:
     def complete_rounds(self) -> list[int]:
         return sorted(r["round"] for r in self.index()["rounds"] if r["status"] == "complete")
 
+    def best_round(self) -> int | None:
+        """The complete round whose probes pass most often (the mean pass rate over families, each family
+        counting once); the earlier round on a tie. None before any round has probes."""
+        scored = [(r["summary"]["probe_pass"], -r["round"]) for r in self.index()["rounds"]
+                  if r["status"] == "complete" and isinstance((r.get("summary") or {}).get("probe_pass"), (int, float))]
+        return -max(scored)[1] if scored else None
+
     def round_dir(self, n: int) -> Path:
         """The folder of round n: complete if there is one, else the partial one being written."""
         done = self.complete_dir(n)
@@ -130,6 +140,21 @@ class Ledger:
             listing = ", ".join(map(str, have)) if have else "none yet; run `loop run`"
             raise LoopError(f"run '{self.run}' has no round {n}; rounds: {listing}", path=self.path)
         return path
+
+    def require_complete_round(self, n: int) -> Path:
+        """The folder of complete round n, or one line: the round does not exist (and the rounds that
+        do, with their status), or it exists but is not complete (and the complete ones)."""
+        status = {r["round"]: r.get("status", "?") for r in self.index()["rounds"]}
+        if self.complete_dir(n).exists():
+            return self.complete_dir(n)
+        if n not in status and not self.partial_dir(n).exists():
+            # "1, 2, 3 (complete), 4 (running)": each status named once, after the rounds that have it
+            listing = ", ".join(", ".join(str(n) for n, _ in group) + f" ({state})" for state, group in
+                                groupby(sorted(status.items()), key=lambda item: item[1])) or "none yet; run `loop run`"
+            raise LoopError(f"round {n} of run '{self.run}' does not exist; rounds: {listing}", path=self.path)
+        done = ", ".join(map(str, self.complete_rounds())) or "none"
+        raise LoopError(f"round {n} of run '{self.run}' is not complete ({status.get(n, 'running')}); "
+                        f"complete rounds: {done}", path=self.path)
 
     def round_info(self, n: int) -> dict[str, Any]:
         path = self.require_round(n) / "round.json"
@@ -179,15 +204,16 @@ class Ledger:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
 
-    def begin_round(self, n: int) -> Path:
-        """A clean folder for round n. Leftovers of an interrupted attempt are removed first."""
+    def begin_round(self, n: int, kind: str | None = None) -> Path:
+        """A clean folder for round n (of `kind`: baseline, warm-start, grpo). Leftovers of an
+        interrupted attempt are removed first."""
         if self.complete_dir(n).exists():
             raise LoopError(f"round {n} is already complete and is never rewritten", path=self.complete_dir(n))
         partial = self.partial_dir(n)
         if partial.exists():
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
-        self._set_status(n, "running", started=now())
+        self._set_status(n, "running", started=now(), **({"kind": kind} if kind else {}))
         return partial
 
     def complete_round(self, n: int, summary: dict[str, Any]) -> Path:

@@ -24,7 +24,25 @@ def _fmt(value: Any, signed: bool = False) -> str:
     return str(value)
 
 
-def summary_renderable(round_number: int, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> Panel:
+def probes_table(metrics: dict[str, Any]) -> Table | None:
+    """Per probe family: the pass rate with its 95 % interval, and the paired change from round 0."""
+    probes, changes = metrics.get("probes") or {}, metrics.get("probe_changes") or {}
+    if not probes:
+        return None
+    table = Table(title="probes (no judge decides them)", expand=True)
+    for col in ("family", "pass rate", "95 % interval", "n", "change from round 0"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    for family, stats in probes.items():
+        change = changes.get(family)
+        text = Text("–" if change is None else f"{change['delta']:+.2f} [{change['low']:+.2f}, {change['high']:+.2f}]",
+                    style="" if change is None else "green" if change["low"] > 0 else "red" if change["high"] < 0 else "")
+        table.add_row(family, f"{stats['rate']:.2f}", f"[{stats['low']:.2f}, {stats['high']:.2f}]", str(stats["n"]),
+                      text)
+    return table
+
+
+def summary_renderable(round_number: int, summary: dict[str, Any], metrics: dict[str, Any]) -> Panel:
+    eval_metrics = metrics["eval"]
     per_principle = Table(title="held-out prompts, per principle", expand=True)
     for col in ("principle", "round judge", "anchor judge", "gap", "rule pass", "unscored"):
         per_principle.add_column(col, justify="left" if col == "principle" else "right")
@@ -44,10 +62,17 @@ def summary_renderable(round_number: int, summary: dict[str, Any], eval_metrics:
                    "seconds", _fmt(summary.get("seconds")))
     note = Text("gap = round judge − anchor judge on held-out prompts; a growing gap means the loop is "
                 "rewarding itself for what the round-0 model does not see as better.", style="dim")
-    return Panel(Group(totals, per_principle, note), title=f"round {round_number} complete", title_align="left")
+    parts = [totals, per_principle, note]
+    probes = probes_table(metrics)
+    if probes is not None:
+        parts.append(probes)
+    parts += [Text(f"warning: {line}", style="bold yellow") for line in summary.get("warnings") or []]
+    kind = summary.get("kind")
+    title = f"round {round_number} complete" + (f" ({kind})" if kind else "")
+    return Panel(Group(*parts), title=title, title_align="left")
 
 
-def summary_text(round_number: int, summary: dict[str, Any], eval_metrics: dict[str, Any], width: int = 100) -> str:
+def summary_text(round_number: int, summary: dict[str, Any], metrics: dict[str, Any], width: int = 100) -> str:
     buffer = io.StringIO()
-    Console(file=buffer, width=width, color_system=None).print(summary_renderable(round_number, summary, eval_metrics))
+    Console(file=buffer, width=width, color_system=None).print(summary_renderable(round_number, summary, metrics))
     return buffer.getvalue()

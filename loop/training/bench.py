@@ -184,30 +184,30 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
     from loop.config import grpo_args
     from loop.judging.judge import Judge
     from loop.ledger.recorder import CritiqueRecorder
-    from loop.model import frozen_adapter_copy
-    from loop.training.rewards import build_rewards
-    from loop.training.round import Judging, grpo_trainer, policy_model, prompt_dataset
+    from loop.training.grpo_round import (grpo_trainer, judged_rewards, policy_model, prompt_dataset,
+                                          round_start_adapter)
+    from loop.training.steps import RoundContext, make_judging
 
+    # Round 1 of a run that has no held-out split: the policy is a fresh adapter (B = 0), as in a round.
+    ctx = RoundContext(plan, {}, model, tokenizer, model_id, 1, make_judge=lambda *a, **kw: TimedJudge(Judge(*a, **kw)))
     config, constitution = plan.config, plan.constitution
-    policy = policy_model(plan, model, 1)
-    args = grpo_args(config, folder / "trainer", seed=config.run.seed + 1)
+    policy = policy_model(ctx)
+    args = grpo_args(config, folder / "trainer", seed=config.run.seed + 1, path=ctx.toml)
     callbacks: list = []
     judging = recorder = None
     if judged:
-        judging = Judging(TimedJudge(Judge(policy, tokenizer, constitution, plan.templates, config.judge,
-                                           model_id=model_id)), policy)
+        judging = make_judging(ctx, policy)
         recorder = CritiqueRecorder(folder / "critiques.jsonl", 1, {p.id: p.weight for p in constitution.principles})
-        funcs, args.reward_weights = build_rewards(constitution, judging.judge, recorder, judging.judge_view,
-                                                   judging.anchor_view)
+        funcs, args.reward_weights = judged_rewards(ctx, judging, recorder)
         callbacks.append(recorder)
     else:
         funcs = [ConstantReward()]
     clock = StepClock(judging.judge if judging else None)
     callbacks.append(clock)
-    trainer = grpo_trainer(plan, policy, tokenizer, args, prompt_dataset(plan, indices), funcs, callbacks)
+    trainer = grpo_trainer(ctx, policy, args, prompt_dataset(ctx, indices), funcs, callbacks)
     if judging is not None:
         recorder.trainer = trainer
-        judging.adapter = "ref" if "ref" in policy.peft_config else frozen_adapter_copy(policy, "judge")
+        judging.adapter = round_start_adapter(policy)
     try:
         trainer.train()
     finally:

@@ -18,9 +18,11 @@ from loop.training.rules import resolve_check
 
 def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[str, Any]], judge,
                      constitution: Constitution, judge_view: Callable[[], ContextManager],
-                     anchor_view: Callable[[], ContextManager],
+                     anchor_view: Callable[[], ContextManager] | None,
                      on_judged: Callable[[], None] | None = None) -> tuple[list[dict], dict[str, Any]]:
-    """Score held-out completions with both judges and the rules; returns (eval records, metrics)."""
+    """Score held-out completions with both judges and the rules; returns (eval records, metrics).
+    `anchor_view` None: the round's judge is the anchor itself (a round that starts from the base
+    model), so the answers are judged once and the anchor's scores are the judge's."""
     prompts = [row["prompt"] for row in rows]
     scores: dict[str, list] = {}
     anchor: dict[str, list] = {}
@@ -33,9 +35,11 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
             rules[p.id] = [check(c, row) for c, row in zip(completions, rows)]
             continue
         with judge_view():
-            own = judge.score(prompts, completions, p.id, view="judge")
-        with anchor_view():
-            anc = judge.score(prompts, completions, p.id, view="anchor")
+            own = judge.score(prompts, completions, p.id, view="judge" if anchor_view else "anchor")
+        anc = own
+        if anchor_view is not None:
+            with anchor_view():
+                anc = judge.score(prompts, completions, p.id, view="anchor")
         scores[p.id], critiques[p.id] = [c.score for c in own], [c.critique for c in own]
         anchor[p.id], anchor_critiques[p.id] = [c.score for c in anc], [c.critique for c in anc]
         if on_judged:
@@ -67,20 +71,33 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
     return records, metrics
 
 
-def summarize(train_log: list[dict[str, Any]], eval_metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """The flat per-round summary kept in the run index (what `loop rounds` shows and trends)."""
-    def from_log(key: str) -> float | None:
-        return mean([row[key] for row in train_log if isinstance(row.get(key), (int, float))])
+def from_log(train_log: list[dict[str, Any]], key: str) -> float | None:
+    """The mean over a round's TRL log rows of one logged value."""
+    return mean([row[key] for row in train_log if isinstance(row.get(key), (int, float))])
 
+
+def summarize(kind: str, train_log: list[dict[str, Any]], measured, seconds: float) -> dict[str, Any]:
+    """The flat per-round summary kept in the run index (what `loop rounds` shows and trends)."""
+    eval_metrics, movement = measured.eval_metrics, measured.movement
+    probes = measured.probe_metrics.get("probes") or {}
+    changes = measured.probe_metrics.get("probe_changes") or {}
     return {
-        "reward": from_log("reward"),
-        "reward_std": from_log("reward_std"),
-        "frac_zero_std": from_log("frac_reward_zero_std"),
-        "kl": from_log("kl"),
+        "kind": kind,
+        "reward": from_log(train_log, "reward"),
+        "reward_std": from_log(train_log, "reward_std"),
+        "frac_zero_std": from_log(train_log, "frac_reward_zero_std"),
+        "kl": from_log(train_log, "kl"),
+        "loss": from_log(train_log, "loss") if kind == "warm-start" else None,
         "judge_score": mean(list(eval_metrics["judge_scores"].values())),
         "anchor_score": mean(list(eval_metrics["anchor_scores"].values())),
         "anchor_gap": mean(list(eval_metrics["anchor_gap"].values())),
         "rule_pass": mean(list(eval_metrics["rule_pass_rates"].values())),
+        # The mean pass rate over the probe families (each family counts once): what "best round" reads.
+        "probe_pass": mean([v["rate"] for v in probes.values()]),
+        "probe_regressed": sorted(f for f, c in changes.items() if isinstance(c.get("high"), (int, float))
+                                  and c["high"] < 0),
         "completion_words": eval_metrics["mean_completion_words"],
+        "changed": (movement.get("changed") or {}).get("share"),
+        "drift_base": movement.get("drift_base"),
         "seconds": round(seconds, 1),
     }

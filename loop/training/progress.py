@@ -22,8 +22,8 @@ class RoundProgress(Protocol):
 
     def advance(self, name: str, amount: int = 1) -> None: ...
 
-    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
-        """The round is published: its flat summary and its held-out metrics."""
+    def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
+        """The round is published: its flat summary (with its warning lines) and its metrics.json."""
 
 
 class Silent:
@@ -44,7 +44,7 @@ class Silent:
     def advance(self, name: str, amount: int = 1) -> None:
         pass
 
-    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
+    def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
         pass
 
 

@@ -25,6 +25,15 @@ def fmt(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def answer_text(completion: str, cut_tokens=None) -> Text:
+    """An answer as shown; "(empty)" when there is none, and `… [cut at N tokens]` after one that hit the
+    length limit (so a reader does not take a cut-off answer for one that stops mid-thought)."""
+    text = Text(completion) if completion.strip() else Text("(empty)", style="dim")
+    if is_number(cut_tokens):
+        text.append(f" … [cut at {int(cut_tokens)} tokens]", style="yellow")
+    return text
+
+
 def score_style(score: float) -> str:
     return "red" if score < 0.4 else "yellow" if score < 0.7 else "green"
 
@@ -40,14 +49,21 @@ def score_bar(score, width: int = 10) -> Text:
     return Text(bar.ljust(width, "·"), style=score_style(clamped))
 
 
-def sparkline(values: Iterable, lo: float | None = None, hi: float | None = None) -> Text:
-    """One glyph per value, scaled between the lowest and highest (or lo/hi); a gap where one is missing."""
+def sparkline(values: Iterable, lo: float | None = None, hi: float | None = None, min_span: float = 0.0) -> Text:
+    """One glyph per value, scaled between the lowest and highest (or lo/hi); a gap where one is missing.
+
+    Scaled to the values alone, 0.50 -> 0.51 draws ▁█, a cliff. `min_span` is the smallest range the
+    glyphs stand for: a narrower range is widened around its middle, so a change much smaller than
+    `min_span` moves a level or so."""
     values = list(values)
     numbers = [v for v in values if is_number(v)]
     if not numbers:
         return Text(" " * len(values))
     lo = min(numbers) if lo is None else lo
     hi = max(numbers) if hi is None else hi
+    if hi - lo < min_span:
+        middle = (hi + lo) / 2
+        lo, hi = middle - min_span / 2, middle + min_span / 2
     out = Text()
     for v in values:
         if not is_number(v):

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from loop.ledger import Ledger
 from loop.stats import is_number, mean
-from loop.views.charts import delta, fmt, score_bar
+from loop.views.charts import answer_text, delta, fmt, score_bar
 from loop.views.json_out import write_json
 from loop.views.paging import paged
 from loop.views.run_ledger import check_principle
@@ -36,6 +36,8 @@ class PromptPair:
     completion_b: str
     scores_a: dict[str, float | None]
     scores_b: dict[str, float | None]
+    cut_a: int | None = None  # the answer hit the length limit at this many tokens (eval.jsonl "cut_tokens")
+    cut_b: int | None = None
 
     def deltas(self) -> dict[str, float | None]:
         return {p: (self.scores_b.get(p) - self.scores_a.get(p))
@@ -45,7 +47,7 @@ class PromptPair:
     def to_json(self) -> dict:
         return {"index": self.index, "prompt": self.prompt, "completion_a": self.completion_a,
                 "completion_b": self.completion_b, "scores_a": self.scores_a, "scores_b": self.scores_b,
-                "deltas": self.deltas()}
+                "deltas": self.deltas(), "cut_tokens_a": self.cut_a, "cut_tokens_b": self.cut_b}
 
 
 def principle_scores(record: dict, judge: str) -> dict[str, float | None]:
@@ -67,7 +69,7 @@ def pair_rounds(evals_a: list[dict], evals_b: list[dict], judge: str,
         if principle:
             sa, sb = {principle: sa.get(principle)}, {principle: sb.get(principle)}
         pairs.append(PromptPair(i, str(a.get("prompt", "")), str(a.get("completion", "")),
-                                str(b.get("completion", "")), sa, sb))
+                                str(b.get("completion", "")), sa, sb, a.get("cut_tokens"), b.get("cut_tokens")))
     return pairs, sorted(set(by_a) - set(by_b)), sorted(set(by_b) - set(by_a))
 
 
@@ -81,8 +83,7 @@ def pair_panel(pair: PromptPair, a: int, b: int) -> Panel:
     table.add_column(f"round {a}", ratio=1)
     table.add_column(f"round {b}", ratio=1)
     table.add_column("Δ", justify="right", no_wrap=True)
-    table.add_row("answer", *(Text(c) if c.strip() else Text("(empty)", style="dim")
-                              for c in (pair.completion_a, pair.completion_b)), "")
+    table.add_row("answer", answer_text(pair.completion_a, pair.cut_a), answer_text(pair.completion_b, pair.cut_b), "")
     deltas = pair.deltas()
     for p in deltas:
         table.add_row(p, _score_cell(pair.scores_a.get(p)), _score_cell(pair.scores_b.get(p)),

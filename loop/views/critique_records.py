@@ -48,6 +48,11 @@ class Completion:
         return next((r.get("advantage") for r in self.records if is_number(r.get("advantage"))), None)
 
     @property
+    def cut_tokens(self) -> int | None:
+        """The token count the answer was cut at (it hit the length limit), else None (it ended itself)."""
+        return next((r["cut_tokens"] for r in self.records if is_number(r.get("cut_tokens"))), None)
+
+    @property
     def mean_score(self) -> float | None:
         return mean(r.get("score") for r in self.records)
 
@@ -88,9 +93,33 @@ def heldout_completions(evaluations: Iterable[Record]) -> list[Completion]:
                 "score": rules[pid] if rule else scores[pid],
                 "anchor_score": None if rule else (ev.get("anchor_scores") or {}).get(pid),
                 "critique": "" if rule else (ev.get("critiques") or {}).get(pid, ""),
-                "anchor_critique": "" if rule else (ev.get("anchor_critiques") or {}).get(pid, "")})
+                "anchor_critique": "" if rule else (ev.get("anchor_critiques") or {}).get(pid, ""),
+                "cut_tokens": ev.get("cut_tokens")})
         out.append(c)
     return out
+
+
+def group_ranks(completions: Iterable[Completion]) -> dict[tuple, dict[str, tuple[int, int]]]:
+    """{completion key: {principle: (rank, of)}}: where each score stands among its GRPO group's.
+
+    A raw score is hard to read on its own (a judge's scale shifts by principle and by prompt);
+    GRPO only uses how a score compares with the group's other answers to the same prompt, so
+    that is what a reader is shown: 1 is the group's best, ties share the better rank, and `of`
+    counts the group's answers that could be scored."""
+    groups: dict[tuple, list[Completion]] = {}
+    for c in completions:
+        groups.setdefault(c.key[:3], []).append(c)  # (round, step, group): one prompt's samples
+    ranks: dict[tuple, dict[str, tuple[int, int]]] = {c.key: {} for members in groups.values() for c in members}
+    for members in groups.values():
+        scores: dict[str, list[tuple[tuple, float]]] = {}
+        for c in members:
+            for r in c.records:
+                if is_number(r.get("score")):
+                    scores.setdefault(str(r.get("principle")), []).append((c.key, r["score"]))
+        for principle, keyed in scores.items():
+            for key, score in keyed:
+                ranks[key][principle] = (1 + sum(other > score for _, other in keyed), len(keyed))
+    return ranks
 
 
 def disagreement(record: Record) -> float | None:

@@ -30,40 +30,61 @@ from rich.text import Text
 from loop.errors import LoopError
 from loop.ledger import Ledger
 from loop.stats import is_number
-from loop.views.charts import fmt, score_bar
-from loop.views.critique_records import (Completion, LogFilter, Record, disagreement, group_records,
+from loop.views.charts import answer_text, fmt, score_bar
+from loop.views.critique_records import (Completion, LogFilter, Record, disagreement, group_ranks, group_records,
                                          heldout_completions)
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
-from loop.views.run_ledger import (anchor_on_training, check_principle, is_running, latest_round, principle_ids,
-                                   round_status)
+from loop.views.run_ledger import (anchor_on_training, check_principle, is_running, judge_is_anchor, latest_round,
+                                   principle_ids, round_status)
 
 DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highlighted
 
 
-def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE) -> Panel:
-    """One completion: prompt, answer, each principle's score bar, anchor score and critique."""
+def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE,
+                     ranks: dict[str, tuple[int, int]] | None = None, reliability: dict | None = None) -> Panel:
+    """One completion: prompt, answer, each principle's score bar, its rank in the GRPO group (`ranks`,
+    from group_ranks), anchor score and critique; a principle's name carries its judge's measured
+    accuracy when the round has one (`reliability`: metrics.json "reliability")."""
     head = Table.grid(padding=(0, 1))
     head.add_column(style="bold", no_wrap=True)
     head.add_column(ratio=1)
     head.add_row("prompt", Text(c.prompt))
-    head.add_row("answer", Text(c.completion or "(empty)", style="" if c.completion else "dim"))
+    head.add_row("answer", answer_text(c.completion, c.cut_tokens))
+    rows = score_rows(c, highlight_gap, ranks or {}, reliability or {})
+    if c.heldout:
+        return Panel(Group(head, Text(""), rows), title=f"round {c.round} · held-out {c.group}", title_align="left",
+                     subtitle=Text("greedy answer, never trained on; round judge and anchor judge", style="dim"),
+                     subtitle_align="right")
+    title = " · ".join(f"{name} {'?' if value is None else value}" for name, value in
+                       (("round", c.round), ("step", c.step), ("prompt", c.group), ("sample", c.sample)))
+    subtitle = Text(f"total reward {fmt(c.total_reward)} · advantage ")
+    adv = c.advantage
+    subtitle.append(f"{adv:+.2f}" if is_number(adv) else "–",
+                    style="green" if is_number(adv) and adv > 0 else "red" if is_number(adv) and adv < 0 else "dim")
+    return Panel(Group(head, Text(""), rows), title=title, title_align="left", subtitle=subtitle,
+                 subtitle_align="right")
 
+
+def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, int]], reliability: dict) -> Table:
+    """One row per principle: name (and its judge's accuracy), score bar, rank in group, anchor, critique."""
     # The per-principle reward is shown only where it differs from the score (e.g. a calibrated judge):
-    # otherwise it repeats the score column. The anchor column only where the anchor judged this answer.
+    # otherwise it repeats the score column. The anchor column only where the anchor judged this answer;
+    # the rank only for training completions (a held-out answer has no GRPO group).
     show_reward = not c.heldout and any(r.get("reward") != r.get("score") for r in c.records)
     show_anchor = c.heldout or any(is_number(r.get("anchor_score")) for r in c.records)
-    rows = Table(box=None, padding=(0, 1), show_edge=False, expand=True, header_style="dim")
+    rows = Table(box=None, padding=(0, 1), collapse_padding=True, show_edge=False, expand=True, header_style="dim")
     rows.add_column("principle", no_wrap=True, style="bold")
     rows.add_column("score", no_wrap=True)
+    if not c.heldout:
+        rows.add_column("rank", justify="right", no_wrap=True)
     if show_anchor:
         rows.add_column("anchor", justify="right", no_wrap=True)
     if show_reward:
         rows.add_column("reward", justify="right", no_wrap=True)
     rows.add_column("critique", ratio=1)
     for r in c.records:
-        score = r.get("score")
-        bar = score_bar(score) + Text(f" {fmt(score):>4}")
+        principle, score = str(r.get("principle", "?")), r.get("score")
         gap = disagreement(r)
         anchor = [Text(fmt(r.get("anchor_score")), style="bold magenta" if gap is not None and gap >= highlight_gap
                        else "" if is_number(r.get("anchor_score")) else "dim")] if show_anchor else []
@@ -79,36 +100,47 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE) -> 
             critique.append(("\n" if critique else "") + f"guard cut ({cut.get('reason', '?')}): ", style="bold yellow")
             critique.append(str(cut.get("text", "")), style="yellow")
         reward = [fmt(r.get("reward"))] if show_reward else []
-        rows.add_row(str(r.get("principle", "?")), bar, *anchor, *reward, critique)
+        rank = [] if c.heldout else [f"{ranks[principle][0]}/{ranks[principle][1]}" if principle in ranks else "–"]
+        rows.add_row(Text(principle) + reliability_marker(reliability.get(principle)),
+                     score_bar(score) + Text(f" {fmt(score):>4}"), *rank, *anchor, *reward, critique)
+    return rows
 
-    if c.heldout:
-        return Panel(Group(head, Text(""), rows), title=f"round {c.round} · held-out {c.group}", title_align="left",
-                     subtitle=Text("greedy answer, never trained on; round judge and anchor judge", style="dim"),
-                     subtitle_align="right")
-    title = " · ".join(f"{name} {'?' if value is None else value}" for name, value in
-                       (("round", c.round), ("step", c.step), ("prompt", c.group), ("sample", c.sample)))
-    subtitle = Text(f"total reward {fmt(c.total_reward)} · advantage ")
-    adv = c.advantage
-    subtitle.append(f"{adv:+.2f}" if is_number(adv) else "–",
-                    style="green" if is_number(adv) and adv > 0 else "red" if is_number(adv) and adv < 0 else "dim")
-    return Panel(Group(head, Text(""), rows), title=title, title_align="left", subtitle=subtitle,
-                 subtitle_align="right")
+
+def reliability_marker(measured: dict | None) -> Text:
+    """" 69%": how often the principle's judge picked the better answer of held-out labeled pairs;
+    red when its interval reaches down to chance (0.5), so the score may be noise."""
+    if not measured or not is_number(measured.get("accuracy")):
+        return Text("")
+    chance = not is_number(measured.get("low")) or measured["low"] <= 0.5
+    return Text(f" {measured['accuracy']:.0%}", style="red" if chance else "dim")
+
+
+RELIABILITY_LEGEND = ("a % after a principle: how often its judge picked the better answer of held-out labeled "
+                      "pairs (red: not clearly better than chance)")
 
 
 def render_log(completions: list[Completion], console: Console, *, heading: str, log_filter: LogFilter,
-               written: int = -1) -> None:
+               written: int = -1, why_empty: str | None = None, ranks: dict | None = None,
+               reliability: dict | None = None) -> None:
+    """The heading, then a panel per completion; when nothing matches, says so (and `why_empty`).
+    `ranks`: group_ranks of the round's completions; `reliability`: metrics.json "reliability"."""
     console.print(Text(heading, style="bold"))
+    if reliability:
+        console.print(Text(RELIABILITY_LEGEND, style="dim"))
     if written == 0:
         console.print("[yellow]no held-out answers yet[/]: they are judged when the round ends" if log_filter.heldout
                       else "[yellow]no critiques written yet[/] (follow the round with [bold]loop log --follow[/])")
         return
     if not completions:
         filters = log_filter.describe()
-        console.print("[yellow]no completions match[/]" + (f" ({filters})" if filters else ""))
+        noun = "held-out answers" if log_filter.heldout else "completions"
+        console.print(f"[yellow]no {noun} match[/]" + (f" ({filters})" if filters else ""))
+        if why_empty:
+            console.print(why_empty)
         return
     gap = log_filter.disagree if log_filter.disagree is not None else DEFAULT_DISAGREE
     for c in completions:
-        console.print(completion_panel(c, gap))
+        console.print(completion_panel(c, gap, (ranks or {}).get(c.key), reliability))
 
 
 def write_json(completions: list[Completion]) -> None:
@@ -146,19 +178,29 @@ def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_
         return 0
     with paged(console, enabled=pager):
         render_log(shown, console, heading=heading_for(ledger, n, len(shown), len(completions), log_filter),
-                   log_filter=log_filter, written=len(completions))
+                   log_filter=log_filter, written=len(completions), why_empty=why_no_disagreement(ledger, n, log_filter),
+                   ranks=None if log_filter.heldout else group_ranks(completions), reliability=ledger.metrics(n).get("reliability"))
     return 0
 
 
+# Round kinds that train without a judge (or not at all): no critiques.jsonl, only held-out answers.
+NO_TRAINING_RECORDS = ("baseline", "warm-start")
+
+
 def choose_records(ledger: Ledger, n: int, log_filter: LogFilter, follow: bool) -> LogFilter:
-    """The filter with `heldout` set where the held-out answers are read: with --heldout, and with
-    --disagree where round n's anchor judge scored only the held-out answers (the default)."""
-    implicit = log_filter.disagree is not None and not log_filter.heldout and not anchor_on_training(ledger, n)
-    if not (log_filter.heldout or implicit):
+    """The filter with `heldout` set where the held-out answers are read: with --heldout; on a round
+    with no training completions (round 0, the warm start); and with --disagree where round n's anchor
+    judge scored only the held-out answers (the default)."""
+    kind = ledger.round_info(n).get("kind")
+    if kind in NO_TRAINING_RECORDS:
+        why = f"round {n} ({kind}) has no training completions, only held-out answers; it"
+    elif log_filter.heldout:
+        why = "--heldout"
+    elif log_filter.disagree is not None and not anchor_on_training(ledger, n):
+        why = (f"--disagree (round {n}'s anchor judge scored its held-out answers only; [judge] anchor_on_training = "
+               "true scores training completions too)")
+    else:
         return log_filter
-    why = ("--heldout" if log_filter.heldout else
-           f"--disagree (round {n}'s anchor judge scored its held-out answers only; [judge] anchor_on_training = "
-           "true scores training completions too)")
     if follow:
         raise LoopError(f"{why} reads the held-out answers, judged when the round ends; it cannot be combined with "
                         "--follow")
@@ -166,6 +208,15 @@ def choose_records(ledger: Ledger, n: int, log_filter: LogFilter, follow: bool) 
         raise LoopError(f"{why} reads the held-out answers, which have no reward; --worst/--best rank training "
                         "completions")
     return dataclasses.replace(log_filter, heldout=True)
+
+
+def why_no_disagreement(ledger: Ledger, n: int, log_filter: LogFilter) -> str | None:
+    """For --disagree on a round whose judge is the anchor: why nothing can show (whichever records
+    --disagree reads, the two judges there are one model)."""
+    if log_filter.disagree is None or not judge_is_anchor(ledger, n):
+        return None
+    return (f"round {n}'s judge is the anchor judge (it starts from the base model), so they cannot disagree; "
+            "try a later round")
 
 
 # ---- --follow ----------------------------------------------------------------------------------
@@ -205,13 +256,16 @@ def follow_round(ledger: Ledger, n: int, log_filter: LogFilter, console: Console
     Records of one completion are appended together, but a poll may land in the middle of a batch,
     so the last completion read is held back until a later record or a quiet poll shows it whole.
     """
+    read: list[Record] = []  # every record so far: a group's ranks need its samples printed earlier too
+
     def emit(completions: list[Completion]) -> None:
         shown = log_filter.select(completions)
         if as_json:
             write_json(shown)
-        else:
-            for c in shown:
-                console.print(completion_panel(c, log_filter.disagree or DEFAULT_DISAGREE))
+            return
+        ranks = group_ranks(group_records(read)) if shown else {}
+        for c in shown:
+            console.print(completion_panel(c, log_filter.disagree or DEFAULT_DISAGREE, ranks.get(c.key)))
 
     if not as_json:
         filters = log_filter.describe()
@@ -225,6 +279,7 @@ def follow_round(ledger: Ledger, n: int, log_filter: LogFilter, console: Console
             running = is_running(ledger, n)
             new = tail.read(ledger.round_dir(n) / "critiques.jsonl")
             pending.extend(new)
+            read.extend(new)
             completions = group_records(pending)
             if new and running and completions:
                 completions, held = completions[:-1], completions[-1]

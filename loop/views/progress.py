@@ -1,5 +1,5 @@
 """Progress bars with ETA for a round: training steps, judging, held-out generation and judging;
-then the round's summary.
+then the round's summary. And one bar for a command that judges a batch at a time (judge-check).
 
 One rich Progress per round, made by the CLI and handed to the round as its progress callback
 (loop/training/progress.py), so the round never imports views. With --json (or without a console)
@@ -8,7 +8,8 @@ nothing is drawn.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -42,8 +43,21 @@ class RoundProgress:
         if name in self.tasks:
             self.progress.advance(self.tasks[name], amount)
 
-    def round_done(self, summary: dict[str, Any], eval_metrics: dict[str, Any]) -> None:
+    def round_done(self, summary: dict[str, Any], metrics: dict[str, Any]) -> None:
         from loop.ledger.summary import summary_renderable
 
         if self.enabled:
-            self.console.print(summary_renderable(self.round, summary, eval_metrics))
+            self.console.print(summary_renderable(self.round, summary, metrics))
+
+
+@contextmanager
+def task_bar(console: Console, description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """One bar with ETA while the block runs; yields `advance(n)`. On stderr it stays out of --json's
+    stdout; transient, so a finished bar leaves nothing behind, and a pipe (no terminal) gets nothing."""
+    progress = Progress(TextColumn(f"{description:<14}"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
+                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                        transient=True, disable=not console.is_terminal)
+    task = progress.add_task(description, total=total)
+    with progress:
+        yield lambda n=1: progress.advance(task, n)
+

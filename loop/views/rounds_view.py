@@ -1,12 +1,18 @@
 """`loop rounds`: the run at a glance, and whether it is getting better or gaming itself.
 
-Three tables, all from the ledger's index.json and each round's metrics.json "eval":
-  1. one row per round: status and the flat summary metrics;
-  2. one row per metric: a sparkline across rounds, first and last value, and the change, coloured
+Tables from the ledger's index.json and each round's metrics.json, each fitting 80 columns:
+  1. one row per round: its kind (baseline, warm-start, grpo), status and the flat summary metrics,
+     the best round by probes marked;
+  2. the probes, one row per family: the pass rate in each round and the paired change of the last
+     round from round 0 with its interval: what no judge decides;
+  3. movement, one row per round: answers changed since the round before, KL to the base and to the
+     round start, cut answers, sentences the guard cut;
+  4. one row per metric: a sparkline across rounds, first and last value, and the change, coloured
      by which way is good (a growing anchor gap is bad: the round judge likes the answers more than
      the fixed round-0 judge does, i.e. the loop is rewarding itself);
-  3. one row per principle: round judge and anchor judge scores across rounds, on one 0..1 scale so
-     the two sparklines can be read against each other, with the last gap.
+  5. one row per principle: round judge and anchor judge scores across rounds, on one 0..1 scale so
+     the two sparklines can be read against each other, with the last gap;
+then each round's warning lines.
 """
 
 from __future__ import annotations
@@ -26,50 +32,77 @@ from loop.views.paging import paged
 METRICS = [
     ("reward", "reward", +1),
     ("reward_std", "±std", 0),
-    ("frac_zero_std", "0-std", -1),
     ("judge_score", "judge", +1),
     ("anchor_score", "anchor", +1),
     ("anchor_gap", "gap", -1),
     ("rule_pass", "rules", +1),
+    ("probe_pass", "probes", +1),
     ("completion_words", "words", 0),
     ("seconds", "time", 0),
 ]
+KIND = {"baseline": "base", "warm-start": "warm"}  # short names in the rounds table; others as they are
+# The smallest range a trend's sparkline stands for (charts.sparkline's min_span). Scores, rates, the
+# gap and the reward (a weighted sum of scores) move on a 0-1 scale, where judge noise at 135M is
+# several hundredths: 0.1 is the least change worth a full-height spark. Words and seconds count
+# units; a word or a few seconds is noise there.
+MIN_SPAN = {"completion_words": 10.0, "seconds": 60.0}
+DEFAULT_MIN_SPAN = 0.1
 STATUS_STYLE = {"complete": "green", "running": "yellow", "interrupted": "red"}
+STATUS_WORD = {"complete": "done", "interrupted": "halted"}  # short words in the rounds table
 MAX_SPARK = 40  # rounds shown in a sparkline; the latest ones when there are more
 
 
-def duration(seconds) -> str:
+def duration(seconds, unit: str | None = None) -> str:
+    """45s, 6m05s or 1h02m. `unit` ("s", "m", "h") fixes the form, so numbers set side by side read
+    alike ("0m45s" next to "2m05s"); without it each value takes the form that fits it. A negative
+    value keeps its sign."""
     if not is_number(seconds):
         return "–"
-    s = int(round(seconds))
-    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    sign, s = "-" if seconds < 0 else "", int(round(abs(seconds)))
+    unit = unit or ("s" if s < 60 else "m" if s < 3600 else "h")
+    return sign + (f"{s}s" if unit == "s" else f"{s // 60}m{s % 60:02d}s" if unit == "m"
+                   else f"{s // 3600}h{s % 3600 // 60:02d}m")
+
+
+def duration_unit(values: list[float]) -> str:
+    """The one unit for a set of durations: that of the longest."""
+    longest = max(abs(v) for v in values)
+    return "s" if longest < 59.5 else "m" if longest < 3599.5 else "h"
 
 
 def round_rows(ledger: Ledger) -> list[dict]:
-    """One flat dict per round of the index: round, status, started, finished, summary metrics, eval."""
+    """One flat dict per round of the index: round, kind, status, started, finished, summary metrics, and
+    for a complete round its metrics.json parts: eval, probes, probe_changes, probe_fluency, movement."""
     rows = []
     for entry in ledger.index().get("rounds", []):
-        row = {"round": entry["round"], "status": entry.get("status", "?"), "started": entry.get("started"),
-               "finished": entry.get("finished"), **(entry.get("summary") or {})}
+        row = {"round": entry["round"], "kind": entry.get("kind"), "status": entry.get("status", "?"),
+               "started": entry.get("started"), "finished": entry.get("finished"), **(entry.get("summary") or {})}
         if row["status"] == "complete" and ledger.round_dir(entry["round"]).exists():
-            row["eval"] = ledger.metrics(entry["round"]).get("eval", {})
+            metrics = ledger.metrics(entry["round"])
+            row.update({key: metrics.get(key, {}) for key in ("eval", "probes", "probe_changes", "probe_fluency",
+                                                               "movement")})
         rows.append(row)
     return rows
 
 
-def rounds_table(rows: list[dict], run: str) -> Table:
-    # Eleven columns must fit 80 cells: no vertical rules, no outer padding.
-    table = Table(title=f"run {run}: {len(rows)} round{'s' * (len(rows) != 1)}", title_justify="left",
+def rounds_table(rows: list[dict], run: str, best: int | None = None) -> Table:
+    # Twelve columns must fit 80 cells: no vertical rules, no outer padding, short words.
+    table = Table(title=f"run {run}: {len(rows)} round{'s' * (len(rows) != 1)}"
+                        + ("" if best is None else f" · ★ best by probes: round {best}"), title_justify="left",
                   header_style="bold", padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
                   collapse_padding=True)
     table.add_column("round", justify="right")
+    table.add_column("kind")
     table.add_column("status")
-    for _, header, _ in METRICS:
+    shown = [m for m in METRICS if m[0] != "reward_std"]  # the spread is in the trends table
+    for _, header, _ in shown:
         table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
         cells = [duration(row.get(key)) if key == "seconds"
-                 else fmt(row.get(key), 1 if key == "completion_words" else 2) for key, _, _ in METRICS]
-        table.add_row(str(row["round"]), Text(row["status"], style=STATUS_STYLE.get(row["status"], "")), *cells)
+                 else fmt(row.get(key), 1 if key == "completion_words" else 2) for key, _, _ in shown]
+        status = STATUS_WORD.get(row["status"], row["status"])
+        table.add_row(f"{'★' if row['round'] == best else ''}{row['round']}", KIND.get(row.get("kind"), row.get("kind") or "–"),
+                      Text(status, style=STATUS_STYLE.get(row["status"], "")), *cells)
     return table
 
 
@@ -87,13 +120,16 @@ def trends_table(rows: list[dict]) -> Table:
         numbers = [v for v in values if is_number(v)]
         if not numbers:
             continue
-        change = delta(numbers[0], numbers[-1], higher_is_better=direction >= 0, digits=0 if key == "seconds" else 2)
-        if key == "seconds" and is_number(numbers[0]):
-            change = Text(f"{numbers[-1] - numbers[0]:+.0f}s")
+        change = delta(numbers[0], numbers[-1], higher_is_better=direction >= 0)
+        show = fmt
+        if key == "seconds":  # first, last and change in one unit: "0m45s  2m05s  +1m20s"
+            unit = duration_unit([numbers[0], numbers[-1], numbers[-1] - numbers[0]])
+            change = Text(("+" if numbers[-1] >= numbers[0] else "") + duration(numbers[-1] - numbers[0], unit))
+            show = lambda v: duration(v, unit)  # noqa: E731
         if direction == 0:
             change.style = "dim"
-        show = duration if key == "seconds" else fmt
-        table.add_row(key, sparkline(values), show(numbers[0]), show(numbers[-1]), change)
+        spark = sparkline(values, min_span=MIN_SPAN.get(key, DEFAULT_MIN_SPAN))
+        table.add_row(key, spark, show(numbers[0]), show(numbers[-1]), change)
     return table
 
 
@@ -128,16 +164,19 @@ def principles_table(rows: list[dict]) -> Table | None:
 
 
 def render_rounds(ledger: Ledger, console: Console) -> None:
+    from loop.views.rounds_probes import movement_table, probes_table, warning_lines
+
     rows = round_rows(ledger)
     if not rows:
         console.print(f"run '{ledger.run}' has no rounds yet; start one with [bold]loop run[/]")
         return
-    console.print(rounds_table(rows, ledger.run))
+    console.print(rounds_table(rows, ledger.run, ledger.best_round()))
     if any(r["status"] == "complete" for r in rows):
-        console.print(trends_table(rows))
-        table = principles_table(rows)
-        if table is not None:
-            console.print(table)
+        for table in (probes_table(rows), movement_table(rows), trends_table(rows), principles_table(rows)):
+            if table is not None:
+                console.print(table)
+        for line in warning_lines(rows):
+            console.print(line)
 
 
 def show_rounds(ledger: Ledger, console: Console, *, as_json: bool = False, pager: bool = True) -> int:

@@ -28,11 +28,15 @@ def open_run(workspace: str | Path = ".", run: str | None = None) -> Ledger:
     return Ledger(ws.runs_dir, run or default_run_name(ws.root))
 
 
-def require_run(ledger: Ledger) -> Ledger:
-    """The ledger if the run has started; otherwise one line naming the runs there are."""
+def require_run(ledger: Ledger, *, unless_no_runs: bool = False) -> Ledger:
+    """The ledger if the run has started; otherwise one line naming the runs there are (a typo in
+    --run is an error, not an empty table). With `unless_no_runs`, a workspace without any run yet
+    gets its ledger back, for a view that says how to start one."""
     if ledger.path.is_dir():
         return ledger
     runs = sorted(p.parent.name for p in ledger.runs_dir.glob("*/index.json")) if ledger.runs_dir.is_dir() else []
+    if unless_no_runs and not runs:
+        return ledger
     hint = f"; runs: {', '.join(runs)}{did_you_mean(ledger.run, runs)}" if runs else "; start one with `loop run`"
     raise LoopError(f"no run '{ledger.run}' yet{hint}", path=ledger.runs_dir)
 
@@ -80,6 +84,13 @@ def anchor_on_training(ledger: Ledger, n: int) -> bool:
     except (OSError, ValueError, AttributeError):
         return True
     return bool(judge.get("anchor_on_training", True))
+
+
+def judge_is_anchor(ledger: Ledger, n: int) -> bool:
+    """Whether round n's judge is the anchor judge itself. The judge of a round is its frozen start;
+    a round that starts from the base model (round 0, and round 1 without a warm start) is judged by
+    the base, which is what the anchor is: the two judges are one, and never disagree."""
+    return n == 0 or str(ledger.round_info(n).get("starts_from", "")).startswith("base model")
 
 
 def principle_ids(ledger: Ledger, n: int) -> list[str]:

@@ -1,0 +1,73 @@
+"""loop probes."""
+
+from __future__ import annotations
+
+from loop.cli import command
+
+
+def probes(args) -> int:
+    """Answer the probes without training: each family's pass rate, with its interval and n.
+
+    The probes (prompts/probes/, README "Probes") are held-out checks with known answers that no
+    judge decides. Answered greedily by:
+      --round N     round N's policy of the run (base model + that round's adapter; round 0 is the
+                    base model), in the round's own system prompt; when the run has round 0's probe
+                    answers, each family's paired change from round 0 on the same prompts is shown
+      --model NAME  a model directory or Hugging Face id, in the workspace's system prompt
+      (neither)     the workspace's model ([model] name in loop.toml)
+    --all answers every probe; otherwise [probes] per_round per family (the same ones a run's rounds
+    answer). --json prints {"probes": {family: {rate, low, high, n}}, "changes": {family: {delta,
+    low, high, n}}, "fluency": {family: {repeats, cut, words, n}}}.
+    """
+    from loop.ledger import read_jsonl
+    from loop.model import load_model
+    from loop.templates import policy_messages
+    from loop.training.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
+    from loop.views.console import make_console
+    from loop.views.json_out import write_json
+    from loop.views.probes_view import answering, render_probes
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    config = ws.config()
+    probe_set = ws.probes(config)  # a bad probe file fails here, before any model loads
+    seed, baseline = config.run.seed, []
+    if args.round is not None:
+        from loop.ledger.policy import load_round_policy
+        from loop.views.run_ledger import open_run, require_run
+
+        ledger = require_run(open_run(args.workspace, args.run))
+        policy = load_round_policy(ledger, args.round, config.model.dtype, config.model.name)
+        model, tokenizer, conversation = policy.model, policy.tokenizer, policy.conversation
+        seed = policy.config.get("run", {}).get("seed", seed)  # the subset the run's rounds answered
+        if args.round != 0 and 0 in ledger.complete_rounds():
+            baseline = read_jsonl(ledger.round_dir(0) / RECORDS_FILE)
+        title = f"probes · run {ledger.run}, round {args.round}"
+    else:
+        name = args.model or config.model.name
+        constitution = ws.constitution()
+        templates = ws.templates(constitution)
+        model, tokenizer, _ = load_model(name, config.model.dtype)
+        conversation = lambda prompt: policy_messages(templates, constitution, prompt)  # noqa: E731
+        title = f"probes · {name}"
+    chosen = probe_set.subset(0 if args.all else config.probes.per_round, seed)
+    with answering(None if args.json else make_console(stderr=True), len(chosen)) as advance:
+        records = answer_probes(model, tokenizer, chosen, conversation, config.probes.max_new_tokens, on_batch=advance)
+    stats, fluency = probe_stats(records), probe_fluency(records)
+    changes = probe_changes(records, baseline) if baseline else {}
+    if args.json:
+        write_json({"probes": stats, "changes": changes, "fluency": fluency})
+        return 0
+    render_probes(make_console(), stats, changes, fluency, f"{title} · {len(chosen)} probes",
+                  baseline="round 0", max_new_tokens=config.probes.max_new_tokens)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = command(subparsers, "probes", probes)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--round", type=int, default=None, metavar="N", help="answer with round N's policy")
+    target.add_argument("--model", default=None, metavar="NAME", help="answer with this model directory or HF id")
+    p.add_argument("--all", action="store_true", help="every probe, not [probes] per_round per family")
+    p.add_argument("--run", default=None, help="run name for --round (default: run.name in loop.toml)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")

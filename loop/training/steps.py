@@ -1,0 +1,151 @@
+"""The steps every kind of round shares: a clean folder with a record of what the round uses, the
+judges and the views of the one shared model they judge with, and the publish that makes it complete.
+
+The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py) read top to bottom and
+call these, so a round of any kind leaves the same ledger layout (loop/ledger/store.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from loop.datafile import atomic_write, atomic_write_json
+from loop.ledger import now, write_snapshot
+from loop.training.progress import RoundProgress, Silent
+
+
+@dataclass
+class RoundContext:
+    """What a round recipe is handed by the run (loop/training/round.py run_rounds)."""
+
+    plan: Any  # loop.training.round.RunPlan
+    split: dict[str, Any]  # run.json: the held-out prompts and the training order
+    base_model: Any  # the one copy of the base weights, adapters off
+    tokenizer: Any
+    model_id: str
+    number: int
+    progress: RoundProgress = field(default_factory=Silent)
+    make_judge: Callable | None = None  # builds the judge from the Judge's arguments (benchmarks, tests)
+
+    @property
+    def config(self):
+        return self.plan.config
+
+    @property
+    def constitution(self):
+        return self.plan.constitution
+
+    @property
+    def ledger(self):
+        return self.plan.ledger
+
+    @property
+    def toml(self) -> Path:
+        return self.plan.workspace.root / "loop.toml"
+
+
+# -------------------------------------------------------------------------------------------------
+def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> Path:
+    """A clean folder for the round and a record of exactly what it uses: the constitution, templates
+    and probes as snapshots, the resolved config, and round.json (its kind, versions and hashes)."""
+    plan, config, constitution = ctx.plan, ctx.config, ctx.constitution
+    folder = ctx.ledger.begin_round(ctx.number, kind=kind)
+    write_snapshot(folder / "constitution", constitution.files)
+    write_snapshot(folder / "prompts", plan.templates.files)
+    write_snapshot(folder / "probes", plan.probes.files)
+    atomic_write_json(folder / "config.json", config.to_dict())
+    atomic_write_json(folder / "round.json", {
+        "round": ctx.number, "kind": kind, "status": "running", "started": now(), "run": ctx.ledger.run,
+        "model": ctx.model_id,
+        "constitution": {"name": constitution.name, "version": constitution.version, "sha256": constitution.sha256},
+        "templates": {name: plan.templates.sha256(name) for name in plan.templates.sources},
+        "probes": {"dir": config.probes.dir, "sha256": plan.probes.sha256, "per_round": config.probes.per_round},
+        "judge_mode": config.judge.mode, "seed": config.run.seed + ctx.number, "starts_from": starts_from, **info,
+    })
+    return folder
+
+
+# -------------------------------------------------------------------------------------------------
+class Judging:
+    """The round's judge and the two views of the shared model it judges with: the round judge (the
+    frozen round-start adapter, named once it exists) and the anchor (adapters off). In a round that
+    starts from the base model (round 0, the warm start) the round judge IS the anchor: `adapter` stays
+    None and both views are the base, so the held-out answers are judged once, not twice."""
+
+    def __init__(self, judge, model):
+        self.judge, self.model = judge, model
+        self.adapter: str | None = None  # the frozen round-start adapter, once it exists
+
+    @property
+    def judge_is_anchor(self) -> bool:
+        return self.adapter is None
+
+    def judge_view(self):
+        return adapter_view(self.model, self.adapter)
+
+    def anchor_view(self):
+        return adapter_view(self.model, None)
+
+
+def adapter_view(model, adapter: str | None):
+    """The shared model acting as one of its adapters (None: the base, adapters off). A model without
+    adapters (round 0 measures the plain base model) is the base as it is."""
+    from contextlib import nullcontext
+
+    from trl.trainer.utils import use_adapter
+
+    return use_adapter(model, adapter) if hasattr(model, "peft_config") else nullcontext()
+
+
+def make_judging(ctx: RoundContext, model) -> Judging:
+    from loop.judging.judge import Judge
+
+    judge = (ctx.make_judge or Judge)(model, ctx.tokenizer, ctx.constitution, ctx.plan.templates, ctx.config.judge,
+                                      model_id=ctx.model_id)
+    return Judging(judge, model)
+
+
+# -------------------------------------------------------------------------------------------------
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    atomic_write(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
+
+
+def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_log: list[dict[str, Any]],
+                   started: float, judge, adapter_model=None, **movement: Any) -> dict[str, Any]:
+    """Write what the round measured (loop/training/measure.py: eval.jsonl, probes.jsonl), its summary
+    and warnings (loop/training/diagnostics.py), then publish it. `movement` adds what only training
+    saw (reward spread, guard cuts, cut completions) to the outside view's movement."""
+    import time
+
+    from loop.training import diagnostics, evaluate
+    from loop.training.probes import RECORDS_FILE
+
+    measured.movement.update(movement)
+    write_jsonl(folder / "eval.jsonl", measured.eval_records)
+    write_jsonl(folder / RECORDS_FILE, measured.probe_records)
+    summary = evaluate.summarize(kind, train_log, measured, time.time() - started)
+    summary["unscored"] = judge.unscored  # answers the judge could not score, this round
+    summary["warnings"] = diagnostics.warnings(ctx.number, measured.movement, ctx.constitution,
+                                               ctx.config.grpo.get("max_completion_length"),
+                                               measured.probe_metrics.get("probe_changes"))
+    return publish_round(ctx, folder, measured.metrics(train_log), summary, adapter_model)
+
+
+def publish_round(ctx: RoundContext, folder: Path, metrics: dict[str, Any], summary: dict[str, Any],
+                  adapter_model=None) -> dict[str, Any]:
+    """Every file in the partial folder, then one rename makes the round complete (the ledger's rule:
+    a crash at any moment loses at most the round in progress)."""
+    from loop.ledger.summary import summary_text
+
+    atomic_write_json(folder / "metrics.json", {**metrics, "summary": summary})
+    atomic_write(folder / "summary.txt", summary_text(ctx.number, summary, metrics))
+    if adapter_model is not None:
+        adapter_model.save_pretrained(str(folder / "adapter"), selected_adapters=["default"])
+    shutil.rmtree(folder / "trainer", ignore_errors=True)  # TRL's output_dir: no checkpoints are kept
+    ctx.ledger.complete_round(ctx.number, summary)
+    ctx.progress.round_done(summary, metrics)
+    return {"round": ctx.number, "status": "complete", **summary}

@@ -1,0 +1,72 @@
+"""`loop probes`: each family's pass rate with its 95 % interval, the paired change from round 0, and
+how fluent the answers were. Plain values in (loop/training/probes.py computes them), a table out."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+
+def _share(value) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _change(change: dict) -> tuple[Text, str]:
+    """The change and its interval, green when the interval is above 0, red when below."""
+    style = "green" if change["low"] > 0 else "red" if change["high"] < 0 else "dim"
+    return Text(f"{change['delta']:+.2f}", style=style), f"{change['low']:+.2f}–{change['high']:+.2f}"
+
+
+def probes_table(stats: dict[str, dict], changes: dict[str, dict], fluency: dict[str, dict]) -> Table:
+    """One row per family. `changes` may be empty (no baseline): the change columns are left out."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("family", no_wrap=True)
+    table.add_column("pass", justify="right", no_wrap=True)
+    table.add_column("95% CI", justify="right", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    if changes:
+        table.add_column("change", justify="right", no_wrap=True)
+        table.add_column("95% CI", justify="right", no_wrap=True)
+    table.add_column("loops", justify="right", no_wrap=True)
+    table.add_column("cut", justify="right", no_wrap=True)
+    table.add_column("words", justify="right", no_wrap=True)
+    for family, row in stats.items():
+        cells: list = [family, f"{row['rate']:.2f}", f"{row['low']:.2f}–{row['high']:.2f}", str(row["n"])]
+        if changes:
+            cells += list(_change(changes[family])) if family in changes else ["–", ""]
+        flow = fluency.get(family, {})
+        cells += [_share(flow.get("repeats")), _share(flow.get("cut")),
+                  "–" if flow.get("words") is None else f"{flow['words']:.0f}"]
+        table.add_row(*cells)
+    return table
+
+
+def render_probes(console: Console, stats: dict[str, dict], changes: dict[str, dict], fluency: dict[str, dict],
+                  title: str, baseline: str = "round 0", max_new_tokens: int | None = None) -> None:
+    """The title, the table, and a legend (as wide as the console, not the table)."""
+    console.print(Text(title, style="bold"))
+    console.print(probes_table(stats, changes, fluency))
+    limit = f"{max_new_tokens} tokens" if max_new_tokens else "the length limit"
+    legend = (f"pass: the share meeting the family's criterion (README, Probes), with its 95 % interval. "
+              f"loops: answers that repeat a sentence or phrase; cut: answers stopped by {limit}.")
+    if changes:
+        legend += f" change: from {baseline} on the same prompts, green or red when its interval leaves 0."
+    console.print(Text(legend, style="dim"))
+
+
+@contextmanager
+def answering(console: Console | None, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar while the probes are answered; yields the callback that advances it (by n answers).
+    Without a console (--json) nothing is drawn."""
+    progress = Progress(TextColumn("answering probes"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
+                        TimeRemainingColumn(), TextColumn("elapsed"), TimeElapsedColumn(), console=console,
+                        disable=console is None, transient=True)
+    task = progress.add_task("probes", total=total)
+    with progress:
+        yield lambda n: progress.advance(task, n)

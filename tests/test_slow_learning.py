@@ -1,0 +1,41 @@
+"""The training path can learn at all: two short self-rewarding rounds on the embedded model, with a
+constitution of one strict rule, move the policy the rule's way (a word limit shortens the answers)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from tests.helpers import run_cli
+
+pytestmark = pytest.mark.slow
+
+BRIEF = """id = "brief"
+title = "Brief"
+text = "The response is at most eight words long."
+
+[check]
+type = "max_words"
+max = 8
+"""
+
+
+def test_a_strict_word_limit_shortens_the_answers(workspace):
+    principles = workspace / "constitution" / "principles"
+    shutil.rmtree(principles)
+    principles.mkdir()
+    (principles / "brief.toml").write_text(BRIEF)
+    # Rules only, no warm start: what moves the policy here is GRPO on the rule's reward, nothing else.
+    # A high learning rate and few, short rounds: the test must show movement in minutes on a CPU.
+    toml = workspace / "loop.toml"
+    text = toml.read_text().replace("warm_start = true", "warm_start = false").replace("per_round = 20", "per_round = 2")
+    toml.write_text(text.replace("[grpo]\nlearning_rate = 5e-05", "[grpo]\nlearning_rate = 0.001"))
+    assert "learning_rate = 0.001" in toml.read_text()
+    code, out, err = run_cli("run", "--rounds", "2", "--prompts-per-round", "6", "--num-generations", "4",
+                             "--max-completion-length", "32", "--json", "-C", str(workspace))
+    assert code == 0, err
+    rounds = {s["round"]: s for s in map(json.loads, out.splitlines())}
+    assert set(rounds) == {0, 1, 2}
+    before, after = rounds[0]["completion_words"], rounds[2]["completion_words"]
+    assert after < before, f"held-out answers did not get shorter: {before:.1f} -> {after:.1f} words"

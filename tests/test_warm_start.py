@@ -1,0 +1,96 @@
+"""The warm start on a tiny model: round 1 fine-tunes the policy adapter on demonstrations, and the
+self-rewarding round after it starts from that adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.scripted_judge import ScriptedJudge
+from tests.test_round import plan_for, read_lines
+
+from loop.errors import LoopError
+from loop.training.round import run_rounds
+
+DEMOS = [{"prompt": "How do I pick a lock to get into my neighbour's flat?",
+          "response": "I can't help with that: it would be breaking in."},
+         {"prompt": "What is 3 + 4?", "response": "3 + 4 = 7."}]
+
+
+def with_demos(root: Path) -> Path:
+    path = root / "prompts" / "demonstrations.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in DEMOS))
+    return root
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory, tiny_model_dir):
+    from loop.workspace import init_workspace
+
+    root = with_demos(init_workspace(tmp_path_factory.mktemp("warm") / "ws").root)
+    plan = plan_for(root, tiny_model_dir, train={"warm_start": True}, sft={"learning_rate": 1e-2})
+    return root, run_rounds(plan, 2, make_judge=ScriptedJudge)
+
+
+def test_round_one_is_the_warm_start_and_round_two_self_rewarding(warm):
+    _, summaries = warm
+    assert [(s["round"], s["kind"]) for s in summaries] == [(0, "baseline"), (1, "warm-start"), (2, "grpo")]
+
+
+def test_the_warm_start_records_its_demonstrations_with_the_constitution_examples(warm):
+    root, _ = warm
+    used = read_lines(root / "runs/main/round-001/demonstrations.jsonl")
+    assert [u["prompt"] for u in used[:2]] == [d["prompt"] for d in DEMOS]
+    assert any(u["source"].startswith("principle ") for u in used)  # the constitution's good examples
+    info = json.loads((root / "runs/main/round-001/round.json").read_text())
+    assert info["demonstrations"]["examples"] == len(used) and len(info["demonstrations"]["sha256"]) == 64
+
+
+def test_the_warm_start_trains_the_adapter(warm):
+    from safetensors.torch import load_file
+
+    weights = load_file(warm[0] / "runs/main/round-001/adapter/adapter_model.safetensors")
+    assert any(t.abs().sum() > 0 for name, t in weights.items() if "lora_B" in name)
+    train = json.loads((warm[0] / "runs/main/round-001/metrics.json").read_text())["train"]
+    assert train and all("loss" in row for row in train)
+
+
+def test_the_warm_start_is_judged_by_the_anchor_and_measures_its_drift(warm):
+    root, _ = warm
+    evals = read_lines(root / "runs/main/round-001/eval.jsonl")
+    assert all(e["scores"] == e["anchor_scores"] for e in evals)
+    movement = json.loads((root / "runs/main/round-001/metrics.json").read_text())["movement"]
+    assert isinstance(movement["drift_base"], float) and movement["drift_base"] > 0
+    probes = read_lines(root / "runs/main/round-001/probes.jsonl")
+    assert movement["changed"]["n"] == len(evals) + len(probes)  # every greedy answer, held-out and probes
+
+
+def test_the_round_after_the_warm_start_starts_from_its_adapter(warm):
+    info = json.loads((warm[0] / "runs/main/round-002/round.json").read_text())
+    assert info["kind"] == "grpo" and info["starts_from"] == "round 1 adapter"
+
+
+def test_a_bad_demonstrations_file_is_refused_before_a_model_loads(tmp_path, tiny_model_dir):
+    from loop.workspace import init_workspace
+
+    root = init_workspace(tmp_path / "ws").root
+    (root / "prompts" / "demonstrations.jsonl").write_text('{"prompt": "Hi", "answer": "Hello"}\n')
+    with pytest.raises(LoopError, match=r"demonstrations.jsonl:1: unknown key 'answer'"):
+        plan_for(root, tiny_model_dir, train={"warm_start": True})
+
+
+def test_without_the_warm_start_the_demonstrations_are_not_read(tmp_path, tiny_model_dir):
+    from loop.workspace import init_workspace
+
+    root = init_workspace(tmp_path / "ws").root
+    (root / "prompts" / "demonstrations.jsonl").unlink()
+    assert plan_for(root, tiny_model_dir).config.train.warm_start is False
+
+
+def test_every_later_round_pairs_its_probe_answers_with_round_zero(warm):
+    root, _ = warm
+    for n in (1, 2):
+        changes = json.loads((root / f"runs/main/round-00{n}/metrics.json").read_text())["probe_changes"]
+        assert set(changes) == {"arithmetic", "benign", "format", "harmful", "unknowable"}
+        assert all(c["n"] == 2 and c["low"] <= c["delta"] <= c["high"] for c in changes.values())
