@@ -96,3 +96,13 @@ def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspa
     assert result["cpu_ratio"] == pytest.approx(result["step_cpu_s"] / result["plain_step_cpu_s"], rel=0.05)
     assert 0 < result["judge_share_of_round"] <= 1
     assert result["inference_rss_mb"] > 0 and result["peak_rss_mb"] > 0
+
+
+def test_round_times_a_self_rewarding_round_after_round_zero(tiny_model_dir):
+    # The tiny model, the smallest round: what is checked is which round is timed, never the timings.
+    code, out, err = run_cli("bench", "round", "--json", "--model", str(tiny_model_dir), "--prompts-per-round", "1",
+                             "--num-generations", "2", "--max-completion-length", "4")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["round_kind"] == "grpo" and result["train_steps"] >= 1
+    assert result["judge_calls"] > 0 and 0 < result["judge_share_of_round"] <= 1
