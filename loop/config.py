@@ -2,9 +2,10 @@
 embedded 135M model on a 2-core CPU.
 
 Sections mirror concepts: [model], [run], [train], [judge], [lora], [probes], and the TRL tables
-[grpo] and [sft], whose keys are passed straight to `trl.GRPOConfig` (the self-rewarding rounds) and
-`trl.SFTConfig` (the warm start) under TRL's own names: we do not re-declare TRL's fields; any field
-of the TRL class is accepted there, and a misspelled one is an error.
+[grpo], [dpo] and [sft], whose keys are passed straight to `trl.GRPOConfig` (self-rewarding rounds by
+GRPO), `trl.DPOConfig` (self-rewarding rounds by DPO) and `trl.SFTConfig` (the warm start) under TRL's
+own names: we do not re-declare TRL's fields; any field of the TRL class is accepted there, and a
+misspelled one is an error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from loop.datafile import read_toml
 from loop.errors import LoopError, did_you_mean, line_of_key
 
 CONFIG_FILE = "loop.toml"
+# How a self-rewarding round trains on its self-rewards, named once: [train] method and `loop run --method`.
+METHODS = ("grpo", "dpo")
 # How the judge reads a verdict (loop/judging/judge.py), named once: [judge] mode, the Judge, and the
 # --mode / --judge-mode choices of the CLI all use this tuple.
 SCORE_MODES = ("score", "critique")
@@ -48,7 +51,18 @@ class RunSection:
 class TrainSection:
     warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds, as Self-Rewarding LMs and Constitutional AI begin: at 135M the behaviours the rules reward (refusing harm, admitting what it cannot know) almost never appear in samples, so GRPO would have nothing to compare."})
     demonstrations: str = field(default="prompts/demonstrations.jsonl", metadata={"help": "The warm start's demonstrations (JSONL: prompt, response), relative to the workspace; the constitution's good examples are added to them."})
+    own_answers: int = field(default=64, metadata={"help": "The warm start also trains on the base model's own answers to up to this many of the training pool's prompts labeled \"comply\", kept where every rule gives full marks (0: none). Demonstrations alone taught the model to refuse harmless requests and to answer in half the words; its own helpful answers keep both."})
     stop_on_regression: bool = field(default=False, metadata={"help": "Stop the run after a round whose probes fell below round 0 by more than their interval (also `loop run --stop-on-regression`)."})
+    method: str = field(default="grpo", metadata={"help": "How the self-rewarding rounds learn from their rewards: 'grpo' (TRL's GRPOTrainer on every sample, settings in [grpo]) or 'dpo' (the best and the worst of each prompt's samples as a preference pair, TRL's DPOTrainer, settings in [dpo]; sampled with [grpo]'s num_generations, temperature and max_completion_length, so both methods sample alike). Round 0 and the warm start are the same for both. Also `loop run --method`."})
+    dpo_margin: float = field(default=0.1, metadata={"help": "DPO: a prompt gives a pair only when its best and worst samples differ by more than this, in the quantity GRPO's advantage ranks by (the weighted reward total with TRL's default multi_objective_aggregation); ties and near-ties are skipped and counted."})
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be {' or '.join(repr(m) for m in METHODS)}")
+        if self.dpo_margin < 0:
+            raise ValueError("dpo_margin must be 0 or more (0: only exact ties are skipped)")
+        if self.own_answers < 0:
+            raise ValueError("own_answers must be 0 (none) or more")
 
 
 @dataclass
@@ -116,6 +130,26 @@ DEFAULT_SFT: dict[str, Any] = {
     "gradient_checkpointing": False,  # as in [grpo]: memory to spare on a CPU, and recomputing costs time
 }
 
+# Self-rewarding rounds by DPO (TRL's DPOTrainer, loop/training/dpo_round.py). Chosen for a 135M model
+# with a LoRA adapter on 2 CPU cores; what is not here is DPOConfig's own default (loss_type "sigmoid").
+DEFAULT_DPO: dict[str, Any] = {
+    # DPO's beta is the strength of the pull towards the reference (the round-start model M_t) in the
+    # implicit reward beta * log(pi / pi_ref): not GRPO's KL coefficient. 0.1 is the DPO paper's and
+    # TRL's value; lower lets a round move further from where it began.
+    "beta": 0.1,
+    # TRL's 1e-6 is for full fine-tuning of large models. A LoRA adapter on 135M weights and a handful of
+    # pairs a round move nothing at that rate; GRPO's own default here, so the two methods compare at
+    # one step size.
+    "learning_rate": 5e-5,
+    # One pair per optimizer step: at most prompts_per_round steps a round, as many as GRPO takes on the
+    # same prompts (one per prompt's group). With Adam a step's size is set by the learning rate, not by
+    # the loss's scale, so the two methods take steps of one size, as many or fewer for DPO.
+    "per_device_train_batch_size": 1,
+    # The policy's system prompt, the question and a sampled answer (max_completion_length tokens) fit.
+    "max_length": 256,
+    "gradient_checkpointing": False,  # as in [grpo]: memory to spare on a CPU, and recomputing costs time
+}
+
 SECTIONS = {"model": ModelSection, "run": RunSection, "train": TrainSection, "judge": JudgeSection,
             "lora": LoraSection, "probes": ProbesSection}
 
@@ -129,6 +163,7 @@ class Config:
     lora: LoraSection = field(default_factory=LoraSection)
     probes: ProbesSection = field(default_factory=ProbesSection)
     grpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GRPO))
+    dpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_DPO))
     sft: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SFT))
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +175,7 @@ class Config:
 # The tables passed to a TRL config class under TRL's own names: table -> (class name in trl, defaults).
 TRL_TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "grpo": ("GRPOConfig", DEFAULT_GRPO),
+    "dpo": ("DPOConfig", DEFAULT_DPO),
     "sft": ("SFTConfig", DEFAULT_SFT),
 }
 
@@ -152,11 +188,20 @@ LOOP_DECIDES = {
 }
 
 
-def refuse_loop_decided(grpo: dict[str, Any], path: Path | None, text: str = "") -> None:
-    for key in grpo:
-        if key in LOOP_DECIDES:
-            raise LoopError(f"[grpo] '{key}' is loop's to set: {LOOP_DECIDES[key]}",
-                            path=path, line=line_of_key(text, key, "grpo"))
+# The same for each TRL table: its fields that loop sets itself.
+DECIDED_BY_LOOP: dict[str, dict[str, str]] = {
+    "grpo": LOOP_DECIDES,
+    "dpo": {"sync_ref_model": "the reference is the frozen round-start model M_t, as in GRPO's KL term (and TRL "
+                              "cannot sync a LoRA reference); remove this key"},
+}
+
+
+def refuse_loop_decided(values: dict[str, Any], path: Path | None, text: str = "", table: str = "grpo") -> None:
+    decided = DECIDED_BY_LOOP.get(table, {})
+    for key in values:
+        if key in decided:
+            raise LoopError(f"[{table}] '{key}' is loop's to set: {decided[key]}",
+                            path=path, line=line_of_key(text, key, table))
 
 
 def trl_class(table: str):
@@ -206,6 +251,12 @@ def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | 
     return trl_args(config, "grpo", output_dir, seed, path, **decided)
 
 
+def dpo_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
+             path: Path | None = None):
+    """The trl.DPOConfig of a self-rewarding round by DPO."""
+    return trl_args(config, "dpo", output_dir, seed, path)
+
+
 def sft_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
              path: Path | None = None):
     """The trl.SFTConfig of the warm start."""
@@ -228,8 +279,7 @@ def build_config(data: dict[str, Any], path: Path | None = None, text: str = "")
                 if key not in known:
                     raise LoopError(f"[{section}] '{key}' is not a trl.{cls} field{did_you_mean(key, known)}",
                                     path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
-            if section == "grpo":
-                refuse_loop_decided(values, path, text)
+            refuse_loop_decided(values, path, text, section)
             getattr(config, section).update(values)
             continue
         cls = SECTIONS[section]

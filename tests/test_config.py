@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from loop.config import DEFAULT_GRPO, SECTIONS, Config, RunSection, build_config, grpo_fields, load_config, render_default_config
+from loop.config import (DEFAULT_DPO, DEFAULT_GRPO, SECTIONS, Config, RunSection, build_config, dpo_args, grpo_fields,
+                         load_config, render_default_config, trl_fields)
 from loop.datafile import tomllib
 from loop.errors import LoopError
 
@@ -30,6 +31,17 @@ def test_default_config_shows_every_knob_with_its_help():
 
 def test_default_grpo_keys_are_grpo_config_fields():
     assert set(DEFAULT_GRPO) <= grpo_fields()
+
+
+def test_default_dpo_keys_are_dpo_config_fields():
+    assert set(DEFAULT_DPO) <= trl_fields("dpo")
+
+
+def test_dpo_settings_reach_trls_dpo_config(tmp_path):
+    (tmp_path / "loop.toml").write_text('[dpo]\nbeta = 0.3\nloss_type = "ipo"\n')
+    args = dpo_args(load_config(tmp_path), tmp_path / "out")
+    assert args.beta == 0.3 and args.loss_type == ["ipo"]
+    assert args.learning_rate == DEFAULT_DPO["learning_rate"]  # the other defaults stay
 
 
 def test_empty_config_is_the_default(tmp_path):
@@ -68,6 +80,10 @@ BAD_CONFIGS = [
     ("grpo-unknown-key", "[grpo]\nbeta = 0.1\nnum_generation = 4\n", 3, "did you mean 'num_generations'"),
     ("grpo-reward-weights", "[grpo]\nbeta = 0.1\nreward_weights = [1.0]\n", 3, "edit `weight` in constitution"),
     ("grpo-sync-ref", "[grpo]\nsync_ref_model = true\n", 2, "the round's judge is the frozen round-start model"),
+    ("dpo-unknown-key", "[dpo]\nbeta = 0.1\nlearning_rat = 1e-5\n", 3, "not a trl.DPOConfig field (did you mean 'learning_rate'?)"),
+    ("dpo-sync-ref", "[dpo]\nsync_ref_model = true\n", 2, "[dpo] 'sync_ref_model' is loop's to set"),
+    ("train-method", "[train]\nmethod = \"ppo\"\n", 1, "method must be 'grpo' or 'dpo'"),
+    ("train-dpo-margin", "[train]\ndpo_margin = -0.5\n", 1, "dpo_margin must be 0 or more"),
     ("judge-mode", "[judge]\nmode = \"vibes\"\n", 1, "mode must be 'score' or 'critique'"),
     ("prompts-per-round", "[run]\nprompts_per_round = 0\n", 1, "prompts_per_round must be at least 1"),
     ("heldout-size", "[run]\nheldout_size = 0\n", 1, "heldout_size must be at least 1"),

@@ -99,6 +99,19 @@ def test_the_card_leaves_out_what_the_round_did_not_measure(ledger):
     assert "## Probes" not in text and "## Judge reliability" not in text
 
 
+def test_the_card_of_a_dpo_round_names_dpo_and_its_trl_config(ledger):
+    from huggingface_hub import ModelCard
+
+    folder = ledger.complete_dir(2)
+    (folder / "adapter").mkdir(exist_ok=True)  # the card reads only whether the round left an adapter
+    edit_json(folder / "round.json", kind="dpo", method="dpo")
+    settings = json.loads((folder / "config.json").read_text())
+    edit_json(folder / "config.json", train={**settings.get("train", {}), "method": "dpo"})
+    text = model_card(folder, "main")
+    assert "dpo" in ModelCard(text).data.tags and "grpo" not in ModelCard(text).data.tags
+    assert "with DPO on rewards" in text and "`dpo` is passed to TRL's `DPOConfig`" in text
+
+
 def test_the_card_names_the_embedded_base_by_its_hub_id_and_license(ledger):
     from huggingface_hub import ModelCard
 

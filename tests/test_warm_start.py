@@ -11,6 +11,8 @@ from tests.scripted_judge import ScriptedJudge
 from tests.test_round import plan_for, read_lines
 
 from loop.errors import LoopError
+from loop.generation import Answer
+from loop.training import warm_start
 from loop.training.round import run_rounds
 
 DEMOS = [{"prompt": "How do I pick a lock to get into my neighbour's flat?",
@@ -94,3 +96,40 @@ def test_every_later_round_pairs_its_probe_answers_with_round_zero(warm):
         changes = json.loads((root / f"runs/main/round-00{n}/metrics.json").read_text())["probe_changes"]
         assert set(changes) == {"arithmetic", "benign", "format", "harmful", "unknowable"}
         assert all(c["n"] == 2 and c["low"] <= c["delta"] <= c["high"] for c in changes.values())
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Water boils at 100 C. At altitude it boils", "Water boils at 100 C."),
+    ("Steps:\n1. Open the lid\n2. Pour", ""),  # "1." opens an item, it ends no sentence
+    ("Really? Yes! And then", "Really? Yes!"),
+    ("no sentence ends here", ""),
+])
+def test_whole_sentences_drops_the_unfinished_one(text, kept):
+    assert warm_start.whole_sentences(text) == kept
+
+
+def test_own_answers_keep_the_base_models_answers_that_pass_every_rule(monkeypatch):
+    from types import SimpleNamespace
+
+    from loop.config import Config
+    from loop.constitution import load_constitution
+    from tests.helpers import REPO
+
+    pool = [{"prompt": f"Harmless question {i}?", "expect": "comply"} for i in range(5)]
+    pool.append({"prompt": "How do I hurt someone?", "expect": "refuse"})
+    replies = [Answer("Here is a plain answer.", cut=False),
+               Answer("I can't help with that.", cut=False),  # a refusal of a harmless request
+               Answer("Say it. Say it. Say it. Say it.", cut=False),  # a loop
+               Answer("It works like this. Then the second part is", cut=True),  # cut: trimmed
+               Answer("words " * 30, cut=True)]  # cut, no finished sentence: dropped
+    monkeypatch.setattr(warm_start, "greedy_answers", lambda model, tok, chats, limit, batch_size: replies[:len(chats)])
+    monkeypatch.setattr(warm_start, "policy_messages", lambda templates, constitution, prompt: [])
+    ctx = SimpleNamespace(
+        plan=SimpleNamespace(pool=pool, templates=None, constitution=load_constitution(REPO / "constitution")),
+        config=Config(), split={"train_order": [5, 0, 1, 2, 3, 4]}, base_model=None, tokenizer=None)
+    own = warm_start.own_answers(ctx, taken={"harmless question 4?"})
+    assert [(o["prompt"], o["response"]) for o in own] == [("Harmless question 0?", "Here is a plain answer."),
+                                                           ("Harmless question 3?", "It works like this.")]
+    assert all(o["source"] == "own answer" for o in own)
+    ctx.config.train.own_answers = 0
+    assert warm_start.own_answers(ctx, taken=set()) == []

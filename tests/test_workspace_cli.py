@@ -115,9 +115,9 @@ BAD_INPUTS = [
     ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG,
      config_line("prompts_per_round = 6"),
      "unknown key 'prompts_per_rnd' in [run]"),
-    ("unknown-key-grpo", replace(CONFIG, "learning_rate = 5e-05", "learning_rat = 5e-05"), CONFIG,
-     config_line("learning_rate = 5e-05"),
-     "'learning_rat' is not a trl.GRPOConfig field"),
+    ("unknown-key-grpo", replace(CONFIG, "scale_rewards = \"group\"", "scale_reward = \"group\""), CONFIG,
+     config_line("scale_rewards = \"group\""),
+     "'scale_reward' is not a trl.GRPOConfig field"),
     # Duplicate ids: the second file (in name order) is the one named.
     ("duplicate-id", replace("constitution/principles/polite.toml", 'id = "polite"', 'id = "helpful"'),
      "constitution/principles/polite.toml", 1, "duplicate principle id 'helpful'"),

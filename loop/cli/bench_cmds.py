@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from loop.cli import command
-from loop.config import SCORE_MODES
+from loop.config import METHODS, SCORE_MODES
 from loop.errors import LoopError
 
 
@@ -42,7 +42,8 @@ def bench_judge(args) -> dict:
 
     constitution = load_constitution(defaults_dir() / "constitution")
     templates = load_templates(defaults_dir() / "prompts", constitution)
-    model, tokenizer, _ = load_model(args.model or "embedded")
+    name = args.model or "embedded"
+    model, tokenizer, _ = load_model(name)
     principle = next(p for p in constitution.principles if not p.is_rule)
     examples = [(ex.prompt, r) for p in constitution.principles for ex in p.examples for r in (ex.good, ex.bad)]
     rows = []
@@ -50,14 +51,14 @@ def bench_judge(args) -> dict:
         items = [examples[i % len(examples)] for i in range(n)]
         for cache in (True, False):
             judge = Judge(model, tokenizer, constitution, templates, mode=mode, calibrate=False,
-                          batch_size=args.batch_size, prefix_cache=cache, model_id=args.model or "embedded")
+                          batch_size=args.batch_size, prefix_cache=cache, model_id=name)
             judge.score([items[0][0]], [items[0][1]], principle.id)  # warm-up: first-call allocations
             start = time.perf_counter()
             judge.score([p for p, _ in items], [r for _, r in items], principle.id)
             seconds = time.perf_counter() - start
             rows.append({"mode": mode, "prefix_cache": cache, "pairs": n, "seconds": round(seconds, 3),
                          "pairs_per_second": round(n / seconds, 2)})
-    return {"target": "judge", "model": args.model or "embedded", "principle": principle.id, "batch_size": args.batch_size,
+    return {"target": "judge", "model": name, "principle": principle.id, "batch_size": args.batch_size,
             "machine": machine(), "results": rows}
 
 
@@ -66,8 +67,8 @@ def bench_round_target(args) -> dict:
     share, seconds per training step, peak memory."""
     from loop.training.bench import bench_round
 
-    result = bench_round(args.model or "embedded", args.prompts_per_round, args.num_generations, args.max_completion_length,
-                         args.judge_mode)
+    result = bench_round(args.model or "embedded", args.prompts_per_round, args.num_generations,
+                         args.max_completion_length, args.judge_mode)
     return {"target": "round", "machine": machine(), **result}
 
 
@@ -122,6 +123,51 @@ def bench_inference_target(args) -> dict:
             **bench_inference(args.workspace, step_overrides(args), args.repeats, args.warmup)}
 
 
+def efficacy(args) -> int:
+    """GRPO against DPO in this workspace: runs efficacy-<method>-s<seed> until --rounds training rounds
+    are complete (resuming), then the report; with --report, the report alone, from the runs as they are."""
+    from loop.training.head_to_head import run_head_to_head, run_name
+    from loop.views.console import make_console
+    from loop.views.efficacy_view import show_efficacy
+    from loop.views.progress import RoundProgress
+    from loop.views.run_ledger import open_run
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    console = None if args.json else make_console()
+    if not args.report:
+        _check_efficacy(args)
+        overrides = {"model": {"name": args.model} if args.model else {}, "judge": {}, "run": {}, "grpo": {}}
+        for flag, section, key in (("prompts_per_round", "run", "prompts_per_round"),
+                                   ("num_generations", "grpo", "num_generations"),
+                                   ("max_completion_length", "grpo", "max_completion_length"),
+                                   ("judge_mode", "judge", "mode")):
+            if getattr(args, flag) is not None:
+                overrides[section][key] = getattr(args, flag)
+
+        def on_run(plan, copied):
+            if console is not None:
+                shared = f"; round{'s' * (len(copied) > 1)} {', '.join(map(str, copied))} copied (the same start)" \
+                    if copied else ""
+                console.print(f"[bold]{plan.ledger.run}[/]: method {plan.config.train.method}, seed "
+                              f"{plan.config.run.seed}, {args.rounds} training rounds{shared}")
+
+        progress = None if console is None else (lambda r: RoundProgress(console, r))
+        run_head_to_head(ws, args.methods, args.seeds, args.rounds, overrides, progress=progress, on_run=on_run)
+    runs = [(open_run(ws.root, run_name(m, s)), m, s) for m in args.methods for s in args.seeds]
+    return show_efficacy(runs, console or make_console(), rounds=args.rounds, as_json=args.json)
+
+
+def _check_efficacy(args) -> None:
+    from loop.errors import LoopError
+
+    if args.rounds < 1:
+        raise LoopError(f"--rounds must be at least 1 training round for a head to head, got {args.rounds}")
+    for name, values in (("--methods", args.methods), ("--seeds", args.seeds)):
+        if len(set(values)) != len(values):
+            raise LoopError(f"{name} names one twice: {' '.join(map(str, values))}")
+
+
 TARGETS = {"judge": bench_judge, "round": bench_round_target, "step": bench_step_target,
            "inference": bench_inference_target}
 
@@ -140,11 +186,18 @@ def bench(args) -> int:
       judge      pairs per second in score and critique mode, with and without the shared-prefix cache
       inference  the inference-only baseline of `step` on its own
     The embedded model unless --model (or, for step and inference, the workspace's [model]) says otherwise.
+      efficacy   GRPO against DPO: `loop bench efficacy --methods grpo dpo --seeds 0 1 --rounds 3` runs
+                 each method from the same start on each seed in this workspace, as runs
+                 efficacy-<method>-s<seed>, resuming where it stopped, and prints the probe changes from
+                 round 0 with their intervals, the KL to the base model and the time, side by side;
+                 --report prints that table again without training
     """
     from rich.table import Table
 
     from loop.views.console import make_console
 
+    if args.target == "efficacy":
+        return efficacy(args)
     result = TARGETS[args.target](args)
     if args.json:
         print(json.dumps(result))
@@ -236,9 +289,10 @@ SUMMARIES = {"round": _round_table, "step": _step_table, "inference": _inference
 
 def register(subparsers) -> None:
     p = command(subparsers, "bench", bench)
-    p.add_argument("target", choices=sorted(TARGETS), help="what to time: " + ", ".join(sorted(TARGETS)))
-    p.add_argument("--model", help="model name, HF id or directory (default: embedded; step and inference: "
-                                    "the workspace's [model])")
+    targets = sorted([*TARGETS, "efficacy"])
+    p.add_argument("target", choices=targets, help="what to measure: " + ", ".join(targets))
+    p.add_argument("--model", default=None, help="model name, HF id or directory (default: embedded; step, inference "
+                                                 "and efficacy: the workspace's [model])")
     p.add_argument("--n", type=int, default=32, help="pairs per score-mode timing (critique mode uses n/4)")
     p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
     p.add_argument("--prompts-per-round", type=int, help="round: training prompts (default: loop.toml's default)")
@@ -247,4 +301,12 @@ def register(subparsers) -> None:
     p.add_argument("--judge-mode", choices=SCORE_MODES, help="round, step: judge mode")
     p.add_argument("--repeats", type=int, default=3, help="step: timed steps of each kind (the median is kept)")
     p.add_argument("--warmup", type=int, default=1, help="step: untimed steps first (first-call allocations)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
+                   help="efficacy: the methods, in order (default: grpo dpo)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], metavar="SEED",
+                   help="efficacy: the seeds (default: 0 1)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="efficacy: training rounds per run, round 0 not counted (default 3)")
+    p.add_argument("--report", action="store_true",
+                   help="efficacy: print the report of the runs as they are; train nothing")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -6,7 +6,7 @@ import json
 import sys
 
 from loop.cli import command
-from loop.config import SCORE_MODES
+from loop.config import METHODS, SCORE_MODES
 from loop.views.console import make_console
 
 
@@ -16,9 +16,10 @@ def run(args) -> int:
     Round 0 measures the starting model (no training). Round 1 is the warm start when [train]
     warm_start is on (fine-tuning on demonstrations). Every later round is self-rewarding: the frozen
     round-start model judges the policy's answers against the constitution, GRPO trains on those
-    self-rewards, and the round is recorded under runs/<run>/round-NNN/. After a crash or a kill, the
-    same command restarts the interrupted round; completed rounds are kept as they are. With --json:
-    no progress bars, one JSON object per completed round on stdout.
+    self-rewards (with --method dpo: DPO, on the best and the worst answer to each prompt), and the
+    round is recorded under runs/<run>/round-NNN/. After a crash or a kill, the same command restarts
+    the interrupted round; completed rounds are kept as they are. With --json: no progress bars, one
+    JSON object per completed round on stdout.
     """
     from loop.training.round import plan_run, run_rounds
     from loop.views.progress import RoundProgress
@@ -37,6 +38,8 @@ def run(args) -> int:
         overrides["model"]["name"] = args.model
     if args.judge_mode is not None:
         overrides["judge"]["mode"] = args.judge_mode
+    if args.method is not None:
+        overrides["train"]["method"] = args.method
     _check_positive(args)
     plan = plan_run(open_workspace(args.workspace), overrides, args.run)
     console = None if args.json else make_console()
@@ -46,7 +49,8 @@ def run(args) -> int:
         console.print(f"run [bold]{plan.ledger.run}[/]: round 0 {'complete' if 0 in done else 'to measure'}, "
                       f"{trained} of {args.rounds} training rounds complete; "
                       f"model {plan.config.model.name}, constitution {plan.constitution.name} "
-                      f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}")
+                      f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}, "
+                      f"method {plan.config.train.method}")
     progress = None if console is None else (lambda r: RoundProgress(console, r))
     summaries = run_rounds(plan, args.rounds, progress=progress)
     stopped = bool(summaries) and plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed")
@@ -74,7 +78,7 @@ def _check_positive(args) -> None:
         if value is not None and value < 1:
             raise LoopError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
     if args.num_generations is not None and args.num_generations < 2:
-        raise LoopError("--num-generations must be at least 2: GRPO compares samples within a group")
+        raise LoopError("--num-generations must be at least 2: GRPO and DPO compare samples within a group")
 
 
 def export(args) -> int:
@@ -117,6 +121,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-completion-length", type=int, help="max new tokens per completion")
     p.add_argument("--model", help="model: 'embedded', a Hugging Face id or a local directory")
     p.add_argument("--judge-mode", choices=SCORE_MODES, help="judge mode for this run")
+    p.add_argument("--method", choices=METHODS, help="how self-rewarding rounds train (default: [train] method)")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")
     p.add_argument("--stop-on-regression", action="store_true",
                    help="stop after a round whose probes fell below round 0 by more than their interval")

@@ -23,17 +23,36 @@ def log(args) -> int:
     --json prints the matching ledger records as JSON Lines (held-out answers: one record per answer
     and principle). --follow prints a running round's new completions as they are written, until the
     round completes (or Ctrl-C).
+    --preferences shows a DPO round's preference pairs instead: each prompt's chosen answer against
+    the rejected one, every principle's score for both, the totals and the margin (--round and
+    --contains apply; without --round, the latest round that has pairs).
     """
     from loop.views.critique_records import LogFilter
     from loop.views.log_view import show_log
     from loop.views.run_ledger import open_run, require_run
 
     ledger = require_run(open_run(args.workspace, args.run))
+    if args.preferences:
+        return _preferences(args, ledger)
     log_filter = LogFilter(principle=args.principle, contains=args.contains, min_score=args.min_score,
                            max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best,
                            heldout=args.heldout)
     return show_log(ledger, make_console(), round_number=args.round, log_filter=log_filter, follow=args.follow,
                     as_json=args.json, pager=not args.no_pager)
+
+
+def _preferences(args, ledger) -> int:
+    from loop.errors import LoopError
+    from loop.views.preferences_view import show_preferences
+
+    flags = {"--principle": args.principle, "--min-score": args.min_score, "--max-score": args.max_score,
+             "--disagree": args.disagree, "--worst": args.worst, "--best": args.best, "--follow": args.follow or None}
+    given = [flag for flag, value in flags.items() if value is not None]
+    if given:
+        raise LoopError(f"--preferences shows whole pairs; it takes --round, --contains and --json, not "
+                        f"{', '.join(given)}")
+    return show_preferences(ledger, make_console(), round_number=args.round, contains=args.contains,
+                            as_json=args.json, pager=not args.no_pager)
 
 
 def compare(args) -> int:
@@ -87,6 +106,8 @@ def register(subparsers) -> None:
     rank.add_argument("--worst", type=int, default=None, metavar="N", help="the N lowest total rewards")
     rank.add_argument("--best", type=int, default=None, metavar="N", help="the N highest total rewards")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing a running round's new completions")
+    p.add_argument("--preferences", action="store_true",
+                   help="a DPO round's preference pairs: chosen against rejected, with scores and margin")
     _common(p)
 
     p = command(subparsers, "compare", compare)

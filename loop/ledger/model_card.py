@@ -66,7 +66,7 @@ def model_card(folder: Path, run: str) -> str:
     info = json.loads((folder / "round.json").read_text("utf-8"))
     metrics = json.loads((folder / "metrics.json").read_text("utf-8")) if (folder / "metrics.json").exists() else {}
     adapter = (folder / "adapter").is_dir()
-    tags = ["loop", "constitutional-ai", "self-rewarding"] + (["grpo", "trl", "lora-merged"] if adapter else [])
+    tags = ["loop", "constitutional-ai", "self-rewarding"] + ([_method(info), "trl", "lora-merged"] if adapter else [])
     data = ModelCardData(library_name="transformers", pipeline_tag="text-generation", tags=tags,
                          **base_model_metadata(str(info.get("model", ""))))
     sections = [_heading(info, run, adapter), _provenance(info, run, folder), _system(folder),
@@ -75,13 +75,19 @@ def model_card(folder: Path, run: str) -> str:
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(s for s in sections if s) + "\n"
 
 
+def _method(info: dict) -> str:
+    """How the round's self-rewarding training learned: "dpo" when round.json says so ([train] method),
+    else "grpo" (the default, and what rounds recorded before DPO rounds existed trained with)."""
+    return "dpo" if info.get("method") == "dpo" else "grpo"
+
+
 def _heading(info: dict, run: str, adapter: bool) -> str:
     n, model = info.get("round"), info.get("model", "?")
     made = (f"the base model `{model}` with round {n}'s LoRA adapter merged into its weights" if adapter else
             f"the base model `{model}`, unchanged: this round left no adapter (a round 0 only evaluates the "
             "starting model)")
     return (f"# {run} · round {n}\n\nExported by loop from run `{run}`, round {n}: {made}. loop trains a model "
-            "with GRPO on rewards it gives itself: it judges its own answers against a constitution of principles "
+            f"with {_method(info).upper()} on rewards it gives itself: it judges its own answers against a constitution of principles "
             "(rule checks where an answer is verifiable).")
 
 
@@ -120,8 +126,10 @@ def _settings(folder: Path) -> str:
     if not path.exists():
         return ""
     settings = json.loads(path.read_text("utf-8"))
-    return ("## Training settings\n\nThe round's resolved `loop.toml` (with command-line overrides); `grpo` is passed "
-            f"to TRL's `GRPOConfig`.\n\n```json\n{json.dumps(settings, indent=2)}\n```")
+    passed = ("`dpo` is passed to TRL's `DPOConfig`; `grpo`'s sampling settings drew the answers it paired"
+              if (settings.get("train") or {}).get("method") == "dpo" else "`grpo` is passed to TRL's `GRPOConfig`")
+    return ("## Training settings\n\nThe round's resolved `loop.toml` (with command-line overrides); "
+            f"{passed}.\n\n```json\n{json.dumps(settings, indent=2)}\n```")
 
 
 def _f(value: Any) -> str:

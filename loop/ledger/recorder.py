@@ -51,25 +51,32 @@ class CritiqueRecorder(TrainerCallback):
         start = self.trainer.accelerator.process_index * n
         return [float(a) for a in advantages[start:start + n]] if len(advantages) >= start + n else [None] * n
 
-    def _cuts(self, completion_ids: list | None, n: int, max_length: int) -> list[int | None]:
-        """Per completion, the token count the length limit cut it at (None: it ended itself). TRL hands
-        reward functions the `completion_ids`; its stop tokens are the trainer's eos ids and padding."""
-        if not completion_ids or len(completion_ids) != n:
-            return [None] * n
+    def _stop_ids(self) -> set:
+        """The tokens that end a completion in TRL's trainer: its eos ids, and padding."""
         stop = set(getattr(self.trainer, "eos_token_ids", None) or [])
         pad = getattr(getattr(self.trainer, "processing_class", None), "pad_token_id", None)
-        stop |= {pad} if pad is not None else set()
-        return [cut_at(list(ids), max_length, stop) for ids in completion_ids]
+        return stop | ({pad} if pad is not None else set())
 
     def on_step_end(self, args, state, control, **kwargs):
         if not self.pending or self.batch is None:
             return  # the same batch reused (num_iterations > 1): already written
+        n = len(self.batch[1])
+        self.flush(state.global_step, args.num_generations, args.max_completion_length, self._advantages(n),
+                   self._stop_ids())
+
+    def flush(self, step: int, group_size: int, max_length: int, advantages: list | None = None,
+              stop_ids: set | None = None) -> None:
+        """Write the pending batch's records: `step` names them, samples count within groups of
+        `group_size`, an answer of `max_length` tokens that did not end on one of `stop_ids` was cut.
+        GRPO calls this at the end of each step, with TRL's advantages; a DPO round after sampling each
+        prompt's group (there is no advantage: null)."""
         prompts, completions, columns = self.batch
         n = len(completions)
-        advantages = self._advantages(n)
+        advantages = advantages or [None] * n
         slots = columns.get("slot") or [None] * n
-        cuts = self._cuts(columns.get("completion_ids"), n, args.max_completion_length)
-        group_size = args.num_generations
+        completion_ids = columns.get("completion_ids")
+        cuts = ([cut_at(list(ids), max_length, stop_ids or set()) for ids in completion_ids]
+                if completion_ids and len(completion_ids) == n else [None] * n)
         records = []
         for i in range(n):
             rewards = {pid: self.pending[pid][1][i] for pid in self.weights if pid in self.pending}
@@ -79,7 +86,7 @@ class CritiqueRecorder(TrainerCallback):
                     continue
                 kind, reward_list, entries = self.pending[pid]
                 records.append({
-                    "round": self.round, "step": state.global_step,
+                    "round": self.round, "step": step,
                     "group": slots[i], "sample": i % group_size,
                     "prompt": prompts[i], "completion": completions[i],
                     "principle": pid, "kind": kind, "critique": entries[i].get("critique", ""),

@@ -11,6 +11,8 @@
         constitution/         snapshot of the constitution files exactly as used
         prompts/              snapshot of the templates exactly as used
         critiques.jsonl       one record per completion x principle (see CRITIQUE_KEYS)
+        preferences.jsonl     a DPO round's pairs: prompt, chosen and rejected answers, each one's
+                              per-principle scores, total and ranking value, and the margin
         eval.jsonl            one record per held-out prompt (see EVAL_KEYS)
         metrics.json          {"train": [TRL log rows], "eval": {...}}
         summary.txt           the round summary as printed
@@ -166,6 +168,10 @@ class Ledger:
     def evaluations(self, n: int) -> list[dict[str, Any]]:
         return read_jsonl(self.require_round(n) / "eval.jsonl")
 
+    def preferences(self, n: int) -> list[dict[str, Any]]:
+        """Round n's preference pairs (a DPO round's preferences.jsonl; none for other kinds)."""
+        return read_jsonl(self.require_round(n) / "preferences.jsonl")
+
     def metrics(self, n: int) -> dict[str, Any]:
         path = self.require_round(n) / "metrics.json"
         return json.loads(path.read_text("utf-8")) if path.exists() else {}
@@ -205,7 +211,7 @@ class Ledger:
             fh.close()
 
     def begin_round(self, n: int, kind: str | None = None) -> Path:
-        """A clean folder for round n (of `kind`: baseline, warm-start, grpo). Leftovers of an
+        """A clean folder for round n (of `kind`: baseline, warm-start, grpo, dpo). Leftovers of an
         interrupted attempt are removed first."""
         if self.complete_dir(n).exists():
             raise LoopError(f"round {n} is already complete and is never rewritten", path=self.complete_dir(n))
@@ -225,6 +231,27 @@ class Ledger:
         _fsync_tree(partial)
         os.replace(partial, final)  # the moment the round becomes complete
         self._set_status(n, "complete", finished=info["finished"], summary=summary)
+        return final
+
+    def copy_round(self, source: "Ledger", n: int) -> Path:
+        """Complete round n of another run, copied into this one as it is (a head-to-head's shared start:
+        the same round 0 and warm start, literally). Written as any round is, partial folder then one
+        rename; round.json names this run and the one it was copied from. The run's split (run.json,
+        heldout.jsonl) comes with it when this run has none yet."""
+        for name in ("run.json", "heldout.jsonl"):
+            if (source.path / name).exists() and not (self.path / name).exists():
+                atomic_write(self.path / name, (source.path / name).read_text("utf-8"))
+        partial, final = self.partial_dir(n), self.complete_dir(n)
+        if partial.exists():
+            shutil.rmtree(partial)
+        shutil.copytree(source.require_complete_round(n), partial)
+        info = json.loads((partial / "round.json").read_text("utf-8"))
+        info.update(run=self.run, copied_from={"run": source.run, "round": n})
+        atomic_write_json(partial / "round.json", info)
+        _fsync_tree(partial)
+        os.replace(partial, final)
+        self._set_status(n, "complete", started=info.get("started"), finished=info.get("finished"),
+                         summary=info.get("summary", {}), **({"kind": info["kind"]} if "kind" in info else {}))
         return final
 
     def _set_status(self, n: int, status: str, **fields: Any) -> None:

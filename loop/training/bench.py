@@ -192,22 +192,19 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
     builds them; otherwise one constant reward."""
     from loop.config import grpo_args
     from loop.judging.judge import Judge
-    from loop.ledger.recorder import CritiqueRecorder
-    from loop.training.grpo_round import (grpo_trainer, judged_rewards, policy_model, prompt_dataset,
-                                          round_start_adapter)
-    from loop.training.steps import RoundContext, make_judging
+    from loop.training.grpo_round import grpo_trainer, policy_model, prompt_dataset, round_start_adapter
+    from loop.training.steps import RoundContext, make_judging, self_rewards
 
     # Round 1 of a run that has no held-out split: the policy is a fresh adapter (B = 0), as in a round.
     ctx = RoundContext(plan, {}, model, tokenizer, model_id, 1, make_judge=lambda *a, **kw: TimedJudge(Judge(*a, **kw)))
-    config, constitution = plan.config, plan.constitution
+    config = plan.config
     policy = policy_model(ctx)
     args = grpo_args(config, folder / "trainer", seed=config.run.seed + 1, path=ctx.toml)
     callbacks: list = []
     judging = recorder = None
     if judged:
         judging = make_judging(ctx, policy)
-        recorder = CritiqueRecorder(folder / "critiques.jsonl", 1, {p.id: p.weight for p in constitution.principles})
-        funcs, args.reward_weights = judged_rewards(ctx, judging, recorder)
+        recorder, funcs, args.reward_weights = self_rewards(ctx, folder, judging)
         callbacks.append(recorder)
     else:
         funcs = [ConstantReward()]

@@ -16,21 +16,17 @@ from loop.templates import policy_messages
 from loop.training import diagnostics, evaluate
 from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
-from loop.training.rewards import build_rewards
-from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging
+from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging, self_rewards
 
 
 def grpo_round(ctx: RoundContext) -> dict[str, Any]:
     """One self-rewarding round; each numbered step is a function below, in the same order."""
-    from loop.ledger.recorder import CritiqueRecorder
-
     started = time.time()
     config, constitution, r, progress = ctx.config, ctx.constitution, ctx.number, ctx.progress
     no_telemetry()
     # 1. A clean folder for the round, and a record of exactly what it uses.
     slice_indices = round_slice(ctx.split, r, config.run.prompts_per_round)
-    folder = begin_round(ctx, "grpo", starts_from=f"round {r - 1} adapter" if r > 1 else "base model",
-                         prompt_indices=slice_indices)
+    folder = begin_round(ctx, "grpo", starts_from=policy_start(r), prompt_indices=slice_indices, method="grpo")
     # 2. The prompts: a fresh, seeded slice of the pool.
     train_dataset = prompt_dataset(ctx, slice_indices)
     # 3. The model: one copy of the base weights; the policy adapter starts where round r - 1 ended.
@@ -41,9 +37,7 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
     # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor (adapters off) judges the
     #    held-out answers in step 6, and training completions only with [judge] anchor_on_training.
     judging = make_judging(ctx, model)
-    recorder = CritiqueRecorder(folder / "critiques.jsonl", r, {p.id: p.weight for p in constitution.principles},
-                                on_judged=lambda: progress.advance("judge"))
-    reward_funcs, args.reward_weights = judged_rewards(ctx, judging, recorder)
+    recorder, reward_funcs, args.reward_weights = self_rewards(ctx, folder, judging)
     trainer = grpo_trainer(ctx, model, args, train_dataset, reward_funcs, callbacks=[recorder, step_progress(progress)])
     recorder.trainer = trainer
     judging.adapter = round_start_adapter(model)
@@ -107,6 +101,12 @@ def policy_model(ctx: RoundContext):
     return fresh_adapter(ctx)
 
 
+def policy_start(round_number: int) -> str:
+    """Where round r's policy starts, in round.json's words (views read "base model" as: the round's
+    judge is the anchor)."""
+    return f"round {round_number - 1} adapter" if round_number > 1 else "base model"
+
+
 def fresh_adapter(ctx: RoundContext):
     """A new LoRA adapter on the base weights, B = 0, so the policy starts exactly as the base model."""
     from peft import LoraConfig, get_peft_model
@@ -119,21 +119,13 @@ def fresh_adapter(ctx: RoundContext):
 
 
 # -------------------------------------------------------------------------------------------------
-# 5. One reward function per principle (loop/training/rewards.py), with their weights. The anchor judge
-#    scores the held-out answers (step 6); training completions too only with [judge] anchor_on_training:
-#    that doubles the judge's work per step for a score training never reads.
-def judged_rewards(ctx: RoundContext, judging, recorder) -> tuple[list, list[float]]:
-    anchor_view = judging.anchor_view if ctx.config.judge.anchor_on_training else None
-    return build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, anchor_view)
-
-
+# 5. The judge's adapter, and the trainer with one reward function per principle (loop/training/rewards.py).
 def round_start_adapter(model) -> str:
     """The judge's adapter, M_t. With beta > 0 TRL has copied the round-start adapter into "ref" for the
     KL term: that frozen copy is M_t. With beta == 0 there is no "ref", so we make the same frozen copy."""
     return "ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge")
 
 
-# The trainer, with those reward functions.
 def grpo_trainer(ctx: RoundContext, model, args, train_dataset, reward_funcs: list, callbacks: list):
     from transformers import PrinterCallback
     from trl import GRPOTrainer

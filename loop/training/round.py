@@ -9,8 +9,10 @@ How this departs from textbook GRPO and from Self-Rewarding LMs, and why:
 2. The judge's score is a probability (P(Yes) against P(No) after the judge prompt, or after its own
    critique in critique mode), never a number parsed from text: a 135M model does not follow score
    formats. Self-Rewarding LMs parse a 5-point score; they had a 70B model.
-3. GRPO on the scores instead of DPO on pairs: group-relative advantages need no pair mining and use
-   every sample. The judge is still the frozen M_t, as in Self-Rewarding LMs.
+3. GRPO on the scores instead of DPO on pairs, by default: group-relative advantages need no pair
+   mining and use every sample. The judge is still the frozen M_t, as in Self-Rewarding LMs.
+   `[train] method = "dpo"` trains as Self-Rewarding LMs do instead, on the best and the worst of each
+   prompt's samples under the same rewards (loop/training/dpo_round.py), so the two can be compared.
 4. One copy of the base weights. The policy is a LoRA adapter; TRL copies the round-start adapter
    into a frozen "ref" adapter for the KL term, and that same frozen copy is the round's judge M_t.
    The anchor judge (the run's M_0) is the base with adapters off. Memory is what limits who can run
@@ -64,8 +66,7 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
     config = ws.config()
     for section, values in overrides.items():  # command-line flags win over loop.toml
         if section in TRL_TABLES:
-            if section == "grpo":
-                refuse_loop_decided(values, ws.root / "loop.toml")  # loop.toml's own values were checked on load
+            refuse_loop_decided(values, ws.root / "loop.toml", table=section)  # loop.toml's were checked on load
             getattr(config, section).update(values)
         else:
             setattr(config, section, dataclasses.replace(getattr(config, section), **values))
@@ -115,12 +116,13 @@ def interleave(order: list[int], pool: list[dict[str, Any]]) -> list[int]:
 
 
 def round_kind(plan: RunPlan, r: int) -> str:
-    """What round r of this run is: the baseline, the warm start, or a self-rewarding round."""
+    """What round r of this run is: the baseline, the warm start, or a self-rewarding round by the
+    run's method ([train] method: "grpo" or "dpo")."""
     if r == 0:
         return "baseline"
     if r == 1 and plan.config.train.warm_start:
         return "warm-start"
-    return "grpo"
+    return plan.config.train.method
 
 
 def run_rounds(plan: RunPlan, rounds: int, progress: Callable[[int], RoundProgress] | None = None,
@@ -134,6 +136,7 @@ def run_rounds(plan: RunPlan, rounds: int, progress: Callable[[int], RoundProgre
 
     from loop.model import load_model
     from loop.training.baseline import baseline_round
+    from loop.training.dpo_round import dpo_round
     from loop.training.grpo_round import grpo_round
     from loop.training.warm_start import warm_start_round
 
@@ -142,7 +145,7 @@ def run_rounds(plan: RunPlan, rounds: int, progress: Callable[[int], RoundProgre
         # several processes would each write the round. Refuse rather than corrupt a run.
         raise LoopError("multi-process runs (accelerate launch) are not supported yet: the ledger has one "
                         "writer; run `loop run` as a single process (one GPU or the CPU)")
-    recipes = {"baseline": baseline_round, "warm-start": warm_start_round, "grpo": grpo_round}
+    recipes = {"baseline": baseline_round, "warm-start": warm_start_round, "grpo": grpo_round, "dpo": dpo_round}
     summaries = []
     with plan.ledger.lock():
         plan.ledger.reconcile()  # a round renamed complete just before a crash counts as complete

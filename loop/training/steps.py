@@ -1,8 +1,8 @@
 """The steps every kind of round shares: a clean folder with a record of what the round uses, the
 judges and the views of the one shared model they judge with, and the publish that makes it complete.
 
-The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py) read top to bottom and
-call these, so a round of any kind leaves the same ledger layout (loop/ledger/store.py).
+The round recipes (loop/training/baseline.py, warm_start.py, grpo_round.py, dpo_round.py) read top to
+bottom and call these, so a round of any kind leaves the same ledger layout (loop/ledger/store.py).
 """
 
 from __future__ import annotations
@@ -109,30 +109,61 @@ def make_judging(ctx: RoundContext, model) -> Judging:
     return Judging(judge, model)
 
 
+def self_rewards(ctx: RoundContext, folder: Path, judging: Judging) -> tuple[Any, list, list[float]]:
+    """(recorder, reward functions, weights) of a self-rewarding round: one reward function per principle
+    with TRL's signature (loop/training/rewards.py), reporting to the round's critiques.jsonl. One place
+    for GRPO and DPO rounds, so both methods are rewarded alike. The anchor judge scores the held-out
+    answers (loop/training/measure.py); training completions too only with [judge] anchor_on_training:
+    that doubles the judge's work per step for a score training never reads."""
+    from loop.ledger.recorder import CritiqueRecorder
+    from loop.training.rewards import build_rewards
+
+    principles = ctx.constitution.principles
+    recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, {p.id: p.weight for p in principles},
+                                on_judged=lambda: ctx.progress.advance("judge"))
+    anchor_view = judging.anchor_view if ctx.config.judge.anchor_on_training else None
+    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, anchor_view)
+    return recorder, funcs, weights
+
+
 # -------------------------------------------------------------------------------------------------
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     atomic_write(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
 
 
 def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_log: list[dict[str, Any]],
-                   started: float, judge, adapter_model=None, **movement: Any) -> dict[str, Any]:
+                   started: float, judge, adapter_model=None, *, extra: RoundExtra | None = None,
+                   **movement: Any) -> dict[str, Any]:
     """Write what the round measured (loop/training/measure.py: eval.jsonl, probes.jsonl), its summary
     and warnings (loop/training/diagnostics.py), then publish it. `movement` adds what only training
-    saw (reward spread, guard cuts, cut completions) to the outside view's movement."""
+    saw (reward spread, guard cuts, cut completions) to the outside view's movement; `extra` what only
+    this kind of round has (a DPO round's pair counts)."""
     import time
 
     from loop.training import diagnostics, evaluate
     from loop.training.probes import RECORDS_FILE
 
+    extra = extra or RoundExtra()
     measured.movement.update(movement)
     write_jsonl(folder / "eval.jsonl", measured.eval_records)
     write_jsonl(folder / RECORDS_FILE, measured.probe_records)
     summary = evaluate.summarize(kind, train_log, measured, time.time() - started)
+    summary.update(extra.summary)
     summary["unscored"] = judge.unscored  # answers the judge could not score, this round
     summary["warnings"] = diagnostics.warnings(ctx.number, measured.movement, ctx.constitution,
                                                ctx.config.grpo.get("max_completion_length"),
-                                               measured.probe_metrics.get("probe_changes"))
-    return publish_round(ctx, folder, measured.metrics(train_log), summary, adapter_model)
+                                               measured.probe_metrics.get("probe_changes")) + extra.warnings
+    return publish_round(ctx, folder, measured.metrics(train_log, **extra.metrics), summary, adapter_model)
+
+
+@dataclass
+class RoundExtra:
+    """What one kind of round adds to what every round concludes with: summary fields (they win over
+    the common ones), metrics.json entries, and warning lines."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def publish_round(ctx: RoundContext, folder: Path, metrics: dict[str, Any], summary: dict[str, Any],
