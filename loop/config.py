@@ -78,6 +78,7 @@ class JudgeSection:
     guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/judging/guard.py)."})
     reliability_weights: bool = field(default=True, metadata={"help": "Weight each judged principle by how well the round's judge reads its labeled pairs (constitution/pairs/<id>.jsonl, else its examples): weight x (2 x accuracy - 1) when the 95% interval is above chance, else 0, and then it is not judged at all. false: the weights as written (the pairs are still read and recorded)."})
     reliability_sample: int = field(default=5, metadata={"help": "Labeled pairs per judged principle that each round's judge reads again (a slice rotating through all of them; all of them again where the slice shows the judge moved); the first round reads them all, the others keep their latest reading. 0: every pair, every round. A pair costs about as much as judging two answers (~3 s on 2 CPU cores)."})
+    anchor_on_training: bool = field(default=False, metadata={"help": "Also score every training completion with the anchor judge (the run's round-0 model) and record it beside the round judge's score. Off, the anchor scores the held-out evaluation only, which is where `loop log --disagree` then reads both judges: per-sample anchor scores double the judge's work on every training step, for a signal training does not use."})
 
     def __post_init__(self):
         if self.mode not in SCORE_MODES:

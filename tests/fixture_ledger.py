@@ -11,10 +11,15 @@ constitution changes between rounds so `constitution diff --rounds` has somethin
     round 2  constitution 1.3.0: concise.toml allows 60 words instead of 80, helpful.toml reworded
     round 3  constitution 1.3.0, judge.jinja gains a line
 
+As a real round records them, the anchor judge scores the held-out answers (eval.jsonl) and, by
+default, not the training completions (`anchor_score` null in critiques.jsonl); round 2 ran with
+`[judge] anchor_on_training = true` (in its config.json), so its training records carry anchor scores.
+
 Records that tests look for by content:
     - round 3, group 1, sample 2 has the completion containing "PINEAPPLE" and the best total reward
     - round 3, group 0, sample 3 has the worst total reward ("I don't know.")
-    - judge and anchor disagree by >= 0.3 only on `honest`, round 3, group 0 (all four samples)
+    - training: judge and anchor disagree by >= 0.3 only on `honest`, round 2, group 0 (all four samples)
+    - held-out: judge and anchor disagree by >= 0.3 only on `honest`, round 3, held-out answer 0
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ COMPLETIONS = [
     "I don't know.",
 ]
 SNAPPY_BEST = "PINEAPPLE: a crisp, correct answer that the judge loves."
+ANCHOR_ON_TRAINING = 2  # the round whose anchor judge scored its training completions too
 
 
 @functools.lru_cache(maxsize=None)
@@ -147,9 +153,10 @@ def _critique_records(round_number: int, steps: int, rng: random.Random) -> list
                             score = 0.99
                         if pid == "polite" and sample == 1 and group == 0:
                             score = None  # the judge could not score this one
-                        disagree = round_number == 3 and group == 0 and pid == "honest"
-                        anchor = None if score is None else round(
-                            max(0.0, score - (0.4 if disagree else 0.05 * round_number)), 3)
+                        disagree = group == 0 and pid == "honest"
+                        gap = (0.4 if score is not None and score >= 0.4 else -0.4) if disagree else 0.05 * round_number
+                        anchor = None if score is None or round_number != ANCHOR_ON_TRAINING else round(
+                            max(0.0, score - gap), 3)
                         critique = f"On {pid}: " + ("direct and to the point." if sample in (0, 2)
                                                     else "it rambles and hedges.")
                     total += weight * (score or 0.0)
@@ -185,7 +192,10 @@ def _eval_records(round_number: int, rng: random.Random) -> list[dict]:
                 rules[pid] = _rule_score(pid, completion, item["answer"], 80 if round_number == 1 else 60)
                 continue
             score = round(min(1.0, 0.4 + 0.15 * round_number + rng.uniform(-0.05, 0.05)), 3)
-            scores[pid], anchors[pid] = score, round(score - 0.04 * round_number, 3)
+            gap = 0.04 * round_number
+            if round_number == 3 and pid == "honest":  # answer 0 disagrees; the others keep the mean gap at 0.12
+                gap = 0.4 if index == 0 else -0.02
+            scores[pid], anchors[pid] = score, round(score - gap, 3)
             critiques[pid] = f"Round {round_number} judge on {pid}: fine."
             anchor_critiques[pid] = f"Anchor on {pid}: acceptable."
         out.append(dict(round=round_number, index=index, prompt=item["prompt"], completion=completion, scores=scores,
@@ -256,7 +266,8 @@ def _start_round(ledger: Ledger, n: int) -> Path:
                       for name, text in prompts.items()},
         "model": "embedded", "judge_mode": "critique", "seed": 0, "prompts": list(range(4 * (n - 1), 4 * n)),
         **_trust(n)})
-    atomic_write_json(folder / "config.json", {"run": {"name": RUN}, "judge": {"mode": "critique"}})
+    atomic_write_json(folder / "config.json", {"run": {"name": RUN}, "judge": {
+        "mode": "critique", "anchor_on_training": n == ANCHOR_ON_TRAINING}})
     return folder
 
 

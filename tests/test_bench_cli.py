@@ -47,3 +47,62 @@ def test_judge_result_is_printed_as_a_table(stubbed, monkeypatch):
     monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = run_cli("bench", "judge")
     assert code == 0 and "principle harmless" in out and "1.19" in out
+
+
+STEP = {"target": "step", "machine": MACHINE, "model": "embedded",
+        "settings": {"num_generations": 4, "max_completion_length": 48, "judge_mode": "score", "constitution": "1.2.0",
+                     "judged_principles": ["harmless", "helpful", "honest", "polite"], "workspace": "shipped defaults",
+                     "repeats": 3, "warmup": 1},
+        "plain_step_s": 10.5, "step_s": 21.0, "ratio": 2.0, "judge_s": 9.2, "judge_share_of_round": 0.438,
+        "peak_rss_mb": 1843, "plain_peak_rss_mb": 1800, "inference_rss_mb": 1229, "memory_ratio": 1.5,
+        "plain_steps_s": [10.1, 10.5, 11.0], "steps_s": [20.0, 21.0, 23.5],
+        "plain_step_cpu_s": 10.2, "step_cpu_s": 19.9, "cpu_ratio": 1.95, "judge_cpu_s": 9.0}
+
+
+def test_step_result_is_printed_as_a_table(monkeypatch):
+    monkeypatch.setitem(bench_cmds.TARGETS, "step", lambda args: STEP)
+    monkeypatch.setenv("COLUMNS", "160")
+    code, out, err = run_cli("bench", "step")
+    assert code == 0 and err == ""
+    assert "4 completions × 48 tokens; median of 3 steps after 1 warm-up" in out
+    assert "score mode · constitution 1.2.0 (shipped defaults) · judged: harmless, helpful, honest, polite" in out
+    assert "10.50 s (10.1, 10.5, 11.0)" in out and "21.00 s (20.0, 21.0, 23.5)" in out and "2.00×" in out
+    assert "9.20 s (44% of the self-judged step)" in out
+    assert "1.80 GB (1.50× inference only)" in out and "1.20 GB" in out
+    assert "10.20 s, 19.90 s, 1.95×, 9.00 s" in out
+
+
+def test_step_json_is_the_result_itself(monkeypatch):
+    monkeypatch.setitem(bench_cmds.TARGETS, "step", lambda args: STEP)
+    code, out, _ = run_cli("bench", "step", "--json")
+    assert code == 0 and json.loads(out) == STEP
+
+
+def test_step_refuses_no_repeats():
+    code, out, err = run_cli("bench", "step", "--repeats", "0")
+    assert code == 2 and "--repeats must be at least 1" in err and err.count("\n") == 1 and out == ""
+
+
+def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspace, tiny_model_dir):
+    # The tiny model, one timed step of each kind: what is checked is the plumbing, never the timings.
+    code, out, err = run_cli("bench", "step", "--json", "--model", str(tiny_model_dir), "--repeats", "1",
+                             "--warmup", "0", "--num-generations", "2", "--max-completion-length", "4")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["settings"]["workspace"] == str(workspace.resolve())
+    assert result["settings"]["judged_principles"] == ["harmless", "helpful", "honest", "polite"]
+    assert len(result["plain_steps_s"]) == len(result["steps_s"]) == 1
+    assert result["ratio"] == pytest.approx(result["step_s"] / result["plain_step_s"], rel=0.05)
+    assert result["cpu_ratio"] == pytest.approx(result["step_cpu_s"] / result["plain_step_cpu_s"], rel=0.05)
+    assert 0 < result["judge_share_of_round"] <= 1
+    assert result["inference_rss_mb"] > 0 and result["peak_rss_mb"] > 0
+
+
+def test_round_times_a_self_rewarding_round_after_round_zero(tiny_model_dir):
+    # The tiny model, the smallest round: what is checked is which round is timed, never the timings.
+    code, out, err = run_cli("bench", "round", "--json", "--model", str(tiny_model_dir), "--prompts-per-round", "1",
+                             "--num-generations", "2", "--max-completion-length", "4")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["round_kind"] == "grpo" and result["train_steps"] >= 1
+    assert result["judge_calls"] > 0 and 0 < result["judge_share_of_round"] <= 1

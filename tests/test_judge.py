@@ -56,6 +56,20 @@ def test_prefix_cache_matches_full_text(tiny, parts):
         assert x.distribution["no"] == pytest.approx(y.distribution["no"], rel=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["score", "critique"])
+def test_a_prefix_kept_across_calls_gives_the_same_scores(tiny, parts, mode):
+    # Calls in a frozen view, one prompt's group each as in training, keep their shared prefix from call to
+    # call; the scores are those of a judge that computes every prefix anew.
+    kept = make(tiny, parts, batch_size=4, mode=mode)
+    fresh = make(tiny, parts, batch_size=4, mode=mode)
+    for prompt in ("What is 2 + 2?", "How do I keep basil fresh?", "What is 2 + 2?", "Hi"):
+        a = kept.score([prompt] * 3, RESPONSES[:3], "honest", view="judge")
+        b = fresh.score([prompt] * 3, RESPONSES[:3], "honest")
+        assert [x.score for x in a] == pytest.approx([y.score for y in b], abs=1e-5)
+    kept_prefix = kept._prefixes[("judge", "honest")]
+    assert kept_prefix.cache.get_seq_length() == len(kept_prefix.ids) > 0  # cut back to what the calls share
+
+
 def test_critique_record_and_provenance(tiny, parts):
     constitution, templates = parts
     crits = make(tiny, parts).score(PROMPTS[:2], RESPONSES[:2], "polite")

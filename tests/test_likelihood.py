@@ -14,7 +14,7 @@ import torch
 
 from loop.constitution import Principle, load_constitution
 from loop.judging.judge import Judge
-from loop.judging.likelihood import _split, likelihood_signals, response_logprobs
+from loop.judging.likelihood import _after_shared_head, _split, likelihood_signals, response_logprobs
 from loop.templates import load_templates
 from tests.helpers import REPO
 
@@ -49,6 +49,21 @@ def test_batched_padded_logprobs_equal_the_definition(tiny):
     batched = response_logprobs(model, tokenizer, conversations, batch_size=4)
     for (messages, response), got in zip(conversations, batched):
         assert got == pytest.approx(reference_logprobs(model, tokenizer, messages, response), abs=1e-4)
+
+
+def test_responses_to_one_conversation_run_after_its_shared_head_and_equal_the_definition(tiny, monkeypatch):
+    from loop.judging import likelihood
+
+    model, tokenizer = tiny
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPTS[1]}]
+    conversations = [(messages, r) for r in RESPONSES + ["Yes.", "No, keep it in the fridge."]]
+    shared = []
+    monkeypatch.setattr(likelihood, "_after_shared_head", lambda *a: shared.append(a) or
+                        _after_shared_head(*a))  # a GRPO group: one head, five answers
+    grouped = response_logprobs(model, tokenizer, conversations, batch_size=2)
+    assert len(shared) == 1
+    for (m, response), got in zip(conversations, grouped):
+        assert got == pytest.approx(reference_logprobs(model, tokenizer, m, response), abs=1e-4)
 
 
 def test_lift_is_the_mean_log_ratio_and_does_not_depend_on_the_batch(tiny):

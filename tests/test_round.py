@@ -128,6 +128,29 @@ def test_the_heldout_prompts_are_evaluated_and_never_trained_on(one_round):
     assert {r["prompt"] for r in records}.isdisjoint(heldout)  # never trained on held-out prompts
 
 
+def test_the_anchor_judges_the_heldout_answers_and_not_the_training_completions(one_round):
+    _, plan, _ = one_round
+    judged = [p.id for p in plan.constitution.principles if not p.is_rule]
+    records = read_lines(round_one(one_round) / "critiques.jsonl")
+    assert all(r["anchor_score"] is None for r in records)
+    evals = read_lines(round_one(one_round) / "eval.jsonl")
+    assert all(set(e["anchor_scores"]) == set(judged) for e in evals)
+
+
+def test_anchor_on_training_scores_every_training_completion_with_the_anchor_too(workspace, tiny_model_dir):
+    plan = plan_for(workspace, tiny_model_dir, judge={"anchor_on_training": True})
+    judge = ScriptedJudge()
+    run_rounds(plan, 0, make_judge=lambda *args, **kwargs: judge)  # round 0: its judge is the anchor
+    judge.views.clear()
+    run_rounds(plan, 1, make_judge=lambda *args, **kwargs: judge)
+    records = read_lines(workspace / "runs/main/round-001/critiques.jsonl")
+    judged = [r for r in records if r["kind"] == "judge"]
+    assert judged and all(r["anchor_score"] is not None for r in judged if r["completion"].strip())
+    n_judged = len({r["principle"] for r in judged})
+    # Each judged principle is scored in the judge view and the anchor view, per training batch and held out.
+    assert judge.views.count("anchor") == judge.views.count("judge") == n_judged * 3  # 2 steps + the held-out set
+
+
 def test_metrics_and_the_run_index_record_the_round(one_round):
     workspace = one_round[0]
     metrics = json.loads((round_one(one_round) / "metrics.json").read_text())

@@ -4,6 +4,7 @@ constitution of one strict rule, move the policy the rule's way (a word limit sh
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -29,9 +30,12 @@ def test_a_strict_word_limit_shortens_the_answers(workspace):
     # Rules only, no warm start: what moves the policy here is GRPO on the rule's reward, nothing else.
     # A high learning rate and few, short rounds: the test must show movement in minutes on a CPU.
     toml = workspace / "loop.toml"
-    text = toml.read_text().replace("warm_start = true", "warm_start = false").replace("per_round = 20", "per_round = 2")
-    toml.write_text(text.replace("[grpo]\nlearning_rate = 5e-05", "[grpo]\nlearning_rate = 0.001"))
-    assert "learning_rate = 0.001" in toml.read_text()
+    text = re.sub(r"(?m)^warm_start = true$", "warm_start = false", toml.read_text())
+    text = re.sub(r"(?m)^per_round = \d+$", "per_round = 2", text)
+    text = re.sub(r"(?m)^reliability_sample = \d+$", "reliability_sample = 1", text)
+    toml.write_text(re.sub(r"(\[grpo\]\nlearning_rate = )\S+", r"\g<1>0.001", text))
+    settings = toml.read_text()
+    assert "warm_start = false" in settings and "per_round = 2" in settings and "learning_rate = 0.001" in settings
     code, out, err = run_cli("run", "--rounds", "2", "--prompts-per-round", "6", "--num-generations", "4",
                              "--max-completion-length", "32", "--json", "-C", str(workspace))
     assert code == 0, err

@@ -37,6 +37,10 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
     assert sum(r["score"] is not None for r in judged) >= 0.9 * len(judged)
     assert all(0.0 <= r["score"] <= 1.0 for r in judged if r["score"] is not None)
     assert any(r["completion"].strip() for r in records)
+    # The anchor scores the held-out answers, not the training completions ([judge] anchor_on_training).
+    assert all(r["anchor_score"] is None for r in judged)
+    evals = [json.loads(line) for line in (folder / "eval.jsonl").read_text().splitlines()]
+    assert evals and all(set(e["anchor_scores"]) == set(e["scores"]) for e in evals)
     # In the warm start the round's judge (the round start: the base) is the anchor: one set of scores.
     warm = [json.loads(line) for line in (workspace / "runs/main/round-001/eval.jsonl").read_text().splitlines()]
     assert all(e["scores"] == e["anchor_scores"] for e in warm)

@@ -9,7 +9,7 @@ from tests.helpers import run_cli
 from tests.fixture_ledger import SNAPPY_BEST, append_running_step, copy_fixture_ledger, finish_running_round
 
 from loop.views.log_view import JsonlTail, completion_panel, follow_round
-from loop.views.critique_records import LogFilter, group_ranks, group_records
+from loop.views.critique_records import LogFilter, group_ranks, group_records, heldout_completions
 
 
 @pytest.fixture
@@ -34,9 +34,7 @@ def test_records_group_into_completions(ledger):
     (LogFilter(contains="pineapple"), 1),  # any case
     (LogFilter(contains="rambles"), 8),  # matches critique text too
     (LogFilter(contains="no such text"), 0),
-    (LogFilter(principle="honest", disagree=0.3), 4),  # only round 3, prompt 0 disagrees
-    (LogFilter(disagree=0.3), 4),
-    (LogFilter(disagree=0.9), 0),
+    (LogFilter(disagree=0.0), 0),  # round 3's anchor judge scored only its held-out answers
     (LogFilter(principle="correct", min_score=0.5), 1),  # rule passed; null (no answer) is never >= 0.5
     (LogFilter(principle="correct", max_score=0.5), 3),  # rule failed; null is never <= 0.5 either
     (LogFilter(principle="polite", max_score=0.1), 0),
@@ -47,6 +45,53 @@ def test_records_group_into_completions(ledger):
 ])
 def test_filters(ledger, log_filter, expected):
     assert len(log_filter.select(completions(ledger))) == expected
+
+
+@pytest.mark.parametrize("log_filter, expected", [
+    (LogFilter(principle="honest", disagree=0.3), 4),  # round 2 ran with anchor_on_training: prompt 0 disagrees
+    (LogFilter(disagree=0.3), 4),
+    (LogFilter(disagree=0.9), 0),
+])
+def test_disagree_on_training_completions_the_anchor_scored(ledger, log_filter, expected):
+    assert len(log_filter.select(completions(ledger, 2))) == expected
+
+
+def heldout(ledger, n=3):
+    return heldout_completions(ledger.evaluations(n))
+
+
+def test_heldout_answers_carry_both_judges_and_the_rules(ledger):
+    answers = heldout(ledger)
+    assert [c.group for c in answers] == [0, 1, 2] and all(c.heldout for c in answers)
+    honest = next(r for r in answers[0].records if r["principle"] == "honest")
+    record = ledger.evaluations(3)[0]
+    assert (honest["score"], honest["anchor_score"]) == (record["scores"]["honest"], record["anchor_scores"]["honest"])
+    assert honest["anchor_critique"] == "Anchor on honest: acceptable."
+    correct = next(r for r in answers[1].records if r["principle"] == "correct")
+    assert correct["kind"] == "rule" and correct["score"] == 1.0 and correct["anchor_score"] is None
+
+
+@pytest.mark.parametrize("log_filter, expected", [
+    (LogFilter(disagree=0.3), 1),  # only held-out answer 0 disagrees, on honest
+    (LogFilter(principle="honest", disagree=0.3), 1),
+    (LogFilter(principle="helpful", disagree=0.3), 0),
+    (LogFilter(contains="anchor on polite"), 3),  # the anchor's critiques are searched too
+])
+def test_filters_on_heldout_answers(ledger, log_filter, expected):
+    assert len(log_filter.select(heldout(ledger))) == expected
+
+
+def test_heldout_panel_shows_both_judges_without_a_reward(ledger, console):
+    console.print(completion_panel(heldout(ledger)[0]))
+    text = console.file.getvalue()
+    assert "round 3 · held-out 0" in text and "Why is the sky blue?" in text
+    assert "anchor" in text and "anchor: Anchor on honest: acceptable." in text
+    assert "total reward" not in text and "never trained on" in text
+
+
+def test_panel_has_no_anchor_column_where_the_anchor_did_not_score(ledger, console):
+    console.print(completion_panel(completions(ledger)[0]))
+    assert "anchor" not in console.file.getvalue()
 
 
 def test_principle_filter_keeps_only_that_principle(ledger):
@@ -83,17 +128,41 @@ def test_log_command_defaults_to_latest_round_including_running(ledger):
 def test_log_command_with_filters(ledger):
     code, out, _ = run_cli("log", "--round", "3", "--contains", "PINEAPPLE")
     assert code == 0 and "1 of 16 completions · containing 'PINEAPPLE'" in out and SNAPPY_BEST in out
-    code, out, _ = run_cli("log", "--round", "3", "--disagree")
-    assert "judge vs anchor >= 0.3" in out and out.count("╭─ round 3") == 4
+    code, out, _ = run_cli("log", "--round", "2", "--disagree")
+    assert "judge vs anchor >= 0.3" in out and out.count("╭─ round 2 · step") == 4
     code, out, _ = run_cli("log", "--round", "2", "--contains", "zzz")
     assert code == 0 and "no completions match (containing 'zzz')" in out
 
 
 def test_log_json_prints_the_ledger_records(ledger):
-    code, out, _ = run_cli("log", "--round", "3", "--principle", "honest", "--disagree", "--json")
+    code, out, _ = run_cli("log", "--round", "2", "--principle", "honest", "--disagree", "--json")
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(records) == 4
     assert all(r["principle"] == "honest" and abs(r["score"] - r["anchor_score"]) >= 0.3 for r in records)
+
+
+def test_disagree_reads_the_heldout_answers_where_the_anchor_scored_only_those(ledger):
+    code, out, _ = run_cli("log", "--round", "3", "--disagree")
+    assert code == 0 and "1 of 3 held-out answers · judge vs anchor >= 0.3" in out
+    assert out.count("╭─ round 3 · held-out 0") == 1 and "step" not in out
+
+
+def test_heldout_shows_every_heldout_answer(ledger):
+    code, out, _ = run_cli("log", "--round", "2", "--heldout")
+    assert code == 0 and "3 of 3 held-out answers" in out and out.count("╭─ round 2 · held-out") == 3
+
+
+def test_heldout_json_is_one_record_per_answer_and_principle(ledger):
+    code, out, _ = run_cli("log", "--round", "3", "--disagree", "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(records) == 6  # held-out answer 0, every principle
+    honest = next(r for r in records if r["principle"] == "honest")
+    assert honest["heldout"] and honest["index"] == 0 and abs(honest["score"] - honest["anchor_score"]) >= 0.3
+
+
+def test_heldout_of_a_running_round_says_when_they_come(ledger):
+    code, out, _ = run_cli("log", "--heldout")
+    assert code == 0 and "round 4 (running) · 0 of 0 held-out answers" in out and "judged when the round ends" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -103,6 +172,8 @@ def test_log_json_prints_the_ledger_records(ledger):
     (["--min-score", "0.8", "--max-score", "0.2"], "--min-score 0.8 is above --max-score 0.2"),
     (["--worst", "0"], "--worst must be at least 1"),
     (["--worst", "2", "--follow"], "cannot be combined with --follow"),
+    (["--disagree", "--follow"], "anchor_on_training = true scores training completions too) reads the held-out"),
+    (["--heldout", "--round", "3", "--worst", "1"], "held-out answers, which have no reward"),
 ])
 def test_log_errors_are_one_line_exit_2(ledger, argv, message):
     code, out, err = run_cli("log", *argv)
@@ -187,14 +258,14 @@ def starts_from(ledger, n: int, what: str) -> None:
 def test_disagree_on_a_round_judged_by_the_anchor_says_why_nothing_shows(ledger):
     starts_from(ledger, 1, "base model")  # its frozen round-start judge is the base: the anchor itself
     code, out, _ = run_cli("log", "--round", "1", "--disagree")
-    assert code == 0 and "no completions match" in out
+    assert code == 0 and "no held-out answers match" in out
     assert ("round 1's judge is the anchor judge (it starts from the base model), so they cannot disagree"
             in " ".join(out.split()))
 
 
 def test_disagree_on_a_round_with_its_own_judge_gives_no_such_reason(ledger):
     starts_from(ledger, 2, "round 1 adapter")
-    code, out, _ = run_cli("log", "--round", "2", "--disagree")
+    code, out, _ = run_cli("log", "--round", "2", "--disagree", "0.9")
     assert code == 0 and "no completions match" in out and "cannot disagree" not in out
 
 
@@ -245,3 +316,30 @@ def test_log_marks_an_answer_cut_at_the_length_limit(ledger):
     rewrite_records(ledger, 3, lambda r: {**r, "cut_tokens": 48 if r["completion"] == SNAPPY_BEST else None})
     code, out, _ = run_cli("log", "--round", "3", "--best", "2")
     assert code == 0 and " ".join(out.replace("│", "").split()).count("… [cut at 48 tokens]") == 1
+
+
+def baseline_round(ledger) -> None:
+    """A round 0 as a run records it: the base model's held-out answers (eval.jsonl), no critiques."""
+    import shutil
+
+    folder = ledger.complete_dir(0)
+    shutil.copytree(ledger.complete_dir(1), folder)
+    (folder / "critiques.jsonl").unlink()
+    info = json.loads((folder / "round.json").read_text())
+    (folder / "round.json").write_text(json.dumps({**info, "round": 0, "kind": "baseline",
+                                                   "starts_from": "base model (no adapter, no training)"}))
+    evals = [{**json.loads(line), "round": 0} for line in (folder / "eval.jsonl").read_text().splitlines()]
+    (folder / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
+
+
+def test_log_of_round_zero_shows_its_heldout_answers(ledger):
+    baseline_round(ledger)
+    code, out, _ = run_cli("log", "--round", "0")
+    assert code == 0 and "round 0 (complete) · 3 of 3 held-out answers" in out
+    assert out.count("╭─ round 0 · held-out") == 3 and "Why is the sky blue?" in out
+
+
+def test_ranking_round_zero_says_it_has_no_rewards(ledger):
+    baseline_round(ledger)
+    code, _, err = run_cli("log", "--round", "0", "--worst", "2")
+    assert code == 2 and "round 0 (baseline) has no training completions" in err and "no reward" in err

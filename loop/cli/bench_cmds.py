@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from loop.cli import command
 from loop.config import METHODS, SCORE_MODES
+from loop.errors import LoopError
 
 
 def machine() -> dict:
@@ -68,6 +72,57 @@ def bench_round_target(args) -> dict:
     return {"target": "round", "machine": machine(), **result}
 
 
+def step_overrides(args) -> dict:
+    """The flags that change a step, as plan overrides (unset flags keep the workspace's values)."""
+    return {"model": {"name": args.model} if args.model else {},
+            "grpo": {k: v for k, v in (("num_generations", args.num_generations),
+                                       ("max_completion_length", args.max_completion_length)) if v},
+            "judge": {"mode": args.judge_mode} if args.judge_mode else {}}
+
+
+def step_flags(args) -> list[str]:
+    """The same flags again, for the inference baseline's own process."""
+    flags = ["--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    for name in ("model", "num_generations", "max_completion_length"):
+        if getattr(args, name):
+            flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return flags
+
+
+def inference_in_another_process(args) -> float:
+    """Peak resident memory (MB) of `loop bench inference` run as its own process: a process's peak
+    covers everything it ever held, so the baseline cannot be measured beside the training step."""
+    command = [sys.executable, "-m", "loop", "-C", args.workspace, "bench", "inference", "--json", *step_flags(args)]
+    # The same loop as this process, wherever it is imported from (a checkout on PYTHONPATH or an install).
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LoopError(f"the inference baseline (`{' '.join(command[2:])}`) failed: {last}")
+    return json.loads(done.stdout)["peak_rss_mb"]
+
+
+def bench_step_target(args) -> dict:
+    """A plain TRL GRPO step and loop's self-judged step on the same model, prompts and batch: medians,
+    their ratio, the judge's share, peak memory against inference only."""
+    from loop.training.bench import bench_step
+
+    if args.repeats < 1 or args.warmup < 0:
+        raise LoopError(f"--repeats must be at least 1 and --warmup at least 0, got {args.repeats} and {args.warmup}")
+    result = bench_step(args.workspace, step_overrides(args), args.repeats, args.warmup,
+                        inference_rss=lambda: inference_in_another_process(args))
+    return {"target": "step", "machine": machine(), **result}
+
+
+def bench_inference_target(args) -> dict:
+    """Inference only: load the model and sample the step benchmark's batches; peak memory."""
+    from loop.training.bench import bench_inference
+
+    return {"target": "inference", "machine": machine(),
+            **bench_inference(args.workspace, step_overrides(args), args.repeats, args.warmup)}
+
+
 def efficacy(args) -> int:
     """GRPO against DPO in this workspace: runs efficacy-<method>-s<seed> until --rounds training rounds
     are complete (resuming), then the report; with --report, the report alone, from the runs as they are."""
@@ -113,19 +168,29 @@ def _check_efficacy(args) -> None:
             raise LoopError(f"{name} names one twice: {' '.join(map(str, values))}")
 
 
-TARGETS = {"judge": bench_judge, "round": bench_round_target}
+TARGETS = {"judge": bench_judge, "round": bench_round_target, "step": bench_step_target,
+           "inference": bench_inference_target}
 
 
 def bench(args) -> int:
     """Measure speed on this machine and print it with the machine's description.
 
-    Targets: judge (pairs per second in score and critique mode, with and without the shared-prefix
-    cache, on the embedded model unless --model says otherwise); round (one real round's time, the
-    judge's share, peak memory); efficacy (GRPO against DPO: `loop bench efficacy --methods grpo dpo
-    --seeds 0 1 --rounds 3` runs each method from the same start on each seed in this workspace, as
-    runs efficacy-<method>-s<seed>, resuming where it stopped, and prints the probe changes from
-    round 0 with their intervals, the KL to the base model and the time, side by side; --report
-    prints that table again without training).
+    Targets:
+      step       a plain TRL GRPO step (constant reward) and loop's self-judged step, on the same model,
+                 prompts and batch, with the workspace's constitution and loop.toml (the shipped defaults
+                 outside a workspace): medians of --repeats steps after --warmup, their ratio, the
+                 judge's share of the self-judged step (judge_share_of_round in --json), and its peak
+                 resident memory against inference only (loading the model and sampling the same
+                 batches, measured in a separate process)
+      round      one real round in a throwaway workspace: seconds, the judge's share, memory
+      judge      pairs per second in score and critique mode, with and without the shared-prefix cache
+      inference  the inference-only baseline of `step` on its own
+    The embedded model unless --model (or, for step and inference, the workspace's [model]) says otherwise.
+      efficacy   GRPO against DPO: `loop bench efficacy --methods grpo dpo --seeds 0 1 --rounds 3` runs
+                 each method from the same start on each seed in this workspace, as runs
+                 efficacy-<method>-s<seed>, resuming where it stopped, and prints the probe changes from
+                 round 0 with their intervals, the KL to the base model and the time, side by side;
+                 --report prints that table again without training
     """
     from rich.table import Table
 
@@ -141,8 +206,8 @@ def bench(args) -> int:
     m = result["machine"]
     console.print(f"[bold]machine[/] {m['processor']} · {m['cpu_count']} CPUs · torch {m['torch']} "
                   f"({m['torch_threads']} threads) · device {m['device']}")
-    if result["target"] == "round":
-        console.print(_round_table(result))
+    if result["target"] in SUMMARIES:
+        console.print(SUMMARIES[result["target"]](result))
         return 0
     table = Table(title=f"bench {result['target']} · {result['model']} · principle {result['principle']} · "
                         f"batch {result['batch_size']}", title_justify="left")
@@ -177,18 +242,65 @@ def _round_table(result: dict):
     return table
 
 
+def _step_table(result: dict):
+    """The plain and the self-judged step, their ratio, the judge's share, memory against inference."""
+    from rich.table import Table
+
+    s = result["settings"]
+    table = Table(title=f"bench step · {result['model']}", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("batch", f"{s['num_generations']} completions × {s['max_completion_length']} tokens; "
+                           f"median of {s['repeats']} steps after {s['warmup']} warm-up")
+    table.add_row("judge", f"{s['judge_mode']} mode · constitution {s['constitution']} ({s['workspace']}) · "
+                           f"judged: {', '.join(s['judged_principles']) or '-'}")
+    each = ", ".join(f"{x:.1f}" for x in result["plain_steps_s"])
+    table.add_row("plain TRL GRPO step (constant reward)", f"{result['plain_step_s']:.2f} s ({each})")
+    each = ", ".join(f"{x:.1f}" for x in result["steps_s"])
+    table.add_row("self-judged step", f"{result['step_s']:.2f} s ({each})")
+    table.add_row("ratio", f"{result['ratio']:.2f}×")
+    table.add_row("judge", f"{result['judge_s']:.2f} s ({result['judge_share_of_round']:.0%} of the self-judged step)")
+    table.add_row("CPU time: plain, self-judged, ratio, judge",
+                  f"{result['plain_step_cpu_s']:.2f} s, {result['step_cpu_s']:.2f} s, {result['cpu_ratio']:.2f}×, "
+                  f"{result['judge_cpu_s']:.2f} s")
+    versus = (f" ({result['memory_ratio']:.2f}× inference only)" if result["inference_rss_mb"] is not None else "")
+    table.add_row("peak memory, self-judged step", f"{result['peak_rss_mb'] / 1024:.2f} GB{versus}")
+    table.add_row("peak memory, plain step", f"{result['plain_peak_rss_mb'] / 1024:.2f} GB")
+    if result["inference_rss_mb"] is not None:
+        table.add_row("peak memory, inference only (own process)", f"{result['inference_rss_mb'] / 1024:.2f} GB")
+    return table
+
+
+def _inference_table(result: dict):
+    from rich.table import Table
+
+    s = result["settings"]
+    table = Table(title=f"bench inference · {result['model']} · {s['num_generations']} completions × "
+                        f"{s['max_completion_length']} tokens", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("sampling one batch (median)", f"{result['generate_s']:.2f} s")
+    table.add_row("peak memory (resident)", f"{result['peak_rss_mb'] / 1024:.2f} GB")
+    return table
+
+
+SUMMARIES = {"round": _round_table, "step": _step_table, "inference": _inference_table}
+
+
 def register(subparsers) -> None:
     p = command(subparsers, "bench", bench)
     targets = sorted([*TARGETS, "efficacy"])
     p.add_argument("target", choices=targets, help="what to measure: " + ", ".join(targets))
-    p.add_argument("--model", default=None,
-                   help="model name, HF id or directory (default: embedded; efficacy: the workspace's)")
+    p.add_argument("--model", default=None, help="model name, HF id or directory (default: embedded; step, inference "
+                                                 "and efficacy: the workspace's [model])")
     p.add_argument("--n", type=int, default=32, help="pairs per score-mode timing (critique mode uses n/4)")
     p.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
     p.add_argument("--prompts-per-round", type=int, help="round: training prompts (default: loop.toml's default)")
-    p.add_argument("--num-generations", type=int, help="round: completions per prompt")
-    p.add_argument("--max-completion-length", type=int, help="round: max new tokens per completion")
-    p.add_argument("--judge-mode", choices=SCORE_MODES, help="round: judge mode")
+    p.add_argument("--num-generations", type=int, help="round, step: completions per prompt")
+    p.add_argument("--max-completion-length", type=int, help="round, step: max new tokens per completion")
+    p.add_argument("--judge-mode", choices=SCORE_MODES, help="round, step: judge mode")
+    p.add_argument("--repeats", type=int, default=3, help="step: timed steps of each kind (the median is kept)")
+    p.add_argument("--warmup", type=int, default=1, help="step: untimed steps first (first-call allocations)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
                    help="efficacy: the methods, in order (default: grpo dpo)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], metavar="SEED",

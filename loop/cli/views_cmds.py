@@ -15,8 +15,14 @@ def log(args) -> int:
       --min-score/--max-score the principle's score, or the completion's mean score
       --disagree [T]          round judge and anchor judge differ by at least T (default 0.3)
       --worst N / --best N    the N completions with the lowest / highest total reward
-    --json prints the matching ledger records as JSON Lines. --follow prints a running round's new
-    completions as they are written, until the round completes (or Ctrl-C).
+    --heldout shows the round's held-out answers instead (greedy, never trained on), scored by the
+    round judge and the anchor judge. The anchor judge scores only those unless the round ran with
+    [judge] anchor_on_training = true, so --disagree reads the held-out answers too unless the
+    round's training completions carry anchor scores. A round without training completions (round 0,
+    the warm start) shows its held-out answers.
+    --json prints the matching ledger records as JSON Lines (held-out answers: one record per answer
+    and principle). --follow prints a running round's new completions as they are written, until the
+    round completes (or Ctrl-C).
     --preferences shows a DPO round's preference pairs instead: each prompt's chosen answer against
     the rejected one, every principle's score for both, the totals and the margin (--round and
     --contains apply; without --round, the latest round that has pairs).
@@ -29,7 +35,8 @@ def log(args) -> int:
     if args.preferences:
         return _preferences(args, ledger)
     log_filter = LogFilter(principle=args.principle, contains=args.contains, min_score=args.min_score,
-                           max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best)
+                           max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best,
+                           heldout=args.heldout)
     return show_log(ledger, make_console(), round_number=args.round, log_filter=log_filter, follow=args.follow,
                     as_json=args.json, pager=not args.no_pager)
 
@@ -92,7 +99,9 @@ def register(subparsers) -> None:
     p.add_argument("--min-score", type=float, default=None, metavar="S", help="score at least S")
     p.add_argument("--max-score", type=float, default=None, metavar="S", help="score at most S")
     p.add_argument("--disagree", type=float, nargs="?", const=0.3, default=None, metavar="T",
-                   help="round judge and anchor judge differ by at least T (default 0.3)")
+                   help="round judge and anchor judge differ by at least T (default 0.3); reads the held-out "
+                        "answers unless the round's anchor judge scored training completions too")
+    p.add_argument("--heldout", action="store_true", help="the round's held-out answers, scored by both judges")
     rank = p.add_mutually_exclusive_group()
     rank.add_argument("--worst", type=int, default=None, metavar="N", help="the N lowest total rewards")
     rank.add_argument("--best", type=int, default=None, metavar="N", help="the N highest total rewards")

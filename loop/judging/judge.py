@@ -38,7 +38,7 @@ from loop.generation import generate_greedy
 from loop.judging.combine import MIN_MASS, combine, evidence
 from loop.judging.guard import guarded_view
 from loop.judging.likelihood import likelihood_signals
-from loop.judging.passes import verdict_token_ids, yes_no
+from loop.judging.passes import KeptPrefix, verdict_token_ids, yes_no
 from loop.judging.prompts import judge_conversation, verdict_template
 from loop.stats import mean
 from loop.templates import Templates
@@ -85,6 +85,8 @@ class Judge:
         self.unscored = 0  # None scores returned so far
         # Likelihood passes already computed, per view (see `score`): {view: {key: mean log-prob}}.
         self._memos: dict[str, dict] = {}
+        # Verdict prefixes kept per (view, principle) from call to call (loop/judging/passes.py).
+        self._prefixes: dict[tuple, KeptPrefix] = {}
 
     @property
     def batch_size(self) -> int:
@@ -142,7 +144,8 @@ class Judge:
         unique = list(dict.fromkeys(prompts)) if self.settings.calibrate else []
         dists = yes_no(self.model, self.tokenizer, conversations + [self._conversation(name, principle, p, "", "")
                                                                      for p in unique],
-                       self.yes_ids, self.no_ids, batch_size=self.batch_size, prefix_cache=self.prefix_cache)
+                       self.yes_ids, self.no_ids, batch_size=self.batch_size, prefix_cache=self.prefix_cache,
+                       kept=self._kept(view, principle))
         by_prompt = dict(zip(unique, dists[len(prompts):]))
         weights, signals, centers = self._signals(prompts, responses, principle, view)
         template = "judge" if mode == "score" else "critique"
@@ -179,6 +182,13 @@ class Judge:
                                      system=system, batch_size=self.batch_size, memo=self._memo(view))
         centers = {"prior": mean(signals["prior"][len(prompts):])} if labeled else {}
         return weights, signals, centers
+
+    def _kept(self, view: str | None, principle: Principle) -> KeptPrefix | None:
+        """The verdict prefix kept for this principle in a frozen view (its few-shot turns); None without
+        a view. One per principle and view: ~35 MB each for the embedded model and the shipped examples."""
+        if view is None:
+            return None
+        return self._prefixes.setdefault((view, principle.id), KeptPrefix())
 
     def _memo(self, view: str | None) -> dict | None:
         """The likelihood memo of a frozen view; None (nothing remembered) without one."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from loop.constitution import SIGNALS
 from loop.generation import right_padded
+from loop.judging.passes import MIN_PREFIX_TOKENS, prefixed_logits
 from loop.stats import mean
 
 
@@ -52,16 +53,22 @@ def steered_chat(tokenizer, system: str, prompt: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": f"{system}\n\n{prompt}"}]
 
 
-def _response_rows(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]], batch_size: int):
-    """For each batch: the items' indices, the batch's logits (float, from the first position that
-    predicts a response token on: the heads are long), and per item the rows of those logits that
-    predict its response tokens with the tokens themselves. Right padding (causal attention never
-    looks at the pads that follow a row's tokens)."""
+def _pairs(tokenizer, conversations: list[tuple[list[dict[str, str]], str]]) -> list[tuple[list[int], list[int]]]:
+    return [_split(tokenizer, messages, response) for messages, response in conversations]
+
+
+def _pad(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def _response_rows(model, pad: int, pairs: list[tuple[list[int], list[int]]], batch_size: int):
+    """For each batch of (head, tail) token ids: the items' indices, the batch's logits (float, from the
+    first position that predicts a response token on: the heads are long), and per item the rows of
+    those logits that predict its response tokens with the tokens themselves. Right padding (causal
+    attention never looks at the pads that follow a row's tokens)."""
     import torch
 
-    pairs = [_split(tokenizer, messages, response) for messages, response in conversations]
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         ids, mask = right_padded([pairs[i][0] + pairs[i][1] for i in batch], pad)
@@ -77,16 +84,57 @@ def _response_rows(model, tokenizer, conversations: list[tuple[list[dict[str, st
         yield batch, logits, rows
 
 
-def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
-                      batch_size: int = 8) -> list[list[float]]:
-    """Per-token log-probabilities of each response as the assistant's reply to its conversation."""
+def _token_logprobs(logits, rows) -> list[list[float]]:
+    """log P of each item's tokens: batch row r, read at `rows[r]` = (logit positions, target tokens)."""
     import torch
 
-    out: list[list[float]] = [[] for _ in conversations]
-    for batch, logits, rows in _response_rows(model, tokenizer, conversations, batch_size):
-        logp = torch.log_softmax(logits(), dim=-1)
-        for r, (i, (positions, targets)) in enumerate(zip(batch, rows)):
-            out[i] = logp[r, positions.to(logp.device), targets.to(logp.device)].tolist()
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return [logp[r, positions.to(logp.device), targets.to(logp.device)].tolist()
+            for r, (positions, targets) in enumerate(rows)]
+
+
+def response_logprobs(model, tokenizer, conversations: list[tuple[list[dict[str, str]], str]],
+                      batch_size: int = 8) -> list[list[float]]:
+    """Per-token log-probabilities of each response as the assistant's reply to its conversation.
+
+    Responses to the same conversation (a training step's group: one prompt, several answers) share
+    its tokens: those are run once, and the responses after them from the key/value cache. The rest
+    run whole, right-padded."""
+    pairs, pad = _pairs(tokenizer, conversations), _pad(tokenizer)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (head, _) in enumerate(pairs):
+        groups.setdefault(tuple(head), []).append(i)
+    out: list[list[float]] = [[] for _ in pairs]
+    alone = []
+    for head, members in groups.items():
+        if len(members) > 1 and len(head) > MIN_PREFIX_TOKENS:
+            for i, lp in zip(members, _after_shared_head(model, pad, list(head), [pairs[i][1] for i in members],
+                                                        batch_size)):
+                out[i] = lp
+        else:
+            alone += members
+    for batch, logits, rows in _response_rows(model, pad, [pairs[i] for i in alone], batch_size):
+        for j, lp in zip(batch, _token_logprobs(logits(), rows)):
+            out[alone[j]] = lp
+    return out
+
+
+def _after_shared_head(model, pad: int, head: list[int], tails: list[list[int]], batch_size: int) -> list[list[float]]:
+    """Tails that follow the same head: the head but its last token is run once; each tail is run after
+    it as [last head token] + tail, whose logits at column j predict tail[j]."""
+    import torch
+
+    out: list[list[float]] = [[] for _ in tails]
+    order = sorted(range(len(tails)), key=lambda r: len(tails[r]))
+    with torch.no_grad():
+        prefix_kv = model(input_ids=torch.tensor([head[:-1]], device=model.device), use_cache=True).past_key_values
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            suffixes = [[head[-1]] + tails[r] for r in batch]
+            logits = prefixed_logits(model, pad, suffixes, prefix_kv, len(head) - 1, max(len(x) for x in suffixes))
+            rows = [(torch.arange(len(tails[r])), torch.tensor(tails[r])) for r in batch]
+            for r, lp in zip(batch, _token_logprobs(logits, rows)):
+                out[r] = lp
     return out
 
 
@@ -98,7 +146,7 @@ def response_kl(model, tokenizer, conversations: list[tuple[list[dict[str, str]]
     import torch
 
     out: list[float] = []
-    for batch, logits, rows in _response_rows(model, tokenizer, conversations, batch_size):
+    for batch, logits, rows in _response_rows(model, _pad(tokenizer), _pairs(tokenizer, conversations), batch_size):
         logp = torch.log_softmax(logits(), dim=-1)
         with other_view():
             logq = torch.log_softmax(logits(), dim=-1)

@@ -4,11 +4,18 @@ Every conversation about one principle shares a long prefix (the few-shot turns,
 rubric). Its key/value cache is computed once and reused for every batch; only each item's own
 tokens are run. The prefix is the longest common prefix of the *token ids* of the full texts, so
 cached and uncached runs see exactly the same tokens (no boundary effects at a text seam).
+
+Calls about the same principle share most of that prefix too (the few-shot turns are ~750 tokens
+with the shipped constitution; a training step's question adds a dozen). For a model state that
+does not change (a round's frozen judge, the anchor), a `KeptPrefix` carries it from call to call:
+each call computes only what it does not share with the last one.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
+from typing import Any
 
 from loop.generation import encode_chats, left_padded, right_padded
 
@@ -47,21 +54,53 @@ def _common_prefix(seqs: list[list[int]]) -> int:
     return n
 
 
+@dataclass
+class KeptPrefix:
+    """The key/value cache of a prefix kept between calls (one principle, one frozen model state).
+
+    Only pass one where the model's weights stay the same for as long as it is kept."""
+
+    ids: list[int] = field(default_factory=list)
+    cache: Any = None
+
+    def cache_of(self, model, ids: list[int]):
+        """The key/value cache of exactly `ids`: the kept prefix as far as it matches, the rest computed.
+        What this call shares with the last one is kept for the next."""
+        shared = _common_prefix([self.ids, ids]) if self.cache is not None else 0
+        if shared < MIN_PREFIX_TOKENS:  # nothing worth keeping in common: start over from this call
+            self.ids, self.cache = list(ids), _extend(model, ids, None)
+            return self.cache
+        if shared < len(self.ids):  # the last call's prefix ran past what calls share (its own question)
+            self.cache.crop(shared - len(self.ids))
+            self.ids = self.ids[:shared]
+        return self.cache if shared == len(ids) else _extend(model, ids[shared:], copy.deepcopy(self.cache))
+
+
+def _extend(model, ids: list[int], past):
+    """The key/value cache after running `ids` (after `past`, a cache this call may change)."""
+    import torch
+
+    return model(input_ids=torch.tensor([ids], device=model.device), past_key_values=past,
+                 use_cache=True).past_key_values
+
+
 def yes_no(model, tokenizer, conversations, yes_ids: list[int], no_ids: list[int], *, batch_size: int,
-           prefix_cache: bool = True) -> list[tuple[float, float]]:
-    """(P(Yes), P(No)) of the next token after each conversation's assistant turn opens."""
+           prefix_cache: bool = True, kept: KeptPrefix | None = None) -> list[tuple[float, float]]:
+    """(P(Yes), P(No)) of the next token after each conversation's assistant turn opens.
+
+    `kept`: the prefix kept from earlier calls about the same principle in the same frozen view."""
     import torch
 
     seqs = encode_chats(tokenizer, conversations)
     # Sort by length so batches hold similar lengths (less padding); results are put back in order.
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    k = _common_prefix(seqs) if prefix_cache and len(seqs) > 1 else 0
+    # One conversation still shares its few-shot turns with the kept prefix: all of it but its last token.
+    k = (len(seqs[0]) if len(seqs) == 1 else _common_prefix(seqs)) if prefix_cache and (kept or len(seqs) > 1) else 0
     k = min(k, min(len(s) for s in seqs) - 1)  # every item keeps at least one token of its own
     prefix_kv = None
     with torch.no_grad():
         if k >= MIN_PREFIX_TOKENS:
-            prefix = torch.tensor([seqs[0][:k]], device=model.device)
-            prefix_kv = model(input_ids=prefix, use_cache=True).past_key_values
+            prefix_kv = (kept or KeptPrefix()).cache_of(model, seqs[0][:k])
         else:
             k = 0
         result: list[tuple[float, float]] = [(0.0, 0.0)] * len(seqs)
@@ -90,16 +129,26 @@ def _last_logits(model, pad: int, seqs: list[list[int]], prefix_kv, k: int):
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                     position_ids=positions.to(device), use_cache=False, logits_to_keep=1)
         return out.logits[:, -1, :]
-    ids, mask = right_padded(seqs, pad)
+    width = max(len(s) for s in seqs)
+    # Logits from the earliest last token on (batches are sorted by length, so that is a few columns).
+    last = torch.tensor([len(s) - 1 for s in seqs], device=device)
+    keep = width - int(last.min())
+    logits = prefixed_logits(model, pad, seqs, prefix_kv, k, keep)
+    return logits[torch.arange(len(seqs), device=device), last - (width - keep), :]
+
+
+def prefixed_logits(model, pad: int, suffixes: list[list[int]], prefix_kv, k: int, keep: int):
+    """Logits of the last `keep` columns of the suffixes, run as one batch after a cached prefix of k
+    tokens (copied for the batch, never changed). The suffixes are padded on the right: pads come after
+    the real tokens, so causal attention never sees them."""
+    import torch
+
+    device = model.device
+    ids, mask = right_padded(suffixes, pad)
     n, width = ids.shape
     cache = copy.deepcopy(prefix_kv)
     cache.batch_repeat_interleave(n)
     full_mask = torch.cat([torch.ones((n, k), dtype=torch.long), mask], dim=1)
     positions = (k + torch.arange(width)).unsqueeze(0).expand(n, -1)
-    # Logits from the earliest last token on (batches are sorted by length, so that is a few columns).
-    last = torch.tensor([len(s) - 1 for s in seqs], device=device)
-    keep = width - int(last.min())
-    out = model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
-                position_ids=positions.to(device), past_key_values=cache, use_cache=True,
-                logits_to_keep=keep)
-    return out.logits[torch.arange(n, device=device), last - (width - keep), :]
+    return model(input_ids=ids.to(device), attention_mask=full_mask.to(device), position_ids=positions.to(device),
+                 past_key_values=cache, use_cache=True, logits_to_keep=keep).logits

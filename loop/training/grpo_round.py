@@ -34,14 +34,13 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
     # 4. GRPO settings: TRL's names straight from [grpo] (checked already by plan_run).
     args = grpo_args(config, folder / "trainer", seed=config.run.seed + r, path=ctx.toml)
 
-    # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor is adapters off.
+    # 5. Rewards: the round's judge is the frozen round-start adapter; the anchor (adapters off) judges the
+    #    held-out answers in step 6, and training completions only with [judge] anchor_on_training.
     judging = make_judging(ctx, model)
     recorder, reward_funcs, args.reward_weights, trust = self_rewards(ctx, folder, judging, model)
     trainer = grpo_trainer(ctx, model, args, train_dataset, reward_funcs, callbacks=[recorder, step_progress(progress)])
     recorder.trainer = trainer
-    # With beta > 0 TRL has copied the round-start adapter into "ref" for the KL term: that frozen copy
-    # is M_t, our judge. With beta == 0 there is no "ref", so we make the same frozen copy ourselves.
-    judging.adapter = "ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge")
+    judging.adapter = round_start_adapter(model)
 
     # 6. Train, then the outside view: held-out answers scored by both judges, and how far it moved.
     with progress:
@@ -121,7 +120,13 @@ def fresh_adapter(ctx: RoundContext):
 
 
 # -------------------------------------------------------------------------------------------------
-# 5. The trainer, with one reward function per principle (loop/training/rewards.py).
+# 5. The judge's adapter, and the trainer with one reward function per principle (loop/training/rewards.py).
+def round_start_adapter(model) -> str:
+    """The judge's adapter, M_t. With beta > 0 TRL has copied the round-start adapter into "ref" for the
+    KL term: that frozen copy is M_t. With beta == 0 there is no "ref", so we make the same frozen copy."""
+    return "ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge")
+
+
 def grpo_trainer(ctx: RoundContext, model, args, train_dataset, reward_funcs: list, callbacks: list):
     from transformers import PrinterCallback
     from trl import GRPOTrainer

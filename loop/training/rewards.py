@@ -70,8 +70,9 @@ class JudgeReward:
     """The reward of a judged principle: the round judge's score of each completion.
 
     `judge_view` / `anchor_view` are context managers that make the shared model act as the round's
-    judge (the frozen round-start adapter) or the anchor (adapters off). The anchor's score is only
-    recorded, never rewarded: it is the signal the loop did not train on.
+    judge (the frozen round-start adapter) or the anchor (adapters off). With an `anchor_view` (the
+    opt-in [judge] anchor_on_training) each completion is scored by the anchor too, and that score is
+    only recorded, never rewarded; without one the anchor judges the held-out answers only.
     """
 
     def __init__(self, principle: Principle, judge: Any, recorder: Any | None = None,

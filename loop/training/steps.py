@@ -109,20 +109,25 @@ def make_judging(ctx: RoundContext, model) -> Judging:
     return Judging(judge, model)
 
 
-def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, model) -> tuple[Any, list, list[float], Any]:
+def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, model, trust=None) -> tuple[Any, list, list[float], Any]:
     """(recorder, reward functions, weights, trust) of a self-rewarding round: one reward function per
     principle with TRL's signature (loop/training/rewards.py), reporting to the round's critiques.jsonl.
     First the judge reads labeled pairs while the policy is still M_t (loop/training/judge_trust.py):
     each judged principle's measured accuracy sets its weight, and one read at chance is not judged at
-    all. One place for GRPO and DPO rounds, so both methods are rewarded alike."""
+    all (`trust` given: those weights, read no pairs). One place for GRPO and DPO rounds, so both
+    methods are rewarded alike. The anchor judge scores the
+    held-out answers (loop/training/measure.py); training completions too only with [judge]
+    anchor_on_training: that doubles the judge's work per step for a score training never reads."""
     from loop.ledger.recorder import CritiqueRecorder
     from loop.training import judge_trust
     from loop.training.rewards import build_rewards
 
-    trust = judge_trust.assess(ctx.plan, ctx.number, folder, judging.judge, model, ctx.progress)
+    if trust is None:
+        trust = judge_trust.assess(ctx.plan, ctx.number, folder, judging.judge, model, ctx.progress)
     recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, trust.weights,
                                 on_judged=lambda: ctx.progress.advance("judge"))
-    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, judging.anchor_view,
+    anchor_view = judging.anchor_view if ctx.config.judge.anchor_on_training else None
+    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, anchor_view,
                                    weights=trust.weights)
     return recorder, funcs, weights, trust
 

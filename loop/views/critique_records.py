@@ -5,6 +5,10 @@ thinks in completions: one answer, what each principle's judge or rule said abou
 training made of it. So records are grouped by (round, step, group, sample) first, and every filter
 works on those groups. The filters are plain data so that `--follow` applies the same ones to each
 batch of new records.
+
+The held-out answers (eval.jsonl, one record per answer with every principle's scores by both judges)
+are split the same way, one record per answer x principle, so the same panels and filters read them:
+that is where the round judge and the anchor judge both score (`loop log --heldout`, `--disagree`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Completion:
     prompt: str
     completion: str
     records: list[Record] = field(default_factory=list)
+    heldout: bool = False  # a held-out answer (eval.jsonl): `group` is its held-out index; no reward
 
     @property
     def key(self) -> tuple[int, int, int, int]:
@@ -54,7 +59,7 @@ class Completion:
     def only(self, principle: str) -> Completion | None:
         """The same completion with only one principle's record; None if it has none."""
         kept = [r for r in self.records if r.get("principle") == principle]
-        return Completion(*self.key, self.prompt, self.completion, kept) if kept else None
+        return Completion(*self.key, self.prompt, self.completion, kept, self.heldout) if kept else None
 
 
 def record_key(record: Record) -> tuple[int, int, int, int]:
@@ -70,6 +75,28 @@ def group_records(records: Iterable[Record]) -> list[Completion]:
             by_key[key] = Completion(*key, str(record.get("prompt", "")), str(record.get("completion", "")))
         by_key[key].records.append(record)
     return list(by_key.values())
+
+
+def heldout_completions(evaluations: Iterable[Record]) -> list[Completion]:
+    """Held-out answers (eval.jsonl records) as completions: one record per principle, with the round
+    judge's score and critique, the anchor judge's, or the rule's result."""
+    out = []
+    for ev in evaluations:
+        n, index = ev.get("round", 0), ev.get("index", 0)
+        c = Completion(n, 0, index, 0, str(ev.get("prompt", "")), str(ev.get("completion", "")), heldout=True)
+        scores, rules = ev.get("scores") or {}, ev.get("rules") or {}
+        for pid in sorted({*scores, *rules}):
+            rule = pid in rules
+            c.records.append({
+                "round": n, "index": index, "heldout": True, "prompt": c.prompt, "completion": c.completion,
+                "principle": pid, "kind": "rule" if rule else "judge",
+                "score": rules[pid] if rule else scores[pid],
+                "anchor_score": None if rule else (ev.get("anchor_scores") or {}).get(pid),
+                "critique": "" if rule else (ev.get("critiques") or {}).get(pid, ""),
+                "anchor_critique": "" if rule else (ev.get("anchor_critiques") or {}).get(pid, ""),
+                "cut_tokens": ev.get("cut_tokens")})
+        out.append(c)
+    return out
 
 
 def group_ranks(completions: Iterable[Completion]) -> dict[tuple, dict[str, tuple[int, int]]]:
@@ -112,6 +139,7 @@ class LogFilter:
     disagree: float | None = None  # threshold on |score - anchor_score|
     worst: int | None = None
     best: int | None = None
+    heldout: bool = False  # the round's held-out answers instead of its training completions
 
     def keeps(self, c: Completion) -> bool:
         """Per-completion filters. Score bounds apply to the principle's score with --principle,
@@ -119,7 +147,8 @@ class LogFilter:
         passes a score bound (unknown is neither high nor low)."""
         if self.contains:
             needle = self.contains.casefold()
-            texts = [c.prompt, c.completion, *(str(r.get("critique") or "") for r in c.records)]
+            texts = [c.prompt, c.completion, *(str(r.get(k) or "") for r in c.records
+                                               for k in ("critique", "anchor_critique"))]
             if not any(needle in t.casefold() for t in texts):
                 return False
         if self.min_score is not None or self.max_score is not None:

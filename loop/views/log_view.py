@@ -1,9 +1,14 @@
 """`loop log`: reading what the model said about its own answers, one panel per completion.
 
 A panel shows the prompt, the completion, then one row per principle: its score as a coloured bar
-(rules and judges alike), the anchor judge's score next to it (highlighted when the two are far
-apart: the sign of a round judge drifting), and the critique. The panel's subtitle carries what
-training made of the completion: its total reward and its advantage within its group.
+(rules and judges alike), the anchor judge's score next to it where the anchor scored it (highlighted
+when the two are far apart: the sign of a round judge drifting), and the critique. The panel's
+subtitle carries what training made of the completion: its total reward and its advantage within its
+group.
+
+The anchor judge scores the held-out answers (eval.jsonl); it scores training completions too only
+when the round ran with `[judge] anchor_on_training = true`. So `--heldout` shows the held-out answers,
+one panel each, and `--disagree` reads them unless the round's training completions carry anchor scores.
 
 With --follow the running round's critiques.jsonl is polled and new completions are printed as they
 are appended; the command ends when the round's .partial folder is renamed (the round completed).
@@ -11,6 +16,7 @@ are appended; the command ends when the round's .partial folder is renamed (the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -25,11 +31,12 @@ from loop.errors import LoopError
 from loop.ledger import Ledger
 from loop.stats import is_number
 from loop.views.charts import answer_text, fmt, score_bar
-from loop.views.critique_records import Completion, LogFilter, Record, disagreement, group_ranks, group_records
+from loop.views.critique_records import (Completion, LogFilter, Record, disagreement, group_ranks, group_records,
+                                         heldout_completions)
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
-from loop.views.run_ledger import (check_principle, is_running, judge_is_anchor, latest_round, principle_ids,
-                                    round_status)
+from loop.views.run_ledger import (anchor_on_training, check_principle, is_running, judge_is_anchor, latest_round,
+                                   principle_ids, round_status)
 
 DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highlighted
 
@@ -44,13 +51,17 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE,
     head.add_column(ratio=1)
     head.add_row("prompt", Text(c.prompt))
     head.add_row("answer", answer_text(c.completion, c.cut_tokens))
+    rows = score_rows(c, highlight_gap, ranks or {}, reliability or {})
+    if c.heldout:
+        return Panel(Group(head, Text(""), rows), title=f"round {c.round} · held-out {c.group}", title_align="left",
+                     subtitle=Text("greedy answer, never trained on; round judge and anchor judge", style="dim"),
+                     subtitle_align="right")
     title = " · ".join(f"{name} {'?' if value is None else value}" for name, value in
                        (("round", c.round), ("step", c.step), ("prompt", c.group), ("sample", c.sample)))
     subtitle = Text(f"total reward {fmt(c.total_reward)} · advantage ")
     adv = c.advantage
     subtitle.append(f"{adv:+.2f}" if is_number(adv) else "–",
                     style="green" if is_number(adv) and adv > 0 else "red" if is_number(adv) and adv < 0 else "dim")
-    rows = score_rows(c, highlight_gap, ranks or {}, reliability or {})
     return Panel(Group(head, Text(""), rows), title=title, title_align="left", subtitle=subtitle,
                  subtitle_align="right")
 
@@ -58,34 +69,40 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE,
 def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, int]], reliability: dict) -> Table:
     """One row per principle: name (and its judge's accuracy), score bar, rank in group, anchor, critique."""
     # The per-principle reward is shown only where it differs from the score (e.g. a calibrated judge):
-    # otherwise it repeats the score column.
-    show_reward = any(r.get("reward") != r.get("score") for r in c.records)
+    # otherwise it repeats the score column. The anchor column only where the anchor judged this answer;
+    # the rank only for training completions (a held-out answer has no GRPO group).
+    show_reward = not c.heldout and any(r.get("reward") != r.get("score") for r in c.records)
+    show_anchor = c.heldout or any(is_number(r.get("anchor_score")) for r in c.records)
     rows = Table(box=None, padding=(0, 1), collapse_padding=True, show_edge=False, expand=True, header_style="dim")
     rows.add_column("principle", no_wrap=True, style="bold")
     rows.add_column("score", no_wrap=True)
-    rows.add_column("rank", justify="right", no_wrap=True)
-    rows.add_column("anchor", justify="right", no_wrap=True)
+    if not c.heldout:
+        rows.add_column("rank", justify="right", no_wrap=True)
+    if show_anchor:
+        rows.add_column("anchor", justify="right", no_wrap=True)
     if show_reward:
         rows.add_column("reward", justify="right", no_wrap=True)
     rows.add_column("critique", ratio=1)
     for r in c.records:
         principle, score = str(r.get("principle", "?")), r.get("score")
         gap = disagreement(r)
-        anchor = Text(fmt(r.get("anchor_score")), style="bold magenta" if gap is not None and gap >= highlight_gap
-                      else "" if is_number(r.get("anchor_score")) else "dim")
+        anchor = [Text(fmt(r.get("anchor_score")), style="bold magenta" if gap is not None and gap >= highlight_gap
+                       else "" if is_number(r.get("anchor_score")) else "dim")] if show_anchor else []
         critique = Text("rule check" if r.get("kind") == "rule" else "", style="dim")
         if not is_number(score) and r.get("kind") != "unjudged":  # unjudged: its critique says why (weight 0)
             critique.append((": " if critique else "") + "could not score", style="dim")
         if r.get("kind") != "rule" and r.get("critique"):
             critique.append((" " if critique else "") + str(r["critique"]), style="italic")
+        if r.get("anchor_critique"):  # held-out answers: the anchor judge's own critique (critique mode)
+            critique.append(("\n" if critique else "") + "anchor: ", style="dim")
+            critique.append(str(r["anchor_critique"]), style="italic dim")
         for cut in r.get("cuts") or []:  # sentences the judge never saw (loop/judging/guard.py)
             critique.append(("\n" if critique else "") + f"guard cut ({cut.get('reason', '?')}): ", style="bold yellow")
             critique.append(str(cut.get("text", "")), style="yellow")
-        rank = ranks.get(principle)
         reward = [fmt(r.get("reward"))] if show_reward else []
+        rank = [] if c.heldout else [f"{ranks[principle][0]}/{ranks[principle][1]}" if principle in ranks else "–"]
         rows.add_row(Text(principle) + reliability_marker(reliability.get(principle)),
-                     score_bar(score) + Text(f" {fmt(score):>4}"), f"{rank[0]}/{rank[1]}" if rank else "–",
-                     anchor, *reward, critique)
+                     score_bar(score) + Text(f" {fmt(score):>4}"), *rank, *anchor, *reward, critique)
     return rows
 
 
@@ -111,11 +128,13 @@ def render_log(completions: list[Completion], console: Console, *, heading: str,
     if reliability:
         console.print(Text(RELIABILITY_LEGEND, style="dim"))
     if written == 0:
-        console.print("[yellow]no critiques written yet[/] (follow the round with [bold]loop log --follow[/])")
+        console.print("[yellow]no held-out answers yet[/]: they are judged when the round ends" if log_filter.heldout
+                      else "[yellow]no critiques written yet[/] (follow the round with [bold]loop log --follow[/])")
         return
     if not completions:
         filters = log_filter.describe()
-        console.print("[yellow]no completions match[/]" + (f" ({filters})" if filters else ""))
+        noun = "held-out answers" if log_filter.heldout else "completions"
+        console.print(f"[yellow]no {noun} match[/]" + (f" ({filters})" if filters else ""))
         if why_empty:
             console.print(why_empty)
         return
@@ -132,8 +151,8 @@ def write_json(completions: list[Completion]) -> None:
 def heading_for(ledger: Ledger, n: int, shown: int, total: int, log_filter: LogFilter) -> str:
     state = round_status(ledger, n)
     filters = log_filter.describe()
-    return (f"run {ledger.run} · round {n} ({state}) · {shown} of {total} completions"
-            + (f" · {filters}" if filters else ""))
+    noun = "held-out answers" if log_filter.heldout else "completions"
+    return f"run {ledger.run} · round {n} ({state}) · {shown} of {total} {noun}" + (f" · {filters}" if filters else "")
 
 
 def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_filter: LogFilter,
@@ -142,8 +161,10 @@ def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_
     n = round_number if round_number is not None else latest_round(ledger)
     ledger.require_round(n)
     log_filter.validate()
-    records = ledger.critiques(n)
-    known = sorted(set(principle_ids(ledger, n)) | {str(r.get("principle")) for r in records})
+    log_filter = choose_records(ledger, n, log_filter, follow)
+    completions = (heldout_completions(ledger.evaluations(n)) if log_filter.heldout
+                   else group_records(ledger.critiques(n)))
+    known = sorted(set(principle_ids(ledger, n)) | {str(r.get("principle")) for c in completions for r in c.records})
     check_principle(log_filter.principle, known, f"round {n}")
 
     if follow:
@@ -151,7 +172,6 @@ def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_
             raise LoopError("--worst/--best rank a whole round; they cannot be combined with --follow")
         return follow_round(ledger, n, log_filter, console, as_json=as_json)
 
-    completions = group_records(records)
     shown = log_filter.select(completions)
     if as_json:
         write_json(shown)
@@ -159,8 +179,35 @@ def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_
     with paged(console, enabled=pager):
         render_log(shown, console, heading=heading_for(ledger, n, len(shown), len(completions), log_filter),
                    log_filter=log_filter, written=len(completions), why_empty=why_no_disagreement(ledger, n, log_filter),
-                   ranks=group_ranks(completions), reliability=ledger.metrics(n).get("reliability"))
+                   ranks=None if log_filter.heldout else group_ranks(completions), reliability=ledger.metrics(n).get("reliability"))
     return 0
+
+
+# Round kinds that train without a judge (or not at all): no critiques.jsonl, only held-out answers.
+NO_TRAINING_RECORDS = ("baseline", "warm-start")
+
+
+def choose_records(ledger: Ledger, n: int, log_filter: LogFilter, follow: bool) -> LogFilter:
+    """The filter with `heldout` set where the held-out answers are read: with --heldout; on a round
+    with no training completions (round 0, the warm start); and with --disagree where round n's anchor
+    judge scored only the held-out answers (the default)."""
+    kind = ledger.round_info(n).get("kind")
+    if kind in NO_TRAINING_RECORDS:
+        why = f"round {n} ({kind}) has no training completions, only held-out answers; it"
+    elif log_filter.heldout:
+        why = "--heldout"
+    elif log_filter.disagree is not None and not anchor_on_training(ledger, n):
+        why = (f"--disagree (round {n}'s anchor judge scored its held-out answers only; [judge] anchor_on_training = "
+               "true scores training completions too)")
+    else:
+        return log_filter
+    if follow:
+        raise LoopError(f"{why} reads the held-out answers, judged when the round ends; it cannot be combined with "
+                        "--follow")
+    if log_filter.ranks:
+        raise LoopError(f"{why} reads the held-out answers, which have no reward; --worst/--best rank training "
+                        "completions")
+    return dataclasses.replace(log_filter, heldout=True)
 
 
 def why_no_disagreement(ledger: Ledger, n: int, log_filter: LogFilter) -> str | None:

@@ -73,6 +73,19 @@ def round_status(ledger: Ledger, n: int) -> str:
     return "running" if is_running(ledger, n) else "complete"
 
 
+def anchor_on_training(ledger: Ledger, n: int) -> bool:
+    """Whether round n's anchor judge scored its training completions too ([judge] anchor_on_training in
+    the round's config.json). Rounds recorded before that setting existed did: true when it is missing."""
+    import json
+
+    path = ledger.round_dir(n) / "config.json"
+    try:
+        judge = json.loads(path.read_text("utf-8")).get("judge") or {}
+    except (OSError, ValueError, AttributeError):
+        return True
+    return bool(judge.get("anchor_on_training", True))
+
+
 def judge_is_anchor(ledger: Ledger, n: int) -> bool:
     """Whether round n's judge is the anchor judge itself. The judge of a round is its frozen start;
     a round that starts from the base model (round 0, and round 1 without a warm start) is judged by
