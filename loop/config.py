@@ -232,6 +232,8 @@ def trl_args(config: Config, table: str, output_dir: str | Path | None = None, s
     # bf16 where the hardware has it, else float32: TRL's own default assumes a GPU and fails on a CPU.
     values.setdefault("bf16", torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     values.setdefault("num_train_epochs", 1)
+    # Under several processes (DDP) every LoRA weight gets a gradient each step: no search for unused ones.
+    values.setdefault("ddp_find_unused_parameters", False)
     seed = config.run.seed if seed is None else seed
     try:
         return trl_class(table)(output_dir=str(output_dir or tempfile.gettempdir()), report_to="none",

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from loop.dist import gather_object, is_main
 from loop.generation import cut_at
 from loop.ledger.store import append_jsonl
 
@@ -77,10 +78,11 @@ class CritiqueRecorder(TrainerCallback):
         completion_ids = columns.get("completion_ids")
         cuts = ([cut_at(list(ids), max_length, stop_ids or set()) for ids in completion_ids]
                 if completion_ids and len(completion_ids) == n else [None] * n)
-        records = []
+        per_completion = []
         for i in range(n):
             rewards = {pid: self.pending[pid][1][i] for pid in self.weights if pid in self.pending}
             total = weighted_total(rewards, self.weights)
+            records = []
             for pid in self.weights:
                 if pid not in self.pending:
                     continue
@@ -96,7 +98,16 @@ class CritiqueRecorder(TrainerCallback):
                     "cuts": entries[i].get("cuts") or [],
                     "cut_tokens": cuts[i],
                 })
-        append_jsonl(self.path, records)
-        self.records_written += len(records)
+            per_completion.append(records)
+        # With several processes each judged its own slice of the step's batch: rank 0 gathers them all
+        # (in rank order, so a completion's place is its place in the whole batch) and writes them once.
+        everyone = gather_object(per_completion)
+        for position, records in enumerate(everyone):
+            for record in records:
+                record["sample"] = position % group_size  # a group is a whole run of the batch (TRL's sampler)
+        records = [record for records in everyone for record in records]
+        if is_main():
+            append_jsonl(self.path, records)
+            self.records_written += len(records)
         self.pending.clear()
         self.batch = None

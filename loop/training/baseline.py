@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loop.dist import is_main
 from loop.training.measure import measure_policy
 from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging
 
@@ -21,8 +22,9 @@ def baseline_round(ctx: RoundContext) -> dict[str, Any]:
     folder = begin_round(ctx, "baseline", starts_from="base model (no adapter, no training)")
     # 2. The judge reads with the plain base model: in round 0 the round's judge is the anchor.
     judging = make_judging(ctx, ctx.base_model)
-    # 3. The outside view of the base model; there is no round start to drift from.
+    # 3. The outside view of the base model; there is no round start to drift from. With several
+    #    processes, rank 0 alone measures (loop/dist.py).
     with ctx.progress:
-        measured = measure_policy(ctx, ctx.base_model, judging, start_view=None)
+        measured = measure_policy(ctx, ctx.base_model, judging, start_view=None) if is_main() else None
     # 4. Publish: no adapter (export of round 0 is the base model itself).
     return conclude_round(ctx, folder, "baseline", measured, [], started, judging.judge)

@@ -1,0 +1,49 @@
+"""What several processes change, checked in one: the critique recorder numbers samples by their place
+in the whole batch, and what does not run across processes says so. (Two real processes: the slow
+tests/test_multi_process.py.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.helpers import run_cli
+
+
+def test_recorder_numbers_samples_by_their_place_in_the_whole_batch(tmp_path, monkeypatch):
+    import loop.ledger.recorder as recorder_module
+
+    # This process judged one answer of a group of two; the other process judged the other answer.
+    def gather_with_another_process(items):
+        return items + [[{**record, "completion": "the other process's answer"} for record in items[0]]]
+
+    monkeypatch.setattr(recorder_module, "gather_object", gather_with_another_process)
+    recorder = recorder_module.CritiqueRecorder(tmp_path / "critiques.jsonl", 2, {"honest": 1.0})
+    recorder.add("honest", "rule", ["Q?"], ["my answer"], [1.0], [{"score": 1.0}], {"slot": [0]})
+    recorder.flush(step=1, group_size=2, max_length=8)
+    records = [json.loads(line) for line in (tmp_path / "critiques.jsonl").read_text().splitlines()]
+    assert [(r["completion"], r["group"], r["sample"]) for r in records] == [
+        ("my answer", 0, 0), ("the other process's answer", 0, 1)]
+
+
+def test_dpo_rounds_across_processes_are_refused_in_one_line(workspace, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # what loop sets for CPU processes; undone after the test
+    code, out, err = run_cli("run", "--method", "dpo")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
+    assert "DPO rounds run in one process only (2 were started); use --method grpo" in err
+
+
+def test_one_process_runs_what_rank_zero_runs_and_keeps_its_error(monkeypatch):
+    from loop.dist import gather_object, on_main
+    from loop.errors import LoopError
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert on_main(lambda a, b: a + b, 2, 3) == 5 and gather_object([1, 2]) == [1, 2]
+
+    def refuse():
+        raise LoopError("the pool changed", path="pool.jsonl")
+
+    with pytest.raises(LoopError, match="^pool.jsonl: the pool changed$"):
+        on_main(refuse)
