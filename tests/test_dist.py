@@ -1,13 +1,12 @@
 """What several processes change, checked in one: the critique recorder numbers samples by their place
-in the whole batch, and what does not run across processes says so. (Two real processes: the slow
-tests/test_multi_process.py.)"""
+in the whole batch, and writes without a collective where rank 0 alone sampled. (Two real processes:
+the slow tests/test_multi_process.py.)"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from tests.helpers import run_cli
 
 
 def test_recorder_numbers_samples_by_their_place_in_the_whole_batch(tmp_path, monkeypatch):
@@ -26,13 +25,19 @@ def test_recorder_numbers_samples_by_their_place_in_the_whole_batch(tmp_path, mo
         ("my answer", 0, 0), ("the other process's answer", 0, 1)]
 
 
-def test_dpo_rounds_across_processes_are_refused_in_one_line(workspace, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # what loop sets for CPU processes; undone after the test
-    code, out, err = run_cli("run", "--method", "dpo")
-    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
-    assert "DPO rounds run in one process only (2 were started); use --method grpo" in err
+def test_recorder_of_rank_zero_alone_writes_without_waiting_for_the_others(tmp_path, monkeypatch):
+    import loop.ledger.recorder as recorder_module
+
+    # A DPO round samples on rank 0 alone: a collective there would wait forever for the other ranks.
+    def collective(items):
+        raise AssertionError("gathered across processes")
+
+    monkeypatch.setattr(recorder_module, "gather_object", collective)
+    recorder = recorder_module.CritiqueRecorder(tmp_path / "critiques.jsonl", 3, {"honest": 1.0})
+    recorder.add("honest", "rule", ["Q?"] * 2, ["a", "b"], [1.0, 0.0], [{"score": 1.0}, {"score": 0.0}], {"slot": [0, 0]})
+    recorder.flush(step=0, group_size=2, max_length=8, across_processes=False)
+    records = [json.loads(line) for line in (tmp_path / "critiques.jsonl").read_text().splitlines()]
+    assert [(r["completion"], r["sample"]) for r in records] == [("a", 0), ("b", 1)]
 
 
 def test_one_process_runs_what_rank_zero_runs_and_keeps_its_error(monkeypatch):

@@ -1,8 +1,9 @@
 """`loop run` under torchrun: two CPU processes (gloo) on the tiny model make the same kind of run as one
 process, and when one of them is killed mid-round the same command resumes it.
 
-The runs are made once for the module (about two minutes on two busy cores): rounds 0 and 1, then round
-2 started, one process killed once round 2 has written training records, and the command run again.
+The runs are made once for the module (about three minutes on two busy cores): rounds 0 and 1, then
+round 2 started, one process killed once round 2 has written training records, the command run again,
+and round 3 by DPO.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def runs(tmp_path_factory, tiny_model_dir):
     toml = ws / "loop.toml"
     # Few probes and own answers: the processes share two cores with the rest of the suite.
     text = toml.read_text().replace("per_round = 20", "per_round = 2").replace("own_answers = 64", "own_answers = 4")
-    text = text.replace("max_new_tokens = 64", "max_new_tokens = 8")
+    # Any difference makes a DPO pair: the tiny model's answers score almost alike.
+    text = text.replace("max_new_tokens = 64", "max_new_tokens = 8").replace("dpo_margin = 0.1", "dpo_margin = 0.0")
     toml.write_text(text)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     first = subprocess.run(TORCHRUN + run_args(tiny_model_dir, 1), cwd=ws, env=env, capture_output=True, text=True,
@@ -66,8 +68,11 @@ def runs(tmp_path_factory, tiny_model_dir):
     again = subprocess.run(TORCHRUN + run_args(tiny_model_dir, 2), cwd=ws, env=env, capture_output=True, text=True,
                            timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
+    dpo = subprocess.run(TORCHRUN + run_args(tiny_model_dir, 3) + ["--method", "dpo"], cwd=ws, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert dpo.returncode == 0, dpo.stderr[-3000:]
     return {"ws": ws, "first": first, "killed": killed, "completed_when_killed": left_partial, "again": again,
-            "round_one": round_one}
+            "round_one": round_one, "dpo": dpo}
 
 
 def rounds_printed(result) -> list[int]:
@@ -95,9 +100,9 @@ def test_ledger_is_valid_and_every_round_complete(runs):
 
     ledger = Ledger(runs["ws"] / "runs", "main")
     assert [(r["round"], r["status"], r["kind"]) for r in ledger.index()["rounds"]] == [
-        (0, "complete", "baseline"), (1, "complete", "warm-start"), (2, "complete", "grpo")]
+        (0, "complete", "baseline"), (1, "complete", "warm-start"), (2, "complete", "grpo"), (3, "complete", "dpo")]
     assert not list(ledger.path.glob("*.partial"))
-    for n in (0, 1, 2):
+    for n in (0, 1, 2, 3):
         files = {p.name for p in ledger.complete_dir(n).iterdir()}
         expected = {"round.json", "config.json", "constitution", "prompts", "probes", "eval.jsonl", "probes.jsonl",
                     "metrics.json", "summary.txt"} | ({"adapter"} if n else set())
@@ -105,11 +110,12 @@ def test_ledger_is_valid_and_every_round_complete(runs):
         assert ledger.round_info(n)["status"] == "complete"
 
 
-def test_each_completion_is_recorded_once_per_principle_with_global_sample_indices(runs):
+@pytest.mark.parametrize("n", [2, 3], ids=["grpo", "dpo"])
+def test_each_completion_is_recorded_once_per_principle_with_global_sample_indices(runs, n):
     from loop.ledger import Ledger
 
     ledger = Ledger(runs["ws"] / "runs", "main")
-    records = ledger.critiques(2)
+    records = ledger.critiques(n)
     principles = {r["principle"] for r in records}
     keys = [(r["step"], r["group"], r["sample"], r["principle"]) for r in records]
     assert len(keys) == len(set(keys)), "a critique was written twice"
@@ -126,6 +132,18 @@ def test_heldout_evaluation_is_complete_in_every_round(runs):
 
     ledger = Ledger(runs["ws"] / "runs", "main")
     heldout = json.loads((ledger.path / "run.json").read_text())["heldout"]
-    for n in (0, 1, 2):
+    for n in (0, 1, 2, 3):
         assert sorted(e["index"] for e in ledger.evaluations(n)) == heldout
         assert ledger.metrics(n)["eval"]["n_prompts"] == len(heldout)
+
+
+def test_a_dpo_round_trains_every_process_on_the_pairs_rank_zero_made(runs):
+    from loop.ledger import Ledger
+
+    ledger = Ledger(runs["ws"] / "runs", "main")
+    assert rounds_printed(runs["dpo"]) == [3]
+    pairs = ledger.preferences(3)
+    assert 0 < len(pairs) == ledger.metrics(3)["preferences"]["pairs"] <= PROMPTS
+    assert len({p["group"] for p in pairs}) == len(pairs)  # one pair per prompt, written once
+    # Two processes, one pair each per step: the steps are half the pairs (rounded up), as DDP splits them.
+    assert len(ledger.metrics(3)["train"]) == -(-len(pairs) // 2)

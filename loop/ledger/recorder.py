@@ -66,11 +66,11 @@ class CritiqueRecorder(TrainerCallback):
                    self._stop_ids())
 
     def flush(self, step: int, group_size: int, max_length: int, advantages: list | None = None,
-              stop_ids: set | None = None) -> None:
+              stop_ids: set | None = None, across_processes: bool = True) -> None:
         """Write the pending batch's records: `step` names them, samples count within groups of
         `group_size`, an answer of `max_length` tokens that did not end on one of `stop_ids` was cut.
         GRPO calls this at the end of each step, with TRL's advantages; a DPO round after sampling each
-        prompt's group (there is no advantage: null)."""
+        prompt's group (there is no advantage: null), on rank 0 alone (`across_processes` False)."""
         prompts, completions, columns = self.batch
         n = len(completions)
         advantages = advantages or [None] * n
@@ -101,7 +101,7 @@ class CritiqueRecorder(TrainerCallback):
             per_completion.append(records)
         # With several processes each judged its own slice of the step's batch: rank 0 gathers them all
         # (in rank order, so a completion's place is its place in the whole batch) and writes them once.
-        everyone = gather_object(per_completion)
+        everyone = gather_object(per_completion) if across_processes else per_completion
         for position, records in enumerate(everyone):
             for record in records:
                 record["sample"] = position % group_size  # a group is a whole run of the batch (TRL's sampler)

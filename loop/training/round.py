@@ -41,7 +41,7 @@ from typing import Any, Callable
 from loop.config import TRL_TABLES, Config, refuse_loop_decided
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
-from loop.dist import distributed, use_cpu_without_gpu, world_size
+from loop.dist import use_cpu_without_gpu
 from loop.errors import LoopError
 from loop.ledger import Ledger, now
 from loop.probes import ProbeSet
@@ -72,11 +72,6 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
             getattr(config, section).update(values)
         else:
             setattr(config, section, dataclasses.replace(getattr(config, section), **values))
-    if config.train.method == "dpo" and distributed():
-        # A DPO round samples and rewards outside a trainer, one prompt at a time: not yet split across
-        # processes, and N processes each writing its pairs would train on N copies.
-        raise LoopError(f"DPO rounds run in one process only ({world_size()} were started); use --method grpo "
-                        "or run `loop run` as one process", path=ws.root / "loop.toml")
     config, constitution, templates, pool, probes = ws.check(config)
     if config.run.heldout_size >= len(pool):
         raise LoopError(f"heldout_size ({config.run.heldout_size}) leaves no prompts to train on in a pool of "
