@@ -82,9 +82,14 @@ def gather_object(items: list) -> list:
     return accelerate_gather(list(items))
 
 
+class EchoedError(LoopError):
+    """Rank 0's LoopError, raised again on another process so that it stops too; rank 0 prints it."""
+
+
 def on_main(func: Callable[..., Any], *args: Any) -> Any:
     """`func(*args)` run by rank 0 alone, its result broadcast to every process. A LoopError there reaches
-    every process as the same LoopError, so none waits for a result that will never come."""
+    every process as the same LoopError (an EchoedError on the others), so none waits for a result that
+    will never come."""
     if not distributed():
         return func(*args)
     outcome: tuple[str, Any] = ("ok", None)
@@ -96,5 +101,5 @@ def on_main(func: Callable[..., Any], *args: Any) -> Any:
             error, outcome = err, ("error", str(err))
     status, value = broadcast_object(outcome)
     if status == "error":
-        raise error or LoopError(value)  # the message already names its file and line
+        raise error or EchoedError(value)  # the message already names its file and line
     return value

@@ -52,3 +52,13 @@ def test_one_process_runs_what_rank_zero_runs_and_keeps_its_error(monkeypatch):
 
     with pytest.raises(LoopError, match="^pool.jsonl: the pool changed$"):
         on_main(refuse)
+
+
+def test_rank_zero_error_stops_another_process_which_leaves_the_printing_to_rank_zero(monkeypatch):
+    import loop.dist as dist
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(dist, "broadcast_object", lambda obj: ("error", "loop.toml: the pool changed"))
+    with pytest.raises(dist.EchoedError, match="^loop.toml: the pool changed$"):
+        dist.on_main(lambda: pytest.fail("rank 1 ran what rank 0 alone runs"))
