@@ -15,6 +15,21 @@ def tree_digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def start_round_two(command: list[str], workspace: Path, env: dict[str, str]):
+    """`command` started in the workspace and returned (a Popen) once round 2 has written training
+    records: the moment to kill it mid-round."""
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(command, cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = workspace / "runs" / "main" / "round-002.partial" / "critiques.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and log.stat().st_size > 0) and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "round 2 finished before it could be killed; make it longer"
+    return proc
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run `loop ARGS` in-process; returns (exit code, stdout, stderr)."""
     import contextlib

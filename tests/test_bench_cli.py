@@ -83,6 +83,14 @@ def test_step_refuses_no_repeats():
     assert code == 2 and "--repeats must be at least 1" in err and err.count("\n") == 1 and out == ""
 
 
+def within_rounding(ratio: float, numerator: float, denominator: float, half_step: float = 0.005) -> bool:
+    """The ratio is computed from unrounded seconds, which the result shows rounded to 2 decimals: it
+    must lie within what the rounded figures allow (the tiny model's steps take hundredths of a second)."""
+    low = (numerator - half_step) / (denominator + half_step)
+    high = (numerator + half_step) / max(denominator - half_step, 1e-9)
+    return low - 0.005 <= ratio <= high + 0.005
+
+
 def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspace, tiny_model_dir):
     # The tiny model, one timed step of each kind: what is checked is the plumbing, never the timings.
     code, out, err = run_cli("bench", "step", "--json", "--model", str(tiny_model_dir), "--repeats", "1",
@@ -92,8 +100,8 @@ def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspa
     assert result["settings"]["workspace"] == str(workspace.resolve())
     assert result["settings"]["judged_principles"] == ["harmless", "helpful", "honest", "polite"]
     assert len(result["plain_steps_s"]) == len(result["steps_s"]) == 1
-    assert result["ratio"] == pytest.approx(result["step_s"] / result["plain_step_s"], rel=0.05)
-    assert result["cpu_ratio"] == pytest.approx(result["step_cpu_s"] / result["plain_step_cpu_s"], rel=0.05)
+    assert within_rounding(result["ratio"], result["step_s"], result["plain_step_s"])
+    assert within_rounding(result["cpu_ratio"], result["step_cpu_s"], result["plain_step_cpu_s"])
     assert 0 < result["judge_share_of_round"] <= 1
     assert result["inference_rss_mb"] > 0 and result["peak_rss_mb"] > 0
 

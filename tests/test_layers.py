@@ -17,7 +17,7 @@ import pytest
 import loop
 
 PACKAGE = Path(loop.__file__).parent
-GROUND = ["config", "constitution", "datafile", "errors", "generation", "model", "pairs", "pool", "stats", "templates",
+GROUND = ["config", "constitution", "datafile", "dist", "errors", "generation", "model", "pairs", "pool", "stats", "templates",
           "workspace"]
 
 

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.fixture_ledger import copy_fixture_ledger
-from tests.helpers import run_cli, tree_digest
+from tests.helpers import run_cli, start_round_two, tree_digest
 
 LOOP = [sys.executable, "-m", "loop"]
 
@@ -31,13 +30,7 @@ def test_sigkill_during_round_two_then_rerun_finishes_with_round_one_untouched(w
     before = tree_digest(round_one)
 
     # Start round 2 and kill it, without warning, once it has written training records.
-    proc = subprocess.Popen(LOOP + run_args(tiny_model_dir, 2), cwd=workspace, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = workspace / "runs" / "main" / "round-002.partial" / "critiques.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (log.exists() and log.stat().st_size > 0) and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "round 2 finished before it could be killed; make it longer"
+    proc = start_round_two(LOOP + run_args(tiny_model_dir, 2), workspace, env)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert not (workspace / "runs" / "main" / "round-002").exists()

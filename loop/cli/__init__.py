@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Callable
 
+from loop.dist import EchoedError
 from loop.errors import LoopError
 
 # One module per command group; each has register(subparsers).
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except LoopError as err:
-        print(f"loop: error: {err}", file=sys.stderr)
+        if not isinstance(err, EchoedError):  # one line, not one per process
+            print(f"loop: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("loop: interrupted", file=sys.stderr)

@@ -21,6 +21,7 @@ def run(args) -> int:
     the interrupted round; completed rounds are kept as they are. With --json: no progress bars, one
     JSON object per completed round on stdout.
     """
+    from loop.dist import is_main
     from loop.training.round import plan_run, run_rounds
     from loop.views.progress import RoundProgress
     from loop.workspace import open_workspace
@@ -42,7 +43,8 @@ def run(args) -> int:
         overrides["train"]["method"] = args.method
     _check_positive(args)
     plan = plan_run(open_workspace(args.workspace), overrides, args.run)
-    console = None if args.json else make_console()
+    speaks = is_main()  # with several processes (torchrun), rank 0 alone speaks; the others train quietly
+    console = None if args.json or not speaks else make_console()
     if console is not None:
         done = plan.ledger.complete_rounds()
         trained = len([r for r in done if r > 0])
@@ -54,6 +56,8 @@ def run(args) -> int:
     progress = None if console is None else (lambda r: RoundProgress(console, r))
     summaries = run_rounds(plan, args.rounds, progress=progress)
     stopped = bool(summaries) and plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed")
+    if not speaks:
+        return 0
     if args.json:
         for summary in summaries:
             print(json.dumps(summary))

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from loop.dist import gather_object, is_main
 from loop.generation import cut_at
 from loop.ledger.store import append_jsonl
 
@@ -65,11 +66,11 @@ class CritiqueRecorder(TrainerCallback):
                    self._stop_ids())
 
     def flush(self, step: int, group_size: int, max_length: int, advantages: list | None = None,
-              stop_ids: set | None = None) -> None:
+              stop_ids: set | None = None, across_processes: bool = True) -> None:
         """Write the pending batch's records: `step` names them, samples count within groups of
         `group_size`, an answer of `max_length` tokens that did not end on one of `stop_ids` was cut.
         GRPO calls this at the end of each step, with TRL's advantages; a DPO round after sampling each
-        prompt's group (there is no advantage: null)."""
+        prompt's group (there is no advantage: null), on rank 0 alone (`across_processes` False)."""
         prompts, completions, columns = self.batch
         n = len(completions)
         advantages = advantages or [None] * n
@@ -77,10 +78,11 @@ class CritiqueRecorder(TrainerCallback):
         completion_ids = columns.get("completion_ids")
         cuts = ([cut_at(list(ids), max_length, stop_ids or set()) for ids in completion_ids]
                 if completion_ids and len(completion_ids) == n else [None] * n)
-        records = []
+        per_completion = []
         for i in range(n):
             rewards = {pid: self.pending[pid][1][i] for pid in self.weights if pid in self.pending}
             total = weighted_total(rewards, self.weights)
+            records = []
             for pid in self.weights:
                 if pid not in self.pending:
                     continue
@@ -96,7 +98,16 @@ class CritiqueRecorder(TrainerCallback):
                     "cuts": entries[i].get("cuts") or [],
                     "cut_tokens": cuts[i],
                 })
-        append_jsonl(self.path, records)
-        self.records_written += len(records)
+            per_completion.append(records)
+        # With several processes each judged its own slice of the step's batch: rank 0 gathers them all
+        # (in rank order, so a completion's place is its place in the whole batch) and writes them once.
+        everyone = gather_object(per_completion) if across_processes else per_completion
+        for position, records in enumerate(everyone):
+            for record in records:
+                record["sample"] = position % group_size  # a group is a whole run of the batch (TRL's sampler)
+        records = [record for records in everyone for record in records]
+        if is_main():
+            append_jsonl(self.path, records)
+            self.records_written += len(records)
         self.pending.clear()
         self.batch = None

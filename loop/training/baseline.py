@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loop.dist import is_main, on_main
 from loop.training import judge_trust
 from loop.training.measure import measure_policy
 from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging
@@ -25,10 +26,12 @@ def baseline_round(ctx: RoundContext) -> dict[str, Any]:
     # 2. The judge reads with the plain base model: in round 0 the round's judge is the anchor.
     judging = make_judging(ctx, ctx.base_model)
     # 3. How far the anchor can be trusted: it reads all the labeled pairs (later rounds carry them over).
-    trust = judge_trust.assess(ctx.plan, ctx.number, folder, judging.judge, ctx.base_model, ctx.progress)
-    # 4. The outside view of the base model; there is no round start to drift from.
+    #    Rank 0 alone reads and records them; every process gets the result (loop/dist.py).
+    trust = on_main(judge_trust.assess, ctx.plan, ctx.number, folder, judging.judge, ctx.base_model, ctx.progress)
+    # 4. The outside view of the base model; there is no round start to drift from. With several
+    #    processes, rank 0 alone measures.
     with ctx.progress:
-        measured = measure_policy(ctx, ctx.base_model, judging, start_view=None)
+        measured = measure_policy(ctx, ctx.base_model, judging, start_view=None) if is_main() else None
     # 5. Publish: no adapter (export of round 0 is the base model itself).
     return conclude_round(ctx, folder, "baseline", measured, [], started, judging.judge,
                           reliability=trust.reliability)

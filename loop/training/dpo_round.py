@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from loop.config import dpo_args, grpo_args
+from loop.dist import is_main, on_main
 from loop.errors import LoopError
 from loop.generation import cut_at, encode_chats
 from loop.model import frozen_adapter_copy, no_telemetry
@@ -71,25 +72,28 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
         judged = [p for p in constitution.principles if not p.is_rule]
         progress.add("sample", total=len(dataset))
         progress.add("judge", total=max(1, len(dataset) * len(judged)))
-        groups = [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder) for row in dataset]
+        #    With several processes, rank 0 alone samples and rewards; every process trains on its groups.
+        groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder)
+                                  for row in dataset])
         values = [ranking_values(g["rewards"], weights, aggregation) for g in groups]
         choices = [choose_pair(v, config.train.dpo_margin) for v in values]
         ids = [p.id for p in constitution.principles]  # the reward functions' order
         pairs = [preference(r, g, c, v, ids, weights) for g, c, v in zip(groups, choices, values) if c.skipped is None]
-        write_jsonl(folder / "preferences.jsonl", pairs)
+        if is_main():
+            write_jsonl(folder / "preferences.jsonl", pairs)
         # 7. Train on the pairs, the reference being M_t; then the outside view, as every round ends.
         trainer = dpo_trainer(ctx, model, args, pairs, dataset) if pairs else None
         judging.adapter = "ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge")
         if trainer is not None:
             trainer.train()
-        measured = measure_policy(ctx, model, judging, start_view=judging.judge_view)
+        measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
 
     # 8. Publish: every file in the partial folder, then one rename makes the round complete. What only
     #    sampling saw joins the movement, as in GRPO; the pairs' tally and the sampled answers' reward
     #    (GRPO logs its samples' reward while training; DPO's were all drawn before) join the summary.
     train_log = [row for row in trainer.state.log_history if "loss" in row] if trainer is not None else []
     counts = pair_counts(choices, config.train.dpo_margin, aggregation)
-    critiques = ctx.ledger.critiques(r)  # the partial folder's, as written
+    critiques = ctx.ledger.critiques(r) if is_main() else []  # the partial folder's, as written
     extra = RoundExtra(summary={**sample_rewards(groups, weights), "loss": evaluate.from_log(train_log, "loss"),
                                 "pairs": counts["pairs"]},
                        metrics={"preferences": counts}, warnings=pair_warnings(r, counts))
@@ -118,7 +122,7 @@ def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, r
     per_func = [func(prompts=[row["prompt"]] * n, completions=completions, completion_ids=ids, **kwargs)
                 for func in reward_funcs]
     # Step 0 in critiques.jsonl: sampled before any training step; the prompt's slot is its group.
-    recorder.flush(0, n, sampling.max_completion_length, stop_ids=stop)
+    recorder.flush(0, n, sampling.max_completion_length, stop_ids=stop, across_processes=False)
     ctx.progress.advance("sample")
     return {"row": row, "texts": texts, "rewards": [[rewards[i] for rewards in per_func] for i in range(n)],
             "cut_tokens": [cut_at(answer, sampling.max_completion_length, stop) for answer in ids]}

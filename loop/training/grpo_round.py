@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from loop.config import grpo_args
+from loop.dist import is_main
 from loop.errors import LoopError
 from loop.model import frozen_adapter_copy, no_telemetry
 from loop.templates import policy_messages
@@ -49,12 +50,13 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
         progress.add("train", total=max(1, steps_hint))
         progress.add("judge", total=max(1, steps_hint * len(judged)))
         trainer.train()
-        measured = measure_policy(ctx, model, judging, start_view=judging.judge_view)
+        # With several processes, rank 0 alone measures and publishes (loop/dist.py).
+        measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
 
     # 7. Publish: every file in the partial folder, then one rename makes the round complete. What only
     #    training saw joins the movement: each reward's spread within groups, guard cuts, cut answers.
     train_log = [row for row in trainer.state.log_history if "loss" in row or "reward" in row]
-    critiques = ctx.ledger.critiques(r)  # the partial folder's, as written
+    critiques = ctx.ledger.critiques(r) if is_main() else []  # the partial folder's, as written
     result = conclude_round(ctx, folder, "grpo", measured, train_log, started, judging.judge, adapter_model=model,
                             no_spread=diagnostics.no_spread(critiques),
                             guard_cut=diagnostics.guard_cut_share(critiques),

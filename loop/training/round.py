@@ -45,6 +45,7 @@ from typing import Any, Callable
 from loop.config import TRL_TABLES, Config, refuse_loop_decided
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
+from loop.dist import use_cpu_without_gpu
 from loop.errors import LoopError
 from loop.ledger import Ledger, now
 from loop.probes import ProbeSet
@@ -67,6 +68,7 @@ class RunPlan:
 
 
 def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str | None = None) -> RunPlan:
+    use_cpu_without_gpu()  # before any TRL config is built: they read it (loop/dist.py)
     config = ws.config()
     for section, values in overrides.items():  # command-line flags win over loop.toml
         if section in TRL_TABLES:
@@ -136,34 +138,41 @@ def run_rounds(plan: RunPlan, rounds: int, progress: Callable[[int], RoundProgre
 
     `progress(r)` gives round r's progress (loop/training/progress.py); `make_judge` builds the judge
     from the Judge's arguments (a benchmark wraps it, tests script it)."""
-    import os
+    from contextlib import ExitStack
 
+    from loop.dist import broadcast_object, on_main
     from loop.model import load_model
     from loop.training.baseline import baseline_round
     from loop.training.dpo_round import dpo_round
     from loop.training.grpo_round import grpo_round
     from loop.training.warm_start import warm_start_round
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # TRL and accelerate would train across processes, but the ledger has a single writer today:
-        # several processes would each write the round. Refuse rather than corrupt a run.
-        raise LoopError("multi-process runs (accelerate launch) are not supported yet: the ledger has one "
-                        "writer; run `loop run` as a single process (one GPU or the CPU)")
     recipes = {"baseline": baseline_round, "warm-start": warm_start_round, "grpo": grpo_round, "dpo": dpo_round}
     summaries = []
-    with plan.ledger.lock():
-        plan.ledger.reconcile()  # a round renamed complete just before a crash counts as complete
-        done = set(plan.ledger.complete_rounds())
-        todo = [r for r in range(0, rounds + 1) if r not in done]
+    with ExitStack() as held:
+        # With several processes (torchrun), rank 0 alone takes the lock, reads the ledger and splits the
+        # pool; the others get the rounds to do and the split by broadcast (loop/dist.py).
+        todo, split = on_main(prepare_run, plan, rounds, held)
         if not todo:
             return summaries
-        split = split_pool(plan)
         model, tokenizer, info = load_model(plan.config.model.name, plan.config.model.dtype)
         for r in todo:
             ctx = RoundContext(plan, split, model, tokenizer, info.name, r, (progress or Silent)(r), make_judge)
-            summaries.append(recipes[round_kind(plan, r)](ctx))
+            # Rank 0 measures and publishes while the others wait here for its summary, so every process
+            # decides alike whether to go on, and none starts the next round before this one is complete.
+            summaries.append(broadcast_object(recipes[round_kind(plan, r)](ctx)))
             # A probe family below round 0 by more than its interval: the loop is making the model worse
             # at something no judge decides. With stop_on_regression the run ends here, complete rounds kept.
             if plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed"):
                 break
     return summaries
+
+
+def prepare_run(plan: RunPlan, rounds: int, held) -> tuple[list[int], dict[str, Any] | None]:
+    """(rounds still to do, the pool split): the run lock taken and held until `held` closes, and the
+    ledger reconciled first, since a round renamed complete just before a crash counts as complete."""
+    held.enter_context(plan.ledger.lock())
+    plan.ledger.reconcile()
+    done = set(plan.ledger.complete_rounds())
+    todo = [r for r in range(0, rounds + 1) if r not in done]
+    return todo, split_pool(plan) if todo else None

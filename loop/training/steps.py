@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from loop.datafile import atomic_write, atomic_write_json
+from loop.dist import barrier, gather_object, is_main, on_main
 from loop.ledger import now, write_snapshot
 from loop.training.progress import RoundProgress, Silent
 
@@ -52,6 +53,9 @@ class RoundContext:
 def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> Path:
     """A clean folder for the round and a record of exactly what it uses: the constitution, templates
     and probes as snapshots, the resolved config, and round.json (its kind, versions and hashes)."""
+    if not is_main():  # rank 0 alone writes the ledger; the others wait until the folder is there
+        barrier()
+        return ctx.ledger.partial_dir(ctx.number)
     plan, config, constitution = ctx.plan, ctx.config, ctx.constitution
     folder = ctx.ledger.begin_round(ctx.number, kind=kind)
     write_snapshot(folder / "constitution", constitution.files)
@@ -66,6 +70,7 @@ def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> 
         "probes": {"dir": config.probes.dir, "sha256": plan.probes.sha256, "per_round": config.probes.per_round},
         "judge_mode": config.judge.mode, "seed": config.run.seed + ctx.number, "starts_from": starts_from, **info,
     })
+    barrier()
     return folder
 
 
@@ -123,7 +128,8 @@ def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, model, trust
     from loop.training.rewards import build_rewards
 
     if trust is None:
-        trust = judge_trust.assess(ctx.plan, ctx.number, folder, judging.judge, model, ctx.progress)
+        # Rank 0 alone reads the pairs and records them; every process trains with its weights.
+        trust = on_main(judge_trust.assess, ctx.plan, ctx.number, folder, judging.judge, model, ctx.progress)
     recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, trust.weights,
                                 on_judged=lambda: ctx.progress.advance("judge"))
     anchor_view = judging.anchor_view if ctx.config.judge.anchor_on_training else None
@@ -151,13 +157,18 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
     from loop.training import diagnostics, evaluate
     from loop.training.probes import RECORDS_FILE
 
+    # Every process judged its own share of the samples: their unscored answers are summed. Then rank 0
+    # alone writes (`measured` is None on the others); run_rounds hands its summary to every process.
+    unscored = sum(gather_object([judge.unscored]))
+    if not is_main():
+        return {}
     extra = extra or RoundExtra()
     measured.movement.update(movement)
     write_jsonl(folder / "eval.jsonl", measured.eval_records)
     write_jsonl(folder / RECORDS_FILE, measured.probe_records)
     summary = evaluate.summarize(kind, train_log, measured, time.time() - started)
     summary.update(extra.summary)
-    summary["unscored"] = judge.unscored  # answers the judge could not score, this round
+    summary["unscored"] = unscored  # answers the judge could not score, this round
     summary["warnings"] = diagnostics.warnings(ctx.number, measured.movement, ctx.constitution,
                                                ctx.config.grpo.get("max_completion_length"),
                                                measured.probe_metrics.get("probe_changes")) + extra.warnings

@@ -21,6 +21,7 @@ from typing import Any
 from loop import criteria
 from loop.config import sft_args
 from loop.demonstrations import read_demonstrations
+from loop.dist import is_main, on_main
 from loop.errors import LoopError
 from loop.generation import greedy_answers
 from loop.model import no_telemetry
@@ -38,12 +39,11 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     no_telemetry()
     # 1. The demonstrations and the base model's own answers, then a clean folder that records them
     #    (which file, its hash, how many of each).
-    examples, source = demonstrations(ctx)
-    own = own_answers(ctx, {" ".join(ex["prompt"].lower().split()) for ex in examples})
-    examples += own
-    source.update(examples=len(examples), own_answers=len(own))
+    #    With several processes, rank 0 gathers them and every process trains on the same rows.
+    examples, source = on_main(training_examples, ctx)
     folder = begin_round(ctx, "warm-start", starts_from="base model", demonstrations=source)
-    write_jsonl(folder / "demonstrations.jsonl", examples)
+    if is_main():
+        write_jsonl(folder / "demonstrations.jsonl", examples)
     # 2. A fresh LoRA adapter on the base weights: the policy the self-rewarding rounds go on training.
     model = fresh_adapter(ctx)
     # 3. Supervised fine-tuning with TRL's SFTTrainer, loss on the answers only ([sft] in loop.toml).
@@ -54,7 +54,7 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     with progress:
         progress.add("train", total=1)
         trainer.train()
-        measured = measure_policy(ctx, model, judging, start_view=judging.anchor_view)
+        measured = measure_policy(ctx, model, judging, start_view=judging.anchor_view) if is_main() else None
     # 5. Publish, the adapter with it.
     train_log = [row for row in trainer.state.log_history if "loss" in row]
     result = conclude_round(ctx, folder, "warm-start", measured, train_log, started, judging.judge,
@@ -62,6 +62,14 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     model.unload()  # the base weights go on without these LoRA layers; round 2 loads the saved adapter
     del trainer
     return result
+
+
+def training_examples(ctx: RoundContext) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """(the warm start's rows, where they came from): the demonstrations, then the base model's own answers."""
+    examples, source = demonstrations(ctx)
+    own = own_answers(ctx, {" ".join(ex["prompt"].lower().split()) for ex in examples})
+    source.update(examples=len(examples) + len(own), own_answers=len(own))
+    return examples + own, source
 
 
 def demonstrations(ctx: RoundContext) -> tuple[list[dict[str, str]], dict[str, Any]]:
