@@ -26,6 +26,7 @@ def test_a_strict_word_limit_shortens_the_answers(workspace):
     principles = workspace / "constitution" / "principles"
     shutil.rmtree(principles)
     principles.mkdir()
+    shutil.rmtree(workspace / "constitution" / "pairs")  # labeled pairs of principles this constitution drops
     (principles / "brief.toml").write_text(BRIEF)
     # Rules only, no warm start: what moves the policy here is GRPO on the rule's reward, nothing else.
     # A high learning rate and few, short rounds: the test must show movement in minutes on a CPU.
