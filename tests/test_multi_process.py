@@ -53,7 +53,11 @@ def runs(tmp_path_factory, tiny_model_dir):
     text = toml.read_text().replace("per_round = 20", "per_round = 2").replace("own_answers = 64", "own_answers = 4")
     # Any difference makes a DPO pair: the tiny model's answers score almost alike.
     text = text.replace("max_new_tokens = 64", "max_new_tokens = 8").replace("dpo_margin = 0.1", "dpo_margin = 0.0")
+    # The tiny model reads every labeled pair at chance, so reliability weighting would leave no judged
+    # principle and the rules alone score its gibberish alike: weights as written, scores that differ.
+    text = text.replace("reliability_weights = true", "reliability_weights = false")
     toml.write_text(text)
+    assert "reliability_weights = false" in toml.read_text() and "dpo_margin = 0.0" in toml.read_text()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     first = subprocess.run(TORCHRUN + run_args(tiny_model_dir, 1), cwd=ws, env=env, capture_output=True, text=True,
                            timeout=600)
