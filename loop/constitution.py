@@ -222,16 +222,38 @@ def load_principle(path: Path) -> Principle:
             raise LoopError(f"{key} must be a number from 0 to 100, got {value!r}; use e.g. {key} = 2.0, or 0 for none",
                             path=path, line=line_of_key(text, key))
         signal_weights[key] = float(value)
-    rubric = None
-    if "rubric" in data:
-        if not isinstance(data["rubric"], dict):
-            raise LoopError("'rubric' must be a table with 'low' and 'high'", path=path, line=line_of_key(text, "rubric"))
-        _check_keys(data["rubric"], RUBRIC_KEYS, "rubric", path, text, section="rubric")
-        missing = RUBRIC_KEYS - data["rubric"].keys()
-        if missing:
-            raise LoopError(f"the rubric is missing '{', '.join(sorted(missing))}'; give both low and high", path=path,
-                            line=line_of_key(text, "rubric"))
-        rubric = {k: _require_str(data["rubric"][k], k, path, text, section="rubric") for k in ("low", "high")}
+    rubric = _load_rubric(data, path, text)
+    examples = _load_examples(data, path, text)
+    check = _load_check(data["check"], path, text) if "check" in data else None
+    return Principle(
+        id=pid,
+        title=_require_str(data["title"], "title", path, text),
+        text=_require_str(data["text"], "text", path, text),
+        question=_require_str(data["question"], "question", path, text) if "question" in data else "",
+        weight=float(weight),
+        **signal_weights,
+        rubric=rubric,
+        examples=tuple(examples),
+        check=check,
+        path=str(path),
+    )
+
+def _load_rubric(data: dict, path: Path, text: str) -> dict[str, str] | None:
+    """A principle's optional rubric: a table with exactly 'low' and 'high'."""
+    if "rubric" not in data:
+        return None
+    if not isinstance(data["rubric"], dict):
+        raise LoopError("'rubric' must be a table with 'low' and 'high'", path=path, line=line_of_key(text, "rubric"))
+    _check_keys(data["rubric"], RUBRIC_KEYS, "rubric", path, text, section="rubric")
+    missing = RUBRIC_KEYS - data["rubric"].keys()
+    if missing:
+        raise LoopError(f"the rubric is missing '{', '.join(sorted(missing))}'; give both low and high", path=path,
+                        line=line_of_key(text, "rubric"))
+    return {k: _require_str(data["rubric"][k], k, path, text, section="rubric") for k in ("low", "high")}
+
+
+def _load_examples(data: dict, path: Path, text: str) -> list[Example]:
+    """A principle's [[examples]], each with prompt, good and bad; errors name the example's own line."""
     examples = []
     raw_examples = data.get("examples", [])
     if not isinstance(raw_examples, list):
@@ -251,19 +273,8 @@ def load_principle(path: Path) -> Principle:
             raise LoopError(f"an example is missing {', '.join(sorted(missing))}; give prompt, good and bad",
                             path=path, line=header)
         examples.append(Example(**{k: _require_str(ex[k], k, path, text, start=start) for k in ("prompt", "good", "bad")}))
-    check = _load_check(data["check"], path, text) if "check" in data else None
-    return Principle(
-        id=pid,
-        title=_require_str(data["title"], "title", path, text),
-        text=_require_str(data["text"], "text", path, text),
-        question=_require_str(data["question"], "question", path, text) if "question" in data else "",
-        weight=float(weight),
-        **signal_weights,
-        rubric=rubric,
-        examples=tuple(examples),
-        check=check,
-        path=str(path),
-    )
+    return examples
+
 
 
 def load_constitution(root: str | Path) -> Constitution:
