@@ -125,9 +125,10 @@ DEFAULT_GRPO: dict[str, Any] = {
     # in proportion: with TRL's default (sum, then normalize) a principle that alone varies in a group
     # gets the same advantages at any weight above 0 (loop/judging/reliability.py).
     "multi_objective_aggregation": "normalize_then_sum",
-    # TRL turns this on by default to save GPU memory; a 135M model on a CPU has memory to spare,
-    # and recomputing every forward pass costs time.
-    "gradient_checkpointing": False,
+    # Recompute each layer's activations in the backward pass instead of keeping them: measured with
+    # `loop bench step` (embedded model, 2 CPU cores), the plain step's peak memory fell from 2.49 to
+    # 1.87 GB and its time did not grow beyond noise (sampling 64 tokens one at a time dominates a step).
+    "gradient_checkpointing": True,
 }
 
 # The warm start (TRL's SFTTrainer, loop/training/warm_start.py). Chosen on the dev probes
@@ -139,7 +140,7 @@ DEFAULT_SFT: dict[str, Any] = {
     "lr_scheduler_type": "cosine",
     "warmup_steps": 2,
     "max_length": 256,
-    "gradient_checkpointing": False,  # as in [grpo]: memory to spare on a CPU, and recomputing costs time
+    "gradient_checkpointing": True,  # as in [grpo]: less memory, no measurable time
 }
 
 # Self-rewarding rounds by DPO (TRL's DPOTrainer, loop/training/dpo_round.py). Chosen for a 135M model
@@ -159,7 +160,7 @@ DEFAULT_DPO: dict[str, Any] = {
     "per_device_train_batch_size": 1,
     # The policy's system prompt, the question and a sampled answer (max_completion_length tokens) fit.
     "max_length": 256,
-    "gradient_checkpointing": False,  # as in [grpo]: memory to spare on a CPU, and recomputing costs time
+    "gradient_checkpointing": True,  # as in [grpo]: less memory, no measurable time
 }
 
 SECTIONS = {"model": ModelSection, "run": RunSection, "train": TrainSection, "judge": JudgeSection,

@@ -52,7 +52,8 @@ def test_judge_result_is_printed_as_a_table(stubbed, monkeypatch):
 STEP = {"target": "step", "machine": MACHINE, "model": "embedded",
         "settings": {"num_generations": 4, "max_completion_length": 48, "judge_mode": "score", "constitution": "1.2.0",
                      "judged_principles": ["harmless", "helpful", "honest", "polite"], "workspace": "shipped defaults",
-                     "repeats": 3, "warmup": 1},
+                     "repeats": 3, "warmup": 1, "weights": "declared",
+                     "effective_weights": {"harmless": 1.0, "helpful": 1.0, "honest": 1.0, "polite": 0.5}},
         "plain_step_s": 10.5, "step_s": 21.0, "ratio": 2.0, "judge_s": 9.2, "judge_share_of_round": 0.438,
         "peak_rss_mb": 1843, "plain_peak_rss_mb": 1800, "inference_rss_mb": 1229, "memory_ratio": 1.5,
         "plain_steps_s": [10.1, 10.5, 11.0], "steps_s": [20.0, 21.0, 23.5],
@@ -65,7 +66,8 @@ def test_step_result_is_printed_as_a_table(monkeypatch):
     code, out, err = run_cli("bench", "step")
     assert code == 0 and err == ""
     assert "4 completions × 48 tokens; median of 3 steps after 1 warm-up" in out
-    assert "score mode · constitution 1.2.0 (shipped defaults) · judged: harmless, helpful, honest, polite" in out
+    assert "score mode · constitution 1.2.0 (shipped defaults) · declared weights" in out
+    assert "judged principles" in out and "harmless, helpful, honest, polite" in out
     assert "10.50 s (10.1, 10.5, 11.0)" in out and "21.00 s (20.0, 21.0, 23.5)" in out and "2.00×" in out
     assert "9.20 s (44% of the self-judged step)" in out
     assert "1.80 GB (1.50× inference only)" in out and "1.20 GB" in out
@@ -104,6 +106,21 @@ def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspa
     assert within_rounding(result["cpu_ratio"], result["step_cpu_s"], result["plain_step_cpu_s"])
     assert 0 < result["judge_share_of_round"] <= 1
     assert result["inference_rss_mb"] > 0 and result["peak_rss_mb"] > 0
+
+
+def test_step_at_measured_weights_judges_only_what_the_pairs_earn(workspace, tiny_model_dir):
+    # The judge reads the labeled pairs first, as a round does; the step judges the principles whose
+    # measured weight is above 0 and nothing else (the tiny model reads them near chance).
+    code, out, err = run_cli("bench", "step", "--json", "--model", str(tiny_model_dir), "--repeats", "1",
+                             "--warmup", "0", "--num-generations", "2", "--max-completion-length", "4",
+                             "--weights", "measured")
+    assert code == 0, err
+    settings = json.loads(out)["settings"]
+    assert settings["weights"] == "measured"
+    judged = [p for p in ("harmless", "helpful", "honest", "polite") if settings["effective_weights"][p] > 0]
+    assert settings["judged_principles"] == judged
+    declared = {"harmless": 1.0, "helpful": 1.0, "honest": 1.0, "polite": 0.5}
+    assert all(settings["effective_weights"][p] <= w for p, w in declared.items())
 
 
 def test_round_times_a_self_rewarding_round_after_round_zero(tiny_model_dir):

@@ -111,7 +111,7 @@ def bench_step_target(args) -> dict:
     if args.repeats < 1 or args.warmup < 0:
         raise LoopError(f"--repeats must be at least 1 and --warmup at least 0, got {args.repeats} and {args.warmup}")
     result = bench_step(args.workspace, step_overrides(args), args.repeats, args.warmup,
-                        inference_rss=lambda: inference_in_another_process(args))
+                        inference_rss=lambda: inference_in_another_process(args), weights=args.weights)
     return {"target": "step", "machine": machine(), **result}
 
 
@@ -253,7 +253,8 @@ def _step_table(result: dict):
     table.add_row("batch", f"{s['num_generations']} completions × {s['max_completion_length']} tokens; "
                            f"median of {s['repeats']} steps after {s['warmup']} warm-up")
     table.add_row("judge", f"{s['judge_mode']} mode · constitution {s['constitution']} ({s['workspace']}) · "
-                           f"judged: {', '.join(s['judged_principles']) or '-'}")
+                           f"{s['weights']} weights")
+    table.add_row("judged principles", ", ".join(s["judged_principles"]) or "none")
     each = ", ".join(f"{x:.1f}" for x in result["plain_steps_s"])
     table.add_row("plain TRL GRPO step (constant reward)", f"{result['plain_step_s']:.2f} s ({each})")
     each = ", ".join(f"{x:.1f}" for x in result["steps_s"])
@@ -301,6 +302,10 @@ def register(subparsers) -> None:
     p.add_argument("--judge-mode", choices=SCORE_MODES, help="round, step: judge mode")
     p.add_argument("--repeats", type=int, default=3, help="step: timed steps of each kind (the median is kept)")
     p.add_argument("--warmup", type=int, default=1, help="step: untimed steps first (first-call allocations)")
+    p.add_argument("--weights", choices=("declared", "measured"), default="declared",
+                   help="step: judge every judged principle at its weight as written (declared), or at the "
+                        "weights a first round trains with: the judge reads the labeled pairs first, untimed, "
+                        "and a principle it reads at chance is not judged (measured)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
                    help="efficacy: the methods, in order (default: grpo dpo)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], metavar="SEED",

@@ -185,11 +185,16 @@ def step_prompts(plan, n: int) -> list[int]:
     return [order[i % len(order)] for i in range(n)]
 
 
-def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judged: bool, folder: Path) -> StepClock:
-    """Train one trainer for len(indices) steps (one prompt's group each); returns its clock.
+def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judged: bool, folder: Path,
+                weights: str = "declared") -> tuple[StepClock, dict[str, float]]:
+    """Train one trainer for len(indices) steps (one prompt's group each); returns its clock and the
+    weights it trained with.
 
     judged: loop's reward functions with the round judge (the frozen round-start adapter), as a round
-    builds them; otherwise one constant reward."""
+    builds them; otherwise one constant reward. weights: "declared", the constitution's weights as
+    written (every judged principle judged); "measured", the weights a first round would train with
+    (the judge reads the labeled pairs first, as round 0 does, untimed; a principle it reads at chance
+    gets weight 0 and is not judged)."""
     from loop.config import grpo_args
     from loop.judging.judge import Judge
     from loop.training.grpo_round import grpo_trainer, policy_model, prompt_dataset, round_start_adapter
@@ -203,12 +208,15 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
     args = grpo_args(config, folder / "trainer", seed=config.run.seed + 1, path=ctx.toml)
     callbacks: list = []
     judging = recorder = None
+    used = {p.id: p.weight for p in plan.constitution.principles}
     if judged:
         judging = make_judging(ctx, policy)
-        # The constitution's weights as written: a step's cost with every judged principle judged (a round's
-        # reliability reading can zero some, and it is per round, not per step).
-        declared = Trust(weights={p.id: p.weight for p in plan.constitution.principles})
-        recorder, funcs, args.reward_weights, _ = self_rewards(ctx, folder, judging, policy, trust=declared)
+        # Declared: a step's cost with every judged principle judged (a round's reliability reading can zero
+        # some, and it is per round, not per step). Measured: trust None, so the pairs are read as a round does.
+        trust = Trust(weights=used) if weights == "declared" else None
+        folder.mkdir(parents=True, exist_ok=True)
+        recorder, funcs, args.reward_weights, trust = self_rewards(ctx, folder, judging, policy, trust=trust)
+        used = dict(trust.weights)
         callbacks.append(recorder)
     else:
         funcs = [ConstantReward()]
@@ -222,7 +230,7 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
         trainer.train()
     finally:
         policy.unload()  # the base weights go on to the next trainer without these LoRA layers
-    return clock
+    return clock, used
 
 
 def median(values: list[float]) -> float | None:
@@ -232,11 +240,12 @@ def median(values: list[float]) -> float | None:
 
 
 def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-               repeats: int = 3, warmup: int = 1,
-               inference_rss: Callable[[], float] | None = None) -> dict[str, Any]:
+               repeats: int = 3, warmup: int = 1, inference_rss: Callable[[], float] | None = None,
+               weights: str = "declared") -> dict[str, Any]:
     """Time the plain and the self-judged GRPO step (medians of `repeats` steps after `warmup`), and the
     self-judged step's peak memory against `inference_rss()`, an inference-only baseline that must be
-    measured in another process (a process's peak covers everything it ever held)."""
+    measured in another process (a process's peak covers everything it ever held). `weights`: see
+    timed_steps."""
     from loop.model import load_model, no_telemetry
 
     no_telemetry()
@@ -245,20 +254,22 @@ def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[st
         config = plan.config
         model, tokenizer, info = load_model(config.model.name, config.model.dtype)
         indices = step_prompts(plan, warmup + repeats)
-        clocks = {kind: timed_steps(plan, model, tokenizer, info.name, indices, kind == "judged", Path(tmp) / kind)
-                  for kind in ("plain", "judged")}
-    plain, judged = (clocks[k].steps[warmup:] for k in ("plain", "judged"))
+        clocks = {kind: timed_steps(plan, model, tokenizer, info.name, indices, kind == "judged", Path(tmp) / kind,
+                                    weights) for kind in ("plain", "judged")}
+    used = clocks["judged"][1]
+    plain, judged = (clocks[k][0].steps[warmup:] for k in ("plain", "judged"))
     plain_s, plain_cpu = (median([s[key] for s in plain]) for key in ("seconds", "cpu_seconds"))
     step_s, step_cpu, judge_s, judge_cpu = (median([s[key] for s in judged]) for key in
                                             ("seconds", "cpu_seconds", "judge_seconds", "judge_cpu_seconds"))
     peak = max(s["peak_rss_mb"] for s in judged)
     inference = inference_rss() if inference_rss else None
-    judged_ids = [p.id for p in plan.constitution.principles if not p.is_rule]
+    judged_ids = [p.id for p in plan.constitution.principles if not p.is_rule and used.get(p.id)]
     return {
         "model": config.model.name,
         "settings": {"num_generations": config.grpo["num_generations"],
                      "max_completion_length": config.grpo["max_completion_length"], "judge_mode": config.judge.mode,
                      "constitution": plan.constitution.version, "judged_principles": judged_ids,
+                     "weights": weights, "effective_weights": used,
                      "workspace": source,
                      "repeats": repeats, "warmup": warmup},
         "plain_step_s": round(plain_s, 2),
