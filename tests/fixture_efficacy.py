@@ -48,7 +48,7 @@ def write_dpo_run(runs_dir: str | Path, run: str = "main") -> Ledger:
     return ledger
 
 
-def write_efficacy_runs(runs_dir: str | Path, seeds=(0, 1), rounds: int = 2) -> list[tuple[Ledger, str, int]]:
+def write_efficacy_runs(runs_dir: str | Path, seeds=(0, 1), rounds: int = 3) -> list[tuple[Ledger, str, int]]:
     out = []
     for method, delta, low, high, drift, seconds in (("grpo", 0.10, 0.02, 0.18, 0.0100, 100.0),
                                                      ("dpo", -0.05, -0.12, 0.02, 0.0300, 40.0)):
@@ -56,8 +56,9 @@ def write_efficacy_runs(runs_dir: str | Path, seeds=(0, 1), rounds: int = 2) -> 
             ledger = Ledger(runs_dir, f"efficacy-{method}-s{seed}")
             write_round(ledger, 0, "baseline", seconds=30.0)
             write_round(ledger, 1, "warm-start", seconds=200.0)
-            for n in range(2, rounds + 2):
-                last = n == rounds + 1
+            # `rounds` training rounds, as --rounds counts them: the warm start and rounds - 1 self-rewarding.
+            for n in range(2, rounds + 1):
+                last = n == rounds
                 metrics = {"movement": {"drift_base": drift + seed / 1000}} if last else {}
                 if last:
                     metrics["probe_changes"] = {"arithmetic": {"delta": delta, "low": low, "high": high, "n": 60}}

@@ -78,11 +78,11 @@ def test_the_report_reads_probe_changes_drift_and_time_of_the_last_round(workspa
     row = run_report(ledger, method, seed)
     assert row["probe_changes"]["arithmetic"] == {"delta": -0.05, "low": -0.12, "high": 0.02, "n": 60}
     assert row["drift_base"] == pytest.approx(0.031)
-    assert (row["rounds"], row["train_seconds"], row["seconds"]) == (2, 80.0, 310.0)
+    assert (row["rounds"], row["train_seconds"], row["seconds"]) == (3, 80.0, 310.0)
 
 
 def test_the_report_shows_each_method_and_seed_side_by_side(workspace, console):
-    show_efficacy(write_efficacy_runs(workspace / "runs"), console, rounds=2)
+    show_efficacy(write_efficacy_runs(workspace / "runs"), console, rounds=3)
     text = console.file.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
     header = next(line for line in text.splitlines() if "grpo s0" in line)
@@ -95,6 +95,7 @@ def test_the_report_shows_each_method_and_seed_side_by_side(workspace, console):
     assert kl.split()[-4:] == ["0.0100", "0.0110", "0.0300", "0.0310"]
     method_time = next(line for line in lines if line.startswith("time, method"))
     assert method_time.split()[-4:] == ["3m20s", "3m20s", "1m20s", "1m20s"]
+    assert next(line for line in lines if line.startswith("training rounds")).split()[-4:] == ["3/3"] * 4
 
 
 def test_a_run_without_probe_changes_shows_a_dash(workspace, console):
@@ -112,7 +113,7 @@ def test_a_run_without_probe_changes_shows_a_dash(workspace, console):
 
 def test_bench_efficacy_report_prints_the_table_again_without_training(workspace):
     write_efficacy_runs(workspace / "runs")
-    code, out, _ = run_cli("bench", "efficacy", "--report", "--rounds", "2", "--json")
+    code, out, _ = run_cli("bench", "efficacy", "--report", "--rounds", "3", "--json")
     assert code == 0
     report = json.loads(out)
     assert [(r["method"], r["seed"]) for r in report["runs"]] == [("grpo", 0), ("grpo", 1), ("dpo", 0), ("dpo", 1)]

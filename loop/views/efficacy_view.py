@@ -39,7 +39,8 @@ def run_report(ledger: Ledger, method: str, seed: int) -> dict[str, Any]:
     last = max(r["round"] for r in done)
     metrics = ledger.metrics(last)
     seconds = {r["round"]: (r.get("summary") or {}).get("seconds") for r in done}
-    row.update(rounds=sum(kinds[n] in SELF_REWARDING for n in kinds), last_round=last,
+    # Training rounds, as --rounds counts them: the warm start and the self-rewarding rounds (not round 0).
+    row.update(rounds=sum(n > 0 for n in kinds), last_round=last,
                probe_changes=metrics.get("probe_changes") or {}, probes=metrics.get("probes") or {},
                drift_base=(metrics.get("movement") or {}).get("drift_base"),
                seconds=_total(seconds.values()),
@@ -90,7 +91,7 @@ def report_table(rows: list[dict[str, Any]], rounds: int | None = None) -> Table
     table.add_row("time, method", *[Text(duration(row["train_seconds"])) for row in rows])
     table.add_row("time, all", *[Text(duration(row["seconds"])) for row in rows])
     want = f"/{rounds}" if rounds is not None else ""
-    table.add_row("rounds done", *[Text(f"{row['rounds']}{want}") for row in rows])
+    table.add_row("training rounds", *[Text(f"{row['rounds']}{want}") for row in rows])
     return table
 
 
