@@ -41,6 +41,23 @@ class TimedJudge:
         return getattr(self.judge, name)
 
 
+def round_overrides(model: str, prompts_per_round: int | None, num_generations: int | None,
+                    max_completion_length: int | None, judge_mode: str | None) -> dict[str, dict[str, Any]]:
+    """The benchmark round's plan overrides: round 1 is a GRPO round (no warm start); unset knobs keep
+    the shipped defaults."""
+    overrides: dict[str, dict[str, Any]] = {"model": {"name": model}, "run": {}, "grpo": {}, "judge": {},
+                                            "train": {"warm_start": False}}
+    if prompts_per_round:
+        overrides["run"]["prompts_per_round"] = prompts_per_round
+    if num_generations:
+        overrides["grpo"]["num_generations"] = num_generations
+    if max_completion_length:
+        overrides["grpo"]["max_completion_length"] = max_completion_length
+    if judge_mode:
+        overrides["judge"]["mode"] = judge_mode
+    return overrides
+
+
 def bench_round(model: str = "embedded", prompts_per_round: int | None = None, num_generations: int | None = None,
                 max_completion_length: int | None = None, judge_mode: str | None = None) -> dict[str, Any]:
     """Run one self-rewarding round in a temporary workspace; unset knobs keep the shipped defaults.
@@ -53,17 +70,7 @@ def bench_round(model: str = "embedded", prompts_per_round: int | None = None, n
     from loop.training.round import plan_run, run_rounds
     from loop.workspace import init_workspace
 
-    overrides: dict[str, dict[str, Any]] = {"model": {"name": model}, "run": {}, "grpo": {}, "judge": {},
-                                            "train": {"warm_start": False}}
-    if prompts_per_round:
-        overrides["run"]["prompts_per_round"] = prompts_per_round
-    if num_generations:
-        overrides["grpo"]["num_generations"] = num_generations
-    if max_completion_length:
-        overrides["grpo"]["max_completion_length"] = max_completion_length
-    if judge_mode:
-        overrides["judge"]["mode"] = judge_mode
-
+    overrides = round_overrides(model, prompts_per_round, num_generations, max_completion_length, judge_mode)
     start = time.perf_counter()
     load_model(model)  # builds the embedded cache if needed, so the round below times a warm load
     cache_seconds = time.perf_counter() - start
