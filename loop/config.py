@@ -52,6 +52,7 @@ class TrainSection:
     warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds, as Self-Rewarding LMs and Constitutional AI begin: at 135M the behaviours the rules reward (refusing harm, admitting what it cannot know) almost never appear in samples, so GRPO would have nothing to compare."})
     demonstrations: str = field(default="prompts/demonstrations.jsonl", metadata={"help": "The warm start's demonstrations (JSONL: prompt, response), relative to the workspace; the constitution's good examples are added to them."})
     own_answers: int = field(default=64, metadata={"help": "The warm start also trains on the base model's own answers to up to this many of the training pool's prompts labeled \"comply\", kept where every rule gives full marks (0: none). Demonstrations alone taught the model to refuse harmless requests and to answer in half the words; its own helpful answers keep both."})
+    judgment_epochs: float = field(default=0.0, metadata={"help": "After the warm start's SFT on answers, the same adapter trains this many epochs on the labeled judgments of the constitution's train split (constitution/pairs/<id>.train.jsonl: the judge conversation about each chosen answer -> Yes, each rejected one -> No, without few-shots), as `loop judge-train` does (Self-Rewarding LMs' EFT). The next round's judge is then a trained one, and the model that answers and judges stays one model; the anchor stays the base. Judge with [judge] few_shot = false then, as it was trained. 0 (the default): none; on the embedded model 2 epochs made the judge better and the policy forget the warm start's refusals (README, \"How far loop trusts its judge\")."})
     stop_on_regression: bool = field(default=False, metadata={"help": "Stop the run after a round whose probes fell below round 0 by more than their interval (also `loop run --stop-on-regression`)."})
     method: str = field(default="grpo", metadata={"help": "How the self-rewarding rounds learn from their rewards: 'grpo' (TRL's GRPOTrainer on every sample, settings in [grpo]) or 'dpo' (the best and the worst of each prompt's samples as a preference pair, TRL's DPOTrainer, settings in [dpo]; sampled with [grpo]'s num_generations, temperature and max_completion_length, so both methods sample alike). Round 0 and the warm start are the same for both. Also `loop run --method`."})
     dpo_margin: float = field(default=0.1, metadata={"help": "DPO: a prompt gives a pair only when its best and worst samples differ by more than this, in the quantity GRPO's advantage ranks by (the weighted reward total with TRL's default multi_objective_aggregation); ties and near-ties are skipped and counted."})
@@ -61,6 +62,8 @@ class TrainSection:
             raise ValueError(f"method must be {' or '.join(repr(m) for m in METHODS)}")
         if self.dpo_margin < 0:
             raise ValueError("dpo_margin must be 0 or more (0: only exact ties are skipped)")
+        if self.judgment_epochs < 0:
+            raise ValueError("judgment_epochs must be 0 (no judge training in the warm start) or more")
         if self.own_answers < 0:
             raise ValueError("own_answers must be 0 (none) or more")
 

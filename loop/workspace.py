@@ -16,7 +16,7 @@ from pathlib import Path
 from loop.config import CONFIG_FILE, Config, load_config, render_default_config
 from loop.constitution import Constitution, import_custom_check, load_constitution
 from loop.datafile import atomic_write
-from loop.errors import LoopError
+from loop.errors import LoopError, line_of_key
 from loop.pool import read_pool
 from loop.probes import ProbeSet, load_probes
 from loop.templates import Templates, load_templates
@@ -67,14 +67,22 @@ class Workspace:
 
     def trained_prompts(self, config: Config, pool: list[dict]) -> list[str]:
         """Every prompt the policy may train on: the pool's, and with the warm start its demonstrations'
-        and the constitution's examples' (the warm start fine-tunes on their good answers)."""
+        and the constitution's examples' (the warm start fine-tunes on their good answers), and with
+        [train] judgment_epochs the judge-training pairs' (it reads their answers, labeled)."""
         from loop.demonstrations import read_demonstrations
 
         prompts = [row["prompt"] for row in pool]
         if config.train.warm_start:
             prompts += [d["prompt"] for d in read_demonstrations(self.root / config.train.demonstrations)]
             prompts += [ex.prompt for p in self.constitution().principles for ex in p.examples]
+            if config.train.judgment_epochs:
+                prompts += [pair.prompt for pair in self.judge_training_pairs()]
         return prompts
+
+    def judge_training_pairs(self) -> list:
+        """The labeled pairs of every judged principle's train split (constitution/pairs/<id>.train.jsonl)."""
+        constitution = self.constitution()
+        return [pair for p in constitution.principles if not p.is_rule for pair in constitution.pairs(p.id, "train")]
 
     def check(self, config: Config | None = None) -> tuple[Config, Constitution, Templates, list[dict], ProbeSet]:
         """Validate everything a run needs, before any model loads: the config (with any overrides
@@ -89,6 +97,10 @@ class Workspace:
                 import_custom_check(principle)
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
+        if config.train.warm_start and config.train.judgment_epochs and not self.judge_training_pairs():
+            raise LoopError("[train] judgment_epochs is above 0 but no judged principle has labeled training pairs; add "
+                            "constitution/pairs/<id>.train.jsonl, or set judgment_epochs = 0", path=self.root / CONFIG_FILE,
+                            line=line_of_key((self.root / CONFIG_FILE).read_text("utf-8"), "judgment_epochs", "train"))
         probes = self.probes(config, self.trained_prompts(config, pool))
         grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
         sft_args(config, path=self.root / CONFIG_FILE)

@@ -85,6 +85,7 @@ BAD_CONFIGS = [
     ("train-method", "[train]\nmethod = \"ppo\"\n", 1, "method must be 'grpo' or 'dpo'"),
     ("train-dpo-margin", "[train]\ndpo_margin = -0.5\n", 1, "dpo_margin must be 0 or more"),
     ("train-own-answers", "[train]\nown_answers = -1\n", 1, "own_answers must be 0 (none) or more"),
+    ("train-judgment-epochs", "[train]\njudgment_epochs = -1\n", 1, "judgment_epochs must be 0 (no judge training in the warm start) or more"),
     ("judge-mode", "[judge]\nmode = \"vibes\"\n", 1, "mode must be 'score' or 'critique'"),
     ("prompts-per-round", "[run]\nprompts_per_round = 0\n", 1, "prompts_per_round must be at least 1"),
     ("heldout-size", "[run]\nheldout_size = 0\n", 1, "heldout_size must be at least 1"),

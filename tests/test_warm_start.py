@@ -31,8 +31,22 @@ def warm(tmp_path_factory, tiny_model_dir):
     from loop.workspace import init_workspace
 
     root = with_demos(init_workspace(tmp_path_factory.mktemp("warm") / "ws").root)
-    plan = plan_for(root, tiny_model_dir, train={"warm_start": True}, sft={"learning_rate": 1e-2})
-    return root, run_rounds(plan, 2, make_judge=ScriptedJudge)
+    plan = plan_for(root, tiny_model_dir, train={"warm_start": True, "judgment_epochs": 1}, sft={"learning_rate": 1e-2})
+    seen = []  # (rows, epochs) of each SFTTrainer the warm start builds
+
+    def spy(ctx, model, rows, folder, epochs=None):
+        seen.append((rows, epochs))
+        return sft_trainer(ctx, model, rows, folder, epochs)
+
+    sft_trainer = warm_start.sft_trainer
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(warm_start, "sft_trainer", spy)
+        summaries = run_rounds(plan, 2, make_judge=ScriptedJudge)
+    WARM_ROWS.extend(seen)
+    return root, summaries
+
+
+WARM_ROWS: list[tuple[list[dict], float | None]] = []
 
 
 def test_round_one_is_the_warm_start_and_round_two_self_rewarding(warm):
@@ -47,6 +61,38 @@ def test_the_warm_start_records_its_demonstrations_with_the_constitution_example
     assert any(u["source"].startswith("principle ") for u in used)  # the constitution's good examples
     info = json.loads((root / "runs/main/round-001/round.json").read_text())
     assert info["demonstrations"]["examples"] == len(used) and len(info["demonstrations"]["sha256"]) == 64
+
+
+def test_with_judgment_epochs_the_warm_start_then_trains_the_judge_on_the_train_split(warm):
+    from loop.training.judge_train import judgment_examples
+    from loop.workspace import Workspace
+
+    root, _ = warm
+    ws = Workspace(root)
+    constitution = ws.constitution()
+    expected = judgment_examples(constitution, ws.templates(constitution))
+    info = json.loads((root / "runs/main/round-001/round.json").read_text())
+    assert info["demonstrations"]["judgments"] == len(expected) > 0
+    assert info["demonstrations"]["judgment_epochs"] == 1
+    (answers, answer_epochs), (judgments, judgment_epochs) = WARM_ROWS  # answers first, then judgments
+    assert len(answers) == len(read_lines(root / "runs/main/round-001/demonstrations.jsonl")) and answer_epochs is None
+    # the judgments are the judge's own conversations with the verdict as the only completion
+    assert judgments == [{k: row[k] for k in ("prompt", "completion")} for row in expected] and judgment_epochs == 1
+    assert {row["completion"][0]["content"] for row in judgments} == {"Yes", "No"}
+    train = json.loads((root / "runs/main/round-001/metrics.json").read_text())["train"]
+    assert [row["phase"] for row in train] == sorted(row["phase"] for row in train)  # answers, then judgments
+    assert {row["phase"] for row in train} == {"answers", "judgments"}
+
+
+def test_judgments_without_training_pairs_are_refused_before_a_model_loads(tmp_path, tiny_model_dir):
+    from loop.workspace import init_workspace
+
+    root = with_demos(init_workspace(tmp_path / "ws").root)
+    for path in (root / "constitution" / "pairs").glob("*.train.jsonl"):
+        path.unlink()
+    plan_for(root, tiny_model_dir, train={"warm_start": True})  # without judgments they are not needed
+    with pytest.raises(LoopError, match="no judged principle has labeled training pairs"):
+        plan_for(root, tiny_model_dir, train={"warm_start": True, "judgment_epochs": 0.5})
 
 
 def test_the_warm_start_trains_the_adapter(warm):

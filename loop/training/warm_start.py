@@ -6,13 +6,20 @@ know, following a format) almost never appear when the model samples, so GRPO ha
 M1, the base fine-tuned on seed demonstrations, and Constitutional AI starts with a supervised phase.
 Here: TRL's SFTTrainer on the workspace's demonstrations, the constitution's good examples, and the
 base model's own answers to harmless pool prompts that pass every rule (`own_answers`), with the loss
-on the answers only, on the same LoRA adapter the self-rewarding rounds go on training.
+on the answers only, on the same LoRA adapter the self-rewarding rounds go on training. With
+[train] judgment_epochs the same adapter then learns to judge from the labeled judgments of the
+pairs' train split (Self-Rewarding LMs' M1 is trained on answers and judgments;
+loop/training/judge_train.py), so the next round's judge is a trained one and the model that
+answers and judges stays one model. In that order, not mixed into one pass: mixed, the judgments
+left the judge no better on the reliability split and the policy refused more (benign requests
+answered 0.725 -> 0.425 on the dev probes; README, "How far loop trusts its judge").
 The data, the settings ([sft] in loop.toml), the adapter and the outside view are recorded like any
 round's, so `loop rounds` shows what the warm start did and what the rounds after it added.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import time
@@ -40,27 +47,37 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     # 1. The demonstrations and the base model's own answers, then a clean folder that records them
     #    (which file, its hash, how many of each).
     #    With several processes, rank 0 gathers them and every process trains on the same rows.
+    #    With [train] judgment_epochs, the labeled judgments too, recorded by count: the pairs they
+    #    come from are in the round's constitution snapshot.
     examples, source = on_main(training_examples, ctx)
+    judgments = judgment_rows(ctx)
+    if judgments:
+        source = {**source, "judgments": len(judgments), "judgment_epochs": ctx.config.train.judgment_epochs}
     folder = begin_round(ctx, "warm-start", starts_from="base model", demonstrations=source)
     if is_main():
         write_jsonl(folder / "demonstrations.jsonl", examples)
     # 2. A fresh LoRA adapter on the base weights: the policy the self-rewarding rounds go on training.
     model = fresh_adapter(ctx)
-    # 3. Supervised fine-tuning with TRL's SFTTrainer, loss on the answers only ([sft] in loop.toml).
-    trainer = sft_trainer(ctx, model, examples, folder)
+    # 3. Supervised fine-tuning with TRL's SFTTrainer, loss on the answers only ([sft] in loop.toml);
+    #    then, with judgments, the same adapter on them, loss on the verdicts only.
+    trainers = [sft_trainer(ctx, model, answer_rows(ctx, examples), folder)]
+    if judgments:
+        trainers.append(sft_trainer(ctx, model, judgments, folder, epochs=ctx.config.train.judgment_epochs))
     # 4. Train, then the outside view. The round started from the base model, so the round's judge is
     #    the anchor (judged once), and the drift from the round start is the drift from the base.
     judging = make_judging(ctx, model)
     with progress:
         progress.add("train", total=1)
-        trainer.train()
+        for trainer in trainers:
+            trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.anchor_view) if is_main() else None
     # 5. Publish, the adapter with it.
-    train_log = [row for row in trainer.state.log_history if "loss" in row]
+    train_log = [{**row, "phase": phase} for trainer, phase in zip(trainers, ("answers", "judgments"))
+                 for row in trainer.state.log_history if "loss" in row]
     result = conclude_round(ctx, folder, "warm-start", measured, train_log, started, judging.judge,
                             adapter_model=model)
     model.unload()  # the base weights go on without these LoRA layers; round 2 loads the saved adapter
-    del trainer
+    del trainers
     return result
 
 
@@ -126,18 +143,36 @@ def own_answers(ctx: RoundContext, taken: set[str]) -> list[dict[str, str]]:
     return kept
 
 
-def sft_trainer(ctx: RoundContext, model, examples: list[dict[str, str]], folder):
-    """TRL's SFTTrainer on conversational prompt/completion rows: the policy's own system prompt and
-    the user's question as the prompt, the demonstrated answer as the completion (the only tokens the
-    loss reads)."""
+def answer_rows(ctx: RoundContext, examples: list[dict[str, str]]) -> list[dict[str, list]]:
+    """Conversational prompt/completion rows: the policy's own system prompt and the user's question as
+    the prompt, the demonstrated answer as the completion (the only tokens the loss reads)."""
+    plan = ctx.plan
+    return [{"prompt": policy_messages(plan.templates, plan.constitution, ex["prompt"]),
+             "completion": [{"role": "assistant", "content": ex["response"]}]} for ex in examples]
+
+
+def judgment_rows(ctx: RoundContext) -> list[dict[str, list]]:
+    """With [train] judgment_epochs, the train split's labeled judgments as rows (the verdict is the
+    completion); without, none."""
+    if not ctx.config.train.judgment_epochs:
+        return []
+    from loop.training.judge_train import judgment_examples
+
+    rows = judgment_examples(ctx.plan.constitution, ctx.plan.templates, guard=ctx.config.judge.guard)
+    return [{k: row[k] for k in ("prompt", "completion")} for row in rows]
+
+
+def sft_trainer(ctx: RoundContext, model, rows: list[dict[str, list]], folder, epochs: float | None = None):
+    """TRL's SFTTrainer on conversational prompt/completion rows (the loss on the completions only).
+    `epochs` (the judgments): that many epochs, and no length cut, which would drop the verdict that
+    comes last."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTTrainer
 
-    plan = ctx.plan
-    rows = [{"prompt": policy_messages(plan.templates, plan.constitution, ex["prompt"]),
-             "completion": [{"role": "assistant", "content": ex["response"]}]} for ex in examples]
     args = sft_args(ctx.config, folder / "trainer", seed=ctx.config.run.seed + ctx.number, path=ctx.toml)
+    if epochs is not None:
+        args = dataclasses.replace(args, num_train_epochs=epochs, max_length=None)
     try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                              processing_class=ctx.tokenizer, callbacks=[step_progress(ctx.progress)])
