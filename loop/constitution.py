@@ -106,6 +106,10 @@ class Constitution:
         """The principle's labeled pairs of one split (pairs/<id>.jsonl, or <id>.train.jsonl); () when none."""
         return self.labeled.get((principle_id, split), ())
 
+    def judge_training_pairs(self) -> list[LabeledPair]:
+        """The train split's labeled pairs of every judged principle (pairs/<id>.train.jsonl)."""
+        return [pair for p in self.principles if not p.is_rule for pair in self.pairs(p.id, "train")]
+
 
 def _require_str(value: Any, key: str, path: Path, text: str, *, allow_empty: bool = False,
                  section: str | None = None, start: int = 0) -> str:

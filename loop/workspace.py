@@ -73,16 +73,12 @@ class Workspace:
 
         prompts = [row["prompt"] for row in pool]
         if config.train.warm_start:
+            constitution = self.constitution()
             prompts += [d["prompt"] for d in read_demonstrations(self.root / config.train.demonstrations)]
-            prompts += [ex.prompt for p in self.constitution().principles for ex in p.examples]
+            prompts += [ex.prompt for p in constitution.principles for ex in p.examples]
             if config.train.judgment_epochs:
-                prompts += [pair.prompt for pair in self.judge_training_pairs()]
+                prompts += [pair.prompt for pair in constitution.judge_training_pairs()]
         return prompts
-
-    def judge_training_pairs(self) -> list:
-        """The labeled pairs of every judged principle's train split (constitution/pairs/<id>.train.jsonl)."""
-        constitution = self.constitution()
-        return [pair for p in constitution.principles if not p.is_rule for pair in constitution.pairs(p.id, "train")]
 
     def check(self, config: Config | None = None) -> tuple[Config, Constitution, Templates, list[dict], ProbeSet]:
         """Validate everything a run needs, before any model loads: the config (with any overrides
@@ -97,7 +93,7 @@ class Workspace:
                 import_custom_check(principle)
         templates = self.templates(constitution)
         pool = read_pool(self.pool_path(config), constitution)
-        if config.train.warm_start and config.train.judgment_epochs and not self.judge_training_pairs():
+        if config.train.warm_start and config.train.judgment_epochs and not constitution.judge_training_pairs():
             raise LoopError("[train] judgment_epochs is above 0 but no judged principle has labeled training pairs; add "
                             "constitution/pairs/<id>.train.jsonl, or set judgment_epochs = 0", path=self.root / CONFIG_FILE,
                             line=line_of_key((self.root / CONFIG_FILE).read_text("utf-8"), "judgment_epochs", "train"))
