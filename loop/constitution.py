@@ -26,9 +26,10 @@ from loop.errors import LoopError, did_you_mean, display_path, line_of_key
 from loop.pairs import LabeledPair, read_pairs_folder
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
-# The judge's likelihood signals (loop/judging/likelihood.py), named once here, where the loader checks
-# them: a principle names a weight for each (a principle key of the same name).
-SIGNALS = ("lift", "relevance", "prior")
+# The judge's likelihood signals (loop/judging/likelihood.py; specificity is derived from the prior in
+# loop/judging/judge.py), named once here, where the loader checks them: a principle names a weight for
+# each (a principle key of the same name).
+SIGNALS = ("lift", "relevance", "prior", "specificity")
 PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check", *SIGNALS}
 RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
@@ -69,6 +70,7 @@ class Principle:
     lift: float = 0.0  # weight of the principle lift in the judge's log-odds (loop/judging/likelihood.py); 0 = off
     relevance: float = 0.0  # weight of how much the prompt makes the response likely (loop/judging/likelihood.py)
     prior: float = 0.0  # weight of the response's likelihood as the model's own reply (loop/judging/likelihood.py)
+    specificity: float = 0.0  # weight of the penalty on replies likelier than the labeled answers (loop/judging/judge.py)
 
     @property
     def is_rule(self) -> bool:
@@ -229,6 +231,9 @@ def load_principle(path: Path) -> Principle:
     rubric = _load_rubric(data, path, text)
     examples = _load_examples(data, path, text)
     check = _load_check(data["check"], path, text) if "check" in data else None
+    if signal_weights["specificity"] and not examples:
+        raise LoopError("specificity needs [[examples]]: it is measured against their answers' likelihood; "
+                        "add examples, or set specificity = 0", path=path, line=line_of_key(text, "specificity"))
     return Principle(
         id=pid,
         title=_require_str(data["title"], "title", path, text),

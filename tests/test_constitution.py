@@ -124,6 +124,8 @@ BAD_PRINCIPLES = [
     ("lift-nan", 'id = "a"\ntitle = "A"\ntext = "t"\nlift = nan\n', 4, "number from 0 to 100"),
     ("relevance-huge", 'id = "a"\ntitle = "A"\ntext = "t"\nrelevance = 1e9\n', 4, "number from 0 to 100"),
     ("prior-negative", 'id = "a"\ntitle = "A"\ntext = "t"\nprior = -0.5\n', 4, "number from 0 to 100"),
+    ("specificity-without-examples", 'id = "a"\ntitle = "A"\ntext = "t"\nspecificity = 2\n', 4,
+     "specificity needs [[examples]]"),
     ("rubric-not-table", 'id = "a"\ntitle = "A"\ntext = "t"\nrubric = "good"\n', 4, "'rubric' must be a table"),
     ("examples-not-array", 'id = "a"\ntitle = "A"\ntext = "t"\nexamples = "x"\n', 4, "array of tables"),
     ("example-not-table", 'id = "a"\ntitle = "A"\ntext = "t"\nexamples = [1]\n', 4, "must be a table"),

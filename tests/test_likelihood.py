@@ -7,6 +7,7 @@ batched, padded code against that, then check how the judge folds it into a scor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -133,6 +134,27 @@ def test_judge_adds_every_weighted_signal_and_records_it(tiny):
             continue
         expected = logit(a.score) + 2.0 * got["lift"][i] + 1.5 * got["relevance"][i] + 0.5 * got["prior"][i]
         assert logit(b.score) == pytest.approx(expected, abs=1e-4)
+
+
+def test_specificity_penalizes_only_replies_likelier_than_the_labeled_answers(tiny):
+    model, tokenizer = tiny
+    constitution = load_constitution(REPO / "constitution")
+    templates = load_templates(REPO / "prompts", constitution)
+    examples = constitution.get("helpful").examples
+    plain = Principle(id="on_topic", title="On topic", text="The response answers the question.", examples=examples)
+    specific = dataclasses.replace(plain, specificity=3.0)
+    judge = Judge(model, tokenizer, constitution, templates, model_id="tiny")
+    without, scored = judge.score(PROMPTS, RESPONSES, principle=plain), judge.score(PROMPTS, RESPONSES, principle=specific)
+    labeled = [(e.prompt, a) for e in examples for a in (e.good, e.bad)]
+    center = sum(likelihood_signals(model, tokenizer, [p for p, _ in labeled], [a for _, a in labeled],
+                                    ("prior",))["prior"]) / len(labeled)
+    prior = likelihood_signals(model, tokenizer, PROMPTS, RESPONSES, ("prior",))["prior"]
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    for i, (a, b) in enumerate(zip(without, scored)):
+        assert b.distribution["specificity"] == pytest.approx(min(0.0, center - prior[i]), abs=1e-5)
+        assert b.distribution["specificity"] <= 0.0  # a penalty or nothing, never a bonus for surprise
+        if RESPONSES[i]:
+            assert logit(b.score) == pytest.approx(logit(a.score) + 3.0 * b.distribution["specificity"], abs=1e-4)
 
 
 def test_shipped_lift_template_names_the_principle():

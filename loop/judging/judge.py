@@ -11,7 +11,7 @@ the single-token spellings of the word ("Yes", " Yes", "yes", " yes"). Two modes
   reward model does). Slower: a generation per response.
 
 Where the verdict alone is weak, a principle adds likelihood signals to its log-odds with weights it
-names (`lift`, `relevance`, `prior`; loop/judging/likelihood.py). What was tried and measured to get
+names (`lift`, `relevance`, `prior`, `specificity`; loop/judging/likelihood.py). What was tried and measured to get
 here (wordings, few-shots, signals and their weights) is in the README, "How good is the judge?".
 
 "Could not score" is `None`, never 0 (loop/judging/combine.py): TRL leaves None out of the group
@@ -167,20 +167,32 @@ class Judge:
         """(weights, signals, centers) of the likelihood signals the principle weighs (loop/judging/likelihood.py).
 
         Does the principle make the model likelier to write this response (lift), does the question
-        (relevance), is it the model's own kind of reply (prior)? Each principle weighs the ones measured
-        to help it. The prior has no natural zero (about -3 a token), so its center is its mean over the
-        principle's labeled answers (good and bad), as the verdict is calibrated: raw, at weight 1, it
-        pinned every polite score near 0.01 and left GRPO no spread to learn from."""
+        (relevance), is it the model's own kind of reply (prior), is it no more predictable than a
+        labeled answer (specificity)? Each principle weighs the ones measured to help it. The prior has
+        no natural zero (about -3 a token), so its center is its mean over the principle's labeled
+        answers (good and bad), as the verdict is calibrated: raw, at weight 1, it pinned every polite
+        score near 0.01 and left GRPO no spread to learn from.
+
+        Specificity is min(0, center - prior): a reply the model finds likelier, token for token, than
+        its labeled answers are on average ("it depends on many factors", the question said back)
+        loses that many nats a token; a reply at or beyond the center loses nothing. One-sided on
+        purpose: the model's surprise itself (-prior) reads specific answers well, but it ranks word
+        salad above the answer it was shuffled from (README, "How good is the judge?"), so surprise
+        beyond the labeled answers earns nothing."""
         weights = {name: getattr(principle, name) for name in SIGNALS if getattr(principle, name) > 0}
         if not weights:
             return weights, {}, {}
+        read = tuple(dict.fromkeys("prior" if name == "specificity" else name for name in weights))
         system = self.templates.render("lift", principle=principle) if "lift" in weights else ""
         labeled = ([(e.prompt, answer) for e in principle.examples for answer in (e.good, e.bad)]
-                   if "prior" in weights else [])
+                   if "prior" in read else [])
         signals = likelihood_signals(self.model, self.tokenizer, prompts + [p for p, _ in labeled],
-                                     responses + [a for _, a in labeled], tuple(weights),
+                                     responses + [a for _, a in labeled], read,
                                      system=system, batch_size=self.batch_size, memo=self._memo(view))
-        centers = {"prior": mean(signals["prior"][len(prompts):])} if labeled else {}
+        center = mean(signals["prior"][len(prompts):]) if labeled else 0.0
+        if "specificity" in weights:
+            signals["specificity"] = [min(0.0, center - value) for value in signals["prior"]]
+        centers = {"prior": center} if labeled and "prior" in weights else {}
         return weights, signals, centers
 
     def _kept(self, view: str | None, principle: Principle) -> KeptPrefix | None:

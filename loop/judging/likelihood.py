@@ -26,10 +26,12 @@ itself makes the response likely (pointwise mutual information). Answers that wo
 
 from __future__ import annotations
 
-from loop.constitution import SIGNALS
 from loop.generation import right_padded
 from loop.judging.passes import MIN_PREFIX_TOKENS, prefixed_logits
 from loop.stats import mean
+
+# The signals read from passes here; the constitution's SIGNALS add specificity, derived from the prior.
+READ = ("lift", "relevance", "prior")
 
 
 def _split(tokenizer, messages: list[dict[str, str]], response: str) -> tuple[list[int], list[int]]:
@@ -156,7 +158,7 @@ def response_kl(model, tokenizer, conversations: list[tuple[list[dict[str, str]]
     return out
 
 
-def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str], wanted=SIGNALS, *,
+def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str], wanted=READ, *,
                        system: str = "", batch_size: int = 8, memo: dict | None = None) -> dict[str, list[float]]:
     """The wanted signals of each response, each a per-token mean over the response's tokens:
 
@@ -170,7 +172,7 @@ def likelihood_signals(model, tokenizer, prompts: list[str], responses: list[str
     principles that read the same pass over the same answers compute it once. Only pass one for a
     model that does not change while the memo lives.
     """
-    unknown = set(wanted) - set(SIGNALS)
+    unknown = set(wanted) - set(READ)
     if unknown:
         raise ValueError(f"unknown likelihood signals {sorted(unknown)}")
     contexts = {"plain": lambda p: [{"role": "user", "content": p}]}
