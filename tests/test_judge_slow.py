@@ -17,7 +17,10 @@ from loop.config import JudgeSection
 pytestmark = pytest.mark.slow
 
 TARGET_ACCURACY = 0.85  # the bar for a reward signal worth training on
-FLOOR_ACCURACY = 0.80  # measured 0.81 with the shipped constitution 1.2.0; below this something regressed
+# Measured 0.81 with constitution 1.2.0 and 0.80 with 2.1.0, whose helpful signals read answers like the
+# policy's better (README, "How good is the judge?") and these clean pairs one worse (helpful 13 -> 12 of
+# 16). One pair of margin below the measurement, as before; below this something regressed.
+FLOOR_ACCURACY = 0.78
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,8 @@ def test_accuracy_does_not_regress(result):
     assert result["accuracy"] >= FLOOR_ACCURACY
 
 
-# Not reached yet: the shipped judge measures 0.81 (helpful 0.81, honest 0.69, harmless 0.75, polite 0.88,
+# Not reached yet: the shipped judge measures 0.80 (helpful 0.75, honest 0.69, harmless 0.75, polite 0.88,
 # concise 0.94). Kept as the bar; strict=False so reaching it shows.
-@pytest.mark.xfail(reason="the 135M self-judge reaches 0.81 of the 0.85 target", strict=False)
+@pytest.mark.xfail(reason="the 135M self-judge reaches 0.80 of the 0.85 target", strict=False)
 def test_accuracy_reaches_target(result):
     assert result["accuracy"] >= TARGET_ACCURACY
