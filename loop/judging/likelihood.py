@@ -21,7 +21,9 @@ is a strong signal (the `prior` weight). It also rewards whatever is bland and p
 a small weight on one principle, never the whole reward; the Yes/No verdict still carries it. The
 relevance is the contrast with an empty user turn instead of the principle: how much the question
 itself makes the response likely (pointwise mutual information). Answers that would fit any question
-("it depends on many factors") gain nothing from it; answers to this question do.
+("it depends on many factors") gain nothing from it; answers to this question do. But an answer
+that says the question back gains too; the judge's fourth signal, specificity, is read from the prior
+(loop/judging/judge.py) and penalizes such predictable answers.
 """
 
 from __future__ import annotations
