@@ -240,16 +240,23 @@ def _summary(metrics: dict, seconds: float) -> dict:
 # How well each round's judge read the labeled pairs (correct of 40): round 1's judge is the base model
 # (the anchor); honest sits at chance from round 2 on, and its weight is 0 there.
 CORRECT = {"harmless": [30, 31, 31], "helpful": [35, 36, 36], "honest": [27, 20, 20], "polite": [33, 33, 34]}
+# Round 3's judge read harmless's 40 pairs again and ordered 6 of them unlike the judges before it
+# (consistency 0.7): its weight is scaled by 0.7 (CREAM). Round 2's judges re-read a 5-pair slice.
+CONSISTENCY = {2: {pid: {"tau": 1.0, "n": 5, "against_round": [1]} for pid in CORRECT},
+               3: {"harmless": {"tau": 0.7, "n": 40, "against_round": [1, 2]}}}
 
 
 def _trust(n: int) -> dict:
-    from loop.judging.reliability import effective_weight, figure
+    from loop.judging.reliability import confidence, effective_weight, figure
 
     weights = {pid: weight for pid, weight, _ in _principles(n)}
     reliability = {pid: figure([True] * counts[min(n, 3) - 1] + [False] * (40 - counts[min(n, 3) - 1]))
                    for pid, counts in CORRECT.items()}
-    return {"reliability": reliability, "declared_weights": weights,
-            "effective_weights": {pid: effective_weight(w, reliability.get(pid)) for pid, w in weights.items()},
+    agreement = CONSISTENCY.get(n, {})
+    factors = {pid: confidence(agreement.get(pid)) for pid in reliability}
+    return {"reliability": reliability, "declared_weights": weights, "consistency": agreement, "confidence": factors,
+            "effective_weights": {pid: effective_weight(w, reliability.get(pid), factors.get(pid, 1.0))
+                                  for pid, w in weights.items()},
             "judge_state": "base" if n == 1 else f"adapter{n}"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from loop.judging.reliability import (consistency, effective_weight, figure, kendall_tau, pairs_to_read,
+from loop.judging.reliability import (confidence, consistency, effective_weight, figure, kendall_tau, pairs_to_read,
                                       weight_note)
 
 
@@ -71,3 +71,24 @@ def test_consistency_averages_tau_over_the_pairs_both_judges_ordered():
     before = [(0.9, 0.1), (0.6, 0.4), (0.5, None)]
     after = [(0.8, 0.2), (0.3, 0.7), (0.9, 0.1)]  # the third: the first judge could not score it
     assert consistency(before, after) == {"tau": 0.0, "n": 2}
+
+
+@pytest.mark.parametrize("agreement, expected", [
+    (None, 1.0),  # no judge before this one
+    ({"tau": 0.6, "n": 5}, 1.0),  # the rotating slice alone: too few pairs to scale a weight by
+    ({"tau": 0.7, "n": 40}, 0.7),  # a judge that moved, read in full
+    ({"tau": -0.4, "n": 40}, 0.0),  # orders more pairs against the judges before it than with them
+])
+def test_consistency_is_a_confidence_only_where_enough_pairs_measured_it(agreement, expected):
+    assert confidence(agreement) == pytest.approx(expected)
+
+
+def test_confidence_scales_the_weight_accuracy_earns():
+    measured = figure([True] * 36 + [False] * 4)  # 0.90: 0.8 of a weight of 1
+    assert effective_weight(1.0, measured, confidence=0.5) == pytest.approx(0.4)
+    assert effective_weight(1.0, figure([True] * 20 + [False] * 20), confidence=1.0) == 0.0
+
+
+def test_the_note_names_the_consistency_that_scaled_a_weight():
+    note = weight_note("helpful", figure([True] * 36 + [False] * 4), 1.0, 0.56, {"tau": 0.7, "n": 40})
+    assert note == "helpful: judge accuracy 0.90 [0.77, 0.96] on 40 pairs, consistency +0.70 on 40 pairs -> weight 0.56 of 1"

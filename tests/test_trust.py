@@ -168,6 +168,44 @@ def test_a_judge_that_moved_reads_every_pair_again(workspace):
     assert any(line.startswith("helpful: judge accuracy 0.00") for line in notes.lines)
 
 
+class PartlyMoved(LabelReader):
+    """A judge that now reads 6 of helpful's 40 pairs the wrong way round: 0.85 right, consistency 0.7."""
+
+    def __init__(self, model=None, tokenizer=None, constitution=None, *args, **kwargs):
+        super().__init__(model, tokenizer, constitution)
+        pairs = constitution.pairs("helpful")[:6]
+        self.flipped = {answer for pair in pairs for answer in (pair.chosen, pair.rejected)}
+
+    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None):
+        out = super().score(prompts, responses, principle_id, principle=principle, view=view)
+        if (principle_id or principle.id) == "helpful":
+            out = [ScriptedCritique(c.principle, "", 1 - c.score) if r in self.flipped else c
+                   for c, r in zip(out, responses)]
+        return out
+
+
+def test_a_judge_that_reorders_pairs_earns_its_consistency_as_a_share_of_its_weight(workspace):
+    assess(workspace, 1, reliability_sample=0)
+    moved = PartlyMoved(None, None, plan_run(Workspace(workspace), {}).constitution)
+    trust, notes, folder = assess(workspace, 2, judge=moved, model=Model(trained=0.1), reliability_sample=0)
+    assert trust.consistency["helpful"] == {"tau": 0.7, "n": 40, "against_round": [1]}
+    assert trust.reliability["helpful"]["accuracy"] == 0.85 and trust.confidence["helpful"] == 0.7
+    assert trust.weights["helpful"] == pytest.approx(1.0 * (2 * 0.85 - 1) * 0.7)
+    assert trust.weights["harmless"] == 1.0 and trust.confidence["harmless"] == 1.0  # it ordered every pair alike
+    assert "helpful: judge accuracy 0.85 [0.71, 0.93] on 40 pairs, consistency +0.70 on 40 pairs -> weight 0.49 of 1" \
+        in notes.lines
+    assert json.loads((folder / "round.json").read_text())["confidence"]["helpful"] == 0.7
+
+
+def test_with_consistency_confidence_off_accuracy_alone_sets_the_weight(workspace):
+    assess(workspace, 1, reliability_sample=0)
+    moved = PartlyMoved(None, None, plan_run(Workspace(workspace), {}).constitution)
+    trust, _, _ = assess(workspace, 2, judge=moved, model=Model(trained=0.1), reliability_sample=0,
+                         consistency_confidence=False)
+    assert trust.consistency["helpful"]["tau"] == 0.7  # still measured and recorded
+    assert trust.weights["helpful"] == pytest.approx(2 * 0.85 - 1)
+
+
 def test_a_fresh_adapter_is_the_base_judge():
     assert judge_trust.judge_state(Model()) == "base"
 

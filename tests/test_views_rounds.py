@@ -159,6 +159,15 @@ def test_rounds_show_how_well_the_anchor_and_the_last_judge_read_each_principle(
     assert "0.8 of 1" in helpful
 
 
+def test_rounds_show_the_consistency_that_scaled_a_weight(ledger, console):
+    text = rendered_rounds(ledger, console)
+    harmless = [line for line in text.splitlines() if line.startswith("│ harmless")][-1]
+    # round 3's judge: 31 of 40 (0.55 of a weight of 1 from accuracy), consistency 0.7 -> 0.39 of 1
+    assert "+0.70" in harmless and "0.39 of 1" in harmless and "τ: consistency" in text
+    helpful = [line for line in text.splitlines() if line.startswith("│ helpful")][-1]
+    assert " - " in helpful  # round 3 read none of helpful's pairs again
+
+
 def test_rounds_json_carries_each_rounds_trust_in_its_judge(ledger):
     rows = json.loads(run_cli("rounds", "--json")[1])
     assert rows[2]["trust"]["effective_weights"]["honest"] == 0 and rows[0]["trust"]["judge_state"] == "base"

@@ -144,7 +144,8 @@ def judge_check(args) -> int:
     A pairs file has one JSON object per line with prompt, chosen, rejected and either principle (an
     id in the workspace constitution) or principle_text (an ad-hoc principle). Each principle is shown
     with the weight its accuracy earns in training (weight x (2 x accuracy - 1) when the interval is
-    above chance, else 0); a principle with a rule check is also read by its rule.
+    above chance, else 0; a round may scale it further by its judge's consistency with the judges
+    before it); a principle with a rule check is also read by its rule.
     """
     from loop.judging.judge_check import check, constitution_pairs, load_pairs
     from loop.training.rules import resolve_check

@@ -26,9 +26,17 @@ slice of `[judge] reliability_sample` pairs a principle (`pairs_to_read`): the f
 all n pairs, each read by a judge at most n / sample rounds old. Where a pair is read again by a
 changed judge, the two readings give the CREAM consistency (`consistency`): agreement of the two
 judges' orders of the same two answers, as Kendall tau over each pair, averaged. Below `DRIFT_TAU`
-the earlier readings no longer describe the judge, and the round reads every pair again. Consistency
-does not scale the rewards: the labeled pairs measure the judge's accuracy directly, and a per-round
-multiplier on a principle's weight would only repeat that (see the README, "How good is the judge?").
+the earlier readings no longer describe the judge, and the round reads every pair again.
+
+Consistency is also a confidence on the rewards (CREAM, ICLR 2025, weighs its self-rewarded
+preferences by the consistency rate of two consecutive judges): with `[judge] consistency_confidence`
+the effective weight is multiplied by max(0, tau) (`confidence`). The accuracy says how often this
+judge orders held-out answers right; tau says how much of that order the judge before it shared, so
+a judge that reorders many answers between rounds earns less trust than its 40-pair accuracy alone
+gives it. Measured on at least `CONFIDENCE_PAIRS` pairs only: the rotating slice is 5 pairs, and one
+pair read the other way would cut a weight by 40 %; a judge that moved is read in full anyway
+(`DRIFT_TAU`), and then its consistency counts. It costs no pass: the pairs are read for the accuracy.
+What it did on pairs no choice was made on is in the README, "How far loop trusts its judge".
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ CHANCE = 0.5  # pairwise accuracy of a coin
 # Below this consistency with the readings it would carry over, a round's judge reads all its pairs
 # again: each pair's tau is +1 or -1, so 0.6 means one re-read pair in five ordered the other way.
 DRIFT_TAU = 0.6
+# Consistency scales a weight only when it was measured on at least this many pairs: from 20, one pair
+# read the other way moves tau by 0.1 (from the 5-pair slice, by 0.4).
+CONFIDENCE_PAIRS = 20
 
 
 def figure(outcomes: Iterable[bool]) -> dict:
@@ -59,22 +70,35 @@ def correct(chosen, rejected) -> bool:
     return is_number(chosen) and is_number(rejected) and chosen > rejected
 
 
-def effective_weight(weight: float, measured: dict | None) -> float:
-    """The weight a judged principle earns: weight x (2 x accuracy - 1) when the 95 % interval's lower
-    bound is above chance, else 0; unmeasured (n = 0), it keeps its weight (see the module docstring)."""
+def effective_weight(weight: float, measured: dict | None, confidence: float = 1.0) -> float:
+    """The weight a judged principle earns: weight x (2 x accuracy - 1) x confidence when the 95 %
+    interval's lower bound is above chance, else 0; unmeasured (n = 0), it keeps its weight (see the
+    module docstring)."""
     if not measured or not measured.get("n"):
         return weight
     if measured["low"] is None or measured["low"] <= CHANCE:
         return 0.0
-    return round(weight * max(0.0, 2 * measured["accuracy"] - 1), 4)
+    return round(weight * max(0.0, 2 * measured["accuracy"] - 1) * confidence, 4)
 
 
-def weight_note(principle_id: str, measured: dict, weight: float, effective: float) -> str:
-    """One line for a person: what the judge read and what weight that earned."""
+def confidence(agreement: dict | None) -> float:
+    """CREAM's confidence in a round judge's rewards: max(0, tau) of its consistency with the judges before
+    it, when measured on at least CONFIDENCE_PAIRS pairs; else 1 (too few to say, or no judge before)."""
+    if not agreement or agreement.get("n", 0) < CONFIDENCE_PAIRS or agreement.get("tau") is None:
+        return 1.0
+    return max(0.0, min(1.0, agreement["tau"]))
+
+
+def weight_note(principle_id: str, measured: dict, weight: float, effective: float,
+                agreement: dict | None = None) -> str:
+    """One line for a person: what the judge read and what weight that earned (and the consistency
+    that scaled it, when it did)."""
     if not measured.get("n"):
         return f"{principle_id}: no labeled pairs or examples to measure the judge on -> weight {effective:g}"
+    scaled = (f", consistency {agreement['tau']:+.2f} on {agreement['n']} pairs"
+              if effective and confidence(agreement) < 1 else "")
     head = (f"{principle_id}: judge accuracy {measured['accuracy']:.2f} [{measured['low']:.2f}, "
-            f"{measured['high']:.2f}] on {measured['n']} pairs -> weight {effective:.2g}")
+            f"{measured['high']:.2f}] on {measured['n']} pairs{scaled} -> weight {effective:.2g}")
     if effective == 0:
         return f"{head}; give it a [check] or better pairs"
     return f"{head} of {weight:g}"

@@ -19,6 +19,7 @@ The round records, in its folder:
                         judge state): the next round starts from it
     round.json          "reliability": {id: {accuracy, low, high, n}}, "effective_weights": {id: w},
                         "declared_weights": {id: w}, "consistency": {id: {tau, n, against_round}},
+                        "confidence": {id: the factor consistency gave its weight},
                         "judge_state" ("base": the model without an adapter, i.e. the anchor), "pairs_read"
 Round 0 (the starting model, no adapter) may call `assess` too: its figures are then the anchor's.
 """
@@ -33,8 +34,8 @@ from typing import Any
 
 from loop.datafile import atomic_write, atomic_write_json
 from loop.judging.judge_check import judge_scores, principle_pairs
-from loop.judging.reliability import (DRIFT_TAU, consistency, correct, effective_weight, figure, pairs_to_read,
-                                      weight_note)
+from loop.judging.reliability import (DRIFT_TAU, confidence, consistency, correct, effective_weight, figure,
+                                      pairs_to_read, weight_note)
 from loop.ledger import read_jsonl
 
 JUDGE_TEMPLATES = ("judge", "critique", "verdict", "lift")  # the templates a judge's score depends on
@@ -48,6 +49,7 @@ class Trust:
     weights: dict[str, float] = field(default_factory=dict)  # every principle -> its effective weight
     declared: dict[str, float] = field(default_factory=dict)  # every principle -> the weight its file gives
     consistency: dict[str, dict] = field(default_factory=dict)  # judged principle -> {tau, n, against_round}
+    confidence: dict[str, float] = field(default_factory=dict)  # judged principle -> the factor consistency gave
     judge_state: str = "base"
     pairs_read: int = 0
 
@@ -121,8 +123,11 @@ def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
     for p in constitution.principles:
         measured = trust.reliability.get(p.id)
         trust.declared[p.id] = p.weight
-        trust.weights[p.id] = effective_weight(p.weight, measured) if settings.reliability_weights and measured \
-            else p.weight
+        if measured is None or not settings.reliability_weights:
+            trust.weights[p.id] = p.weight
+            continue
+        trust.confidence[p.id] = confidence(trust.consistency.get(p.id)) if settings.consistency_confidence else 1.0
+        trust.weights[p.id] = effective_weight(p.weight, measured, trust.confidence[p.id])
     _record(folder, trust, readings)
     _tell(progress, constitution, trust, earlier_info.get("effective_weights", {}))
     return trust
@@ -185,4 +190,5 @@ def _tell(progress, constitution, trust: Trust, before: dict[str, float]) -> Non
     for pid, measured in trust.reliability.items():
         weight = constitution.get(pid).weight
         if round(trust.weights[pid], 2) != round(before.get(pid, weight), 2):
-            progress.note(weight_note(pid, measured, weight, trust.weights[pid]))
+            progress.note(weight_note(pid, measured, weight, trust.weights[pid],
+                                      trust.consistency.get(pid) if trust.confidence.get(pid, 1.0) < 1 else None))

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from loop.ledger import Ledger
 
-TRUST_KEYS = ("reliability", "effective_weights", "declared_weights", "judge_state", "consistency")
+TRUST_KEYS = ("reliability", "effective_weights", "declared_weights", "judge_state", "consistency", "confidence")
 
 
 def interval(entry: dict | None) -> str:
@@ -27,6 +27,11 @@ def weight_cell(weight, effective) -> str:
     if weight is None or effective is None:
         return "-"
     return f"{weight:g}" if effective == weight else f"{effective:.2g} of {weight:g}"
+
+
+def tau_cell(agreement: dict | None) -> str:
+    """"+0.70": the round judge's consistency with the judges before it; "-" where it read no pair again."""
+    return "-" if not agreement or agreement.get("tau") is None else f"{agreement['tau']:+.2f}"
 
 
 def trust_of(ledger: Ledger, n: int) -> dict:
@@ -53,24 +58,27 @@ def anchor_trust(measured: list[tuple[int, dict]]) -> tuple[int, dict] | None:
 
 
 def reliability_table(ledger: Ledger) -> Table | None:
-    """Per judged principle: the anchor's reading of the labeled pairs, the last round judge's, and the
-    weight it trained with."""
+    """Per judged principle: the anchor's reading of the labeled pairs, the last round judge's, its
+    consistency with the judges before it (τ), and the weight it trained with."""
     measured = measured_rounds(ledger)
     if not measured:
         return None
     last_round, last = measured[-1]
     anchor = anchor_trust(measured)
     table = Table(title="judge reliability: accuracy on labeled pairs [95% interval]", title_justify="left",
-                  header_style="bold", padding=(0, 1))
+                  header_style="bold", padding=(0, 1), caption="τ: consistency with the judges before it (CREAM)",
+                  caption_justify="left")
     table.add_column("principle", style="bold")
     table.add_column(f"anchor (round {anchor[0]})" if anchor else "anchor", no_wrap=True)
     table.add_column(f"judge (round {last_round})", no_wrap=True)
     table.add_column("n", justify="right")
+    table.add_column("τ", justify="right", no_wrap=True)
     table.add_column("weight", justify="right", no_wrap=True)
     for pid, entry in last["reliability"].items():
         weights, declared = last.get("effective_weights", {}), last.get("declared_weights", {})
         table.add_row(pid, interval(anchor[1]["reliability"].get(pid)) if anchor else "not measured",
-                      interval(entry), str(entry.get("n", "-")), weight_cell(declared.get(pid), weights.get(pid)))
+                      interval(entry), str(entry.get("n", "-")), tau_cell(last.get("consistency", {}).get(pid)),
+                      weight_cell(declared.get(pid), weights.get(pid)))
     return table
 
 
