@@ -91,12 +91,11 @@ def confidence(agreement: dict | None) -> float:
 
 def weight_note(principle_id: str, measured: dict, weight: float, effective: float,
                 agreement: dict | None = None) -> str:
-    """One line for a person: what the judge read and what weight that earned (and the consistency
-    that scaled it, when it did)."""
+    """One line for a person: what the judge read and what weight that earned (and `agreement`, the
+    consistency that scaled it, when it did)."""
     if not measured.get("n"):
         return f"{principle_id}: no labeled pairs or examples to measure the judge on -> weight {effective:g}"
-    scaled = (f", consistency {agreement['tau']:+.2f} on {agreement['n']} pairs"
-              if effective and confidence(agreement) < 1 else "")
+    scaled = f", consistency {agreement['tau']:+.2f} on {agreement['n']} pairs" if agreement and effective else ""
     head = (f"{principle_id}: judge accuracy {measured['accuracy']:.2f} [{measured['low']:.2f}, "
             f"{measured['high']:.2f}] on {measured['n']} pairs{scaled} -> weight {effective:.2g}")
     if effective == 0:
