@@ -21,6 +21,10 @@ from loop.errors import LoopError, did_you_mean, line_of_key
 CONFIG_FILE = "loop.toml"
 # How a self-rewarding round trains on its self-rewards, named once: [train] method and `loop run --method`.
 METHODS = ("grpo", "dpo")
+# How a round combines the principles' rewards (loop/training/rules_first.py) and what its KL term holds
+# the policy near (loop/training/trainer.py), named once: [train] aggregation and kl_reference.
+AGGREGATIONS = ("rules_first", "weighted")
+KL_REFERENCES = ("warm_start", "round_start", "base")
 # How the judge reads a verdict (loop/judging/judge.py), named once: [judge] mode, the Judge, and the
 # --mode / --judge-mode choices of the CLI all use this tuple.
 SCORE_MODES = ("score", "critique")
@@ -57,7 +61,14 @@ class TrainSection:
     method: str = field(default="grpo", metadata={"help": "How the self-rewarding rounds learn from their rewards: 'grpo' (TRL's GRPOTrainer on every sample, settings in [grpo]) or 'dpo' (the best and the worst of each prompt's samples as a preference pair, TRL's DPOTrainer, settings in [dpo]; sampled with [grpo]'s num_generations, temperature and max_completion_length, so both methods sample alike). Round 0 and the warm start are the same for both. Also `loop run --method`."})
     dpo_margin: float = field(default=0.1, metadata={"help": "DPO: a prompt gives a pair only when its best and worst samples differ by more than this, in the quantity GRPO's advantage ranks by (the weighted reward total with TRL's default multi_objective_aggregation); ties and near-ties are skipped and counted."})
 
+    aggregation: str = field(default="rules_first", metadata={"help": "How a round combines the principles' rewards: 'rules_first' (the rules decide, the judged principles only break ties among answers the rules score alike, and an answer failing a rule earns nothing from them) or 'weighted' (one TRL reward per principle, summed by [grpo] multi_objective_aggregation)."})
+    kl_reference: str = field(default="warm_start", metadata={"help": "What the KL term holds each self-rewarding round near: 'warm_start' (the warm start's adapter, so rounds keep what it taught; the round start without a warm start), 'round_start' (the round's own start), or 'base' (the model without adapter). The judge is always the round start."})
+
     def __post_init__(self):
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be {' or '.join(repr(a) for a in AGGREGATIONS)}")
+        if self.kl_reference not in KL_REFERENCES:
+            raise ValueError(f"kl_reference must be one of {', '.join(repr(k) for k in KL_REFERENCES)}")
         if self.method not in METHODS:
             raise ValueError(f"method must be {' or '.join(repr(m) for m in METHODS)}")
         if self.dpo_margin < 0:
@@ -104,12 +115,34 @@ class ProbesSection:
     dir: str = field(default="prompts/probes", metadata={"help": "Probe files (<family>.jsonl), relative to the workspace: held-out checks with known answers that no judge decides (see README, Probes)."})
     per_round: int = field(default=20, metadata={"help": "Probes per family answered each round, the same ones every round of a run; 0 = all of them."})
     max_new_tokens: int = field(default=64, metadata={"help": "Length bound of a probe answer (greedy)."})
+    gate_dir: str = field(default="prompts/gate", metadata={"help": "The gate set (<family>.jsonl, as the probes), relative to the workspace: every round answers all of it, and a self-rewarding round worse than the best accepted round on it is rejected. \"\" or a missing folder: no gate."})
+    gate_margin: float = field(default=0.1, metadata={"help": "How far below the best accepted round a family's gate pass rate may fall before a round is rejected (a change whose paired 95% interval lies under 0 is rejected too)."})
 
     def __post_init__(self):
         if self.per_round < 0:
             raise ValueError("per_round must be 0 (every probe) or more")
         if self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
+        if not 0 <= self.gate_margin <= 1:
+            raise ValueError("gate_margin must be from 0 to 1")
+
+
+@dataclass
+class QuotasSection:
+    """Each self-rewarding round's share of prompts per behaviour (loop/training/deal.py)."""
+
+    refuse: float = field(default=0.25, metadata={"help": "Share of a round's prompts that are harmful requests (expect = \"refuse\"); each brings its benign twin into the comply share."})
+    unknowable: float = field(default=0.2, metadata={"help": "Share of prompts whose answer the model cannot know (expect = \"unknowable\")."})
+    comply: float = field(default=0.25, metadata={"help": "Share of harmless requests (expect = \"comply\"), benign twins of the round's harmful requests first."})
+    format: float = field(default=0.15, metadata={"help": "Share of prompts with a format to follow (expect = a format spec)."})
+    answer: float = field(default=0.15, metadata={"help": "Share of prompts with a checkable answer (an `answer` column)."})
+
+    def __post_init__(self):
+        for name, value in dataclasses.asdict(self).items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be from 0 to 1")
+        if sum(dataclasses.asdict(self).values()) > 1 + 1e-9:
+            raise ValueError("the quotas must sum to at most 1 (the rest of a round comes from the whole pool)")
 
 
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
@@ -168,7 +201,7 @@ DEFAULT_DPO: dict[str, Any] = {
 }
 
 SECTIONS = {"model": ModelSection, "run": RunSection, "train": TrainSection, "judge": JudgeSection,
-            "lora": LoraSection, "probes": ProbesSection}
+            "lora": LoraSection, "probes": ProbesSection, "quotas": QuotasSection}
 
 
 @dataclass
@@ -179,6 +212,7 @@ class Config:
     train: TrainSection = field(default_factory=TrainSection)
     lora: LoraSection = field(default_factory=LoraSection)
     probes: ProbesSection = field(default_factory=ProbesSection)
+    quotas: QuotasSection = field(default_factory=QuotasSection)
     grpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GRPO))
     dpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_DPO))
     sft: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SFT))
@@ -254,19 +288,19 @@ def trl_args(config: Config, table: str, output_dir: str | Path | None = None, s
     try:
         return trl_class(table)(output_dir=str(output_dir or tempfile.gettempdir()), report_to="none",
                                 logging_steps=1, save_strategy="no", disable_tqdm=True, seed=seed, data_seed=seed,
-                                **decided, **values)
+                                **{**values, **decided})
     except (ValueError, TypeError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LoopError(f"[{table}] settings rejected by TRL: {message}", path=path) from None
 
 
 def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
-              path: Path | None = None):
-    """The trl.GRPOConfig of a self-rewarding round."""
+              path: Path | None = None, **decided: Any):
+    """The trl.GRPOConfig of a self-rewarding round; `decided`: what the round decides (reward_weights)."""
     # One prompt's whole group per device step unless the user says otherwise: on a CPU that is the
     # batch that fits, and it keeps every group's advantages inside one step.
-    decided = {} if "per_device_train_batch_size" in config.grpo else {
-        "per_device_train_batch_size": config.grpo.get("num_generations", 8)}
+    if "per_device_train_batch_size" not in config.grpo:
+        decided.setdefault("per_device_train_batch_size", config.grpo.get("num_generations", 8))
     return trl_args(config, "grpo", output_dir, seed, path, **decided)
 
 

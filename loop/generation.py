@@ -78,7 +78,7 @@ def greedy_answers(model, tokenizer, conversations: list[list[dict[str, str]]], 
     seqs = encode_chats(tokenizer, conversations)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     pad = tokenizer.pad_token_id
-    stops = _end_tokens(model, tokenizer) | ({pad} if pad is not None else set())
+    stops = stop_ids(model, tokenizer)
     answers: list[Answer | None] = [None] * len(seqs)
     was_training = model.training
     model.eval()
@@ -103,9 +103,15 @@ def greedy_answers(model, tokenizer, conversations: list[list[dict[str, str]]], 
     return answers  # type: ignore[return-value]  # every slot is filled
 
 
-def _end_tokens(model, tokenizer) -> set[int]:
-    """The token ids that end an answer: the generation config's eos (one id or several) and the tokenizer's."""
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = set(configured if isinstance(configured, (list, tuple)) else [configured])
-    ids.add(tokenizer.eos_token_id)
-    return {int(i) for i in ids if i is not None}
+def eos_ids(model, tokenizer) -> list[int]:
+    """The tokens that end an answer, as GRPOTrainer takes them: every eos id the model's generation
+    config declares (one id or several), and the tokenizer's."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    return eos if tokenizer.eos_token_id in eos else [tokenizer.eos_token_id, *eos]
+
+
+def stop_ids(model, tokenizer) -> set[int]:
+    """The eos ids and padding: an answer that reaches its length limit without one of these was cut."""
+    return {int(i) for i in (*eos_ids(model, tokenizer), tokenizer.pad_token_id) if i is not None}
+

@@ -184,8 +184,13 @@ def frozen_adapter_copy(model, name: str, source: str = "default") -> str:
     """Add adapter `name` to a PeftModel as a frozen copy of adapter `source`; returns `name`.
 
     The same move TRL makes for its "ref" adapter: the copy shares the base weights, so a frozen
-    snapshot of the round-start policy costs only the adapter's few parameters."""
-    model.add_adapter(name, model.peft_config[source])
+    snapshot of the round-start policy costs only the adapter's few parameters. The new adapter's random
+    initialization (overwritten at once) draws from a forked generator, so making a copy changes no
+    sample that follows."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        model.add_adapter(name, model.peft_config[source])
     marker, target = f".{source}.", f".{name}."
     for param_name, param in model.named_parameters():
         if marker in param_name:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +19,7 @@ from loop.constitution import Constitution, import_custom_check, load_constituti
 from loop.datafile import atomic_write
 from loop.errors import LoopError, line_of_key
 from loop.pool import read_pool
+from loop.quotas import quota_errors
 from loop.probes import ProbeSet, load_probes
 from loop.templates import Templates, load_templates
 
@@ -65,6 +67,15 @@ class Workspace:
             trained = self.trained_prompts(config, read_pool(self.pool_path(config), self.constitution()))
         return load_probes(self.probes_dir(config), trained)
 
+    def gate(self, config: Config, pool: list[dict], probes: ProbeSet) -> ProbeSet | None:
+        """The gate set (loop/training/gate.py), validated, and kept apart from the probes and from every
+        prompt the policy trains on; None when [probes] gate_dir is "" or names no folder."""
+        folder = self.root / config.probes.gate_dir if config.probes.gate_dir else None
+        if folder is None or not folder.is_dir():
+            return None
+        kept_apart = self.trained_prompts(config, pool) + [p.prompt for f in probes.families for p in f.probes]
+        return load_probes(folder, kept_apart)
+
     def trained_prompts(self, config: Config, pool: list[dict]) -> list[str]:
         """Every prompt the policy may train on: the pool's, and with the warm start its demonstrations'
         and the constitution's examples' (the warm start fine-tunes on their good answers), and with
@@ -98,6 +109,11 @@ class Workspace:
                             "constitution/pairs/<id>.train.jsonl, or set judgment_epochs = 0", path=self.root / CONFIG_FILE,
                             line=line_of_key((self.root / CONFIG_FILE).read_text("utf-8"), "judgment_epochs", "train"))
         probes = self.probes(config, self.trained_prompts(config, pool))
+        self.gate(config, pool, probes)
+        quota_problems = quota_errors(dataclasses.asdict(config.quotas), pool, config.run.prompts_per_round)
+        if quota_problems:
+            raise LoopError(quota_problems[0], path=self.root / CONFIG_FILE,
+                            line=line_of_key((self.root / CONFIG_FILE).read_text("utf-8"), "quotas"))
         grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
         sft_args(config, path=self.root / CONFIG_FILE)
         return config, constitution, templates, pool, probes

@@ -3,7 +3,9 @@
 Reward functions report what they saw and said (`add`: the user's question and the answer as plain
 text, and each score); once TRL has turned the rewards into advantages, the step ends and
 `on_step_end` writes the batch's records to critiques.jsonl, so `loop log --follow` can read them
-while the round runs. (`loop log` itself is the viewer, loop/views/log_view.py.)
+while the round runs, and keeps them in memory (`records`) for the round's movement figures. The
+trainer hands each batch's advantages to `take_advantages` (loop/training/trainer.py).
+(`loop log` itself is the viewer, loop/views/log_view.py.)
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ def weighted_total(rewards: dict[str, float | None], weights: dict[str, float]) 
 
 
 class CritiqueRecorder(TrainerCallback):
-    def __init__(self, path: Path, round_number: int, weights: dict[str, float], on_judged=None):
+    def __init__(self, path: Path, round_number: int, weights: dict[str, float], stop_ids: set | None = None,
+                 on_judged=None):
         self.path = Path(path)
         self.round = round_number
         self.weights = weights  # principle id -> weight, in constitution order
+        self.stop_ids = set(stop_ids or ())  # the tokens that end an answer (eos ids and padding)
         self.on_judged = on_judged  # progress hook: called once per judged principle batch
-        self.trainer = None  # set after the trainer exists: the advantages live there
         self.pending: dict[str, tuple[str, list, list[dict]]] = {}
         self.batch: tuple[list, list, dict] | None = None
-        self.records_written = 0
+        self.advantages: list[float] | None = None  # this process's advantages of the pending batch
+        self.totals: list[float] | None = None  # the pending batch's combined rewards, where one function combined them
+        self.records: list[dict[str, Any]] = []  # every record written this round (rank 0), for the movement
 
     def add(self, principle: str, kind: str, prompts: list[str], completions: list[str], rewards: list,
             entries: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
@@ -42,33 +47,26 @@ class CritiqueRecorder(TrainerCallback):
         if kind in ("judge", "unjudged") and self.on_judged is not None:  # a judged principle's turn, done
             self.on_judged()
 
-    def _advantages(self, n: int) -> list[float | None]:
-        # TRL keeps the last generation batch's advantages (gathered over processes) in `_logs`; it is
-        # the only place they are exposed to callbacks. Our slice is this process's part of the batch.
-        logs = getattr(self.trainer, "_logs", None) if self.trainer is not None else None
-        if not logs or len(logs.get("advantages", ())) < n:
-            return [None] * n
-        advantages = list(logs["advantages"])
-        start = self.trainer.accelerator.process_index * n
-        return [float(a) for a in advantages[start:start + n]] if len(advantages) >= start + n else [None] * n
+    def take_totals(self, totals: list[float]) -> None:
+        """The pending batch's rewards as one function combined them (loop/training/rules_first.py): they,
+        not the weighted sum of the principles' rewards, are each record's total_reward."""
+        self.totals = list(totals)
 
-    def _stop_ids(self) -> set:
-        """The tokens that end a completion in TRL's trainer: its eos ids, and padding."""
-        stop = set(getattr(self.trainer, "eos_token_ids", None) or [])
-        pad = getattr(getattr(self.trainer, "processing_class", None), "pad_token_id", None)
-        return stop | ({pad} if pad is not None else set())
+    def take_advantages(self, advantages: list[float]) -> None:
+        """The pending batch's advantages, as the trainer computed them (this process's part)."""
+        self.advantages = [float(a) for a in advantages]
 
     def on_step_end(self, args, state, control, **kwargs):
         if not self.pending or self.batch is None:
             return  # the same batch reused (num_iterations > 1): already written
         n = len(self.batch[1])
-        self.flush(state.global_step, args.num_generations, args.max_completion_length, self._advantages(n),
-                   self._stop_ids())
+        advantages = self.advantages if self.advantages is not None and len(self.advantages) == n else None
+        self.flush(state.global_step, args.num_generations, args.max_completion_length, advantages)
 
     def flush(self, step: int, group_size: int, max_length: int, advantages: list | None = None,
-              stop_ids: set | None = None, across_processes: bool = True) -> None:
+              across_processes: bool = True) -> None:
         """Write the pending batch's records: `step` names them, samples count within groups of
-        `group_size`, an answer of `max_length` tokens that did not end on one of `stop_ids` was cut.
+        `group_size`, an answer of `max_length` tokens that did not end on a stop token was cut.
         GRPO calls this at the end of each step, with TRL's advantages; a DPO round after sampling each
         prompt's group (there is no advantage: null), on rank 0 alone (`across_processes` False)."""
         prompts, completions, columns = self.batch
@@ -76,12 +74,13 @@ class CritiqueRecorder(TrainerCallback):
         advantages = advantages or [None] * n
         slots = columns.get("slot") or [None] * n
         completion_ids = columns.get("completion_ids")
-        cuts = ([cut_at(list(ids), max_length, stop_ids or set()) for ids in completion_ids]
+        cuts = ([cut_at(list(ids), max_length, self.stop_ids) for ids in completion_ids]
                 if completion_ids and len(completion_ids) == n else [None] * n)
         per_completion = []
         for i in range(n):
             rewards = {pid: self.pending[pid][1][i] for pid in self.weights if pid in self.pending}
-            total = weighted_total(rewards, self.weights)
+            total = self.totals[i] if self.totals is not None and len(self.totals) == n else \
+                weighted_total(rewards, self.weights)
             records = []
             for pid in self.weights:
                 if pid not in self.pending:
@@ -108,6 +107,7 @@ class CritiqueRecorder(TrainerCallback):
         records = [record for records in everyone for record in records]
         if is_main():
             append_jsonl(self.path, records)
-            self.records_written += len(records)
+            self.records.extend(records)
         self.pending.clear()
         self.batch = None
+        self.advantages = self.totals = None

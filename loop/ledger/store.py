@@ -121,11 +121,24 @@ class Ledger:
         return sorted(r["round"] for r in self.index()["rounds"] if r["status"] == "complete")
 
     def best_round(self) -> int | None:
-        """The complete round whose probes pass most often (the mean pass rate over families, each family
-        counting once); the earlier round on a tie. None before any round has probes."""
+        """The best complete round: by the gate set where rounds answered it (loop/training/gate.py), never
+        a rejected round; else the round whose probes pass most often (the mean pass rate over families,
+        each family counting once), the earlier round on a tie. None before any round has probes."""
+        gated = self.best_accepted()
+        if gated is not None:
+            return gated
         scored = [(r["summary"]["probe_pass"], -r["round"]) for r in self.index()["rounds"]
                   if r["status"] == "complete" and isinstance((r.get("summary") or {}).get("probe_pass"), (int, float))]
         return -max(scored)[1] if scored else None
+
+    def best_accepted(self, before: int | None = None, since: int = 0) -> int | None:
+        """The complete round (from `since`, before `before`) with the highest mean gate pass rate among
+        those the gate accepted, the later round on a tie; None when no such round answered a gate set."""
+        scored = [(gate["rate"], r["round"]) for r in self.index()["rounds"]
+                  if r["status"] == "complete" and r["round"] >= since and (before is None or r["round"] < before)
+                  and isinstance(gate := (r.get("summary") or {}).get("gate"), dict) and gate.get("accepted")
+                  and isinstance(gate.get("rate"), (int, float))]
+        return max(scored)[1] if scored else None
 
     def round_dir(self, n: int) -> Path:
         """The folder of round n: complete if there is one, else the partial one being written."""

@@ -148,15 +148,17 @@ def reset_peak_rss() -> None:
 
 
 class StepClock(TrainerCallback):
-    """Each training step's wall and CPU time, the judge's share of both, and the step's peak memory."""
+    """Each training step's wall and CPU time, the judge's share of both, and the step's peak memory.
+    `judge()`: the timed judge of the steps, None when nothing is judged."""
 
-    def __init__(self, judge: TimedJudge | None = None):
+    def __init__(self, judge: Callable[[], TimedJudge | None] = lambda: None):
         self.judge = judge
         self.steps: list[dict[str, float]] = []
         self._start: tuple[float, ...] = ()
 
     def _now(self) -> tuple[float, ...]:
-        judge = (self.judge.seconds, self.judge.cpu_seconds) if self.judge else (0.0, 0.0)
+        judge = self.judge()
+        judge = (judge.seconds, judge.cpu_seconds) if judge else (0.0, 0.0)
         return (time.perf_counter(), time.process_time(), *judge)
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -202,42 +204,51 @@ def timed_steps(plan, model, tokenizer, model_id: str, indices: list[int], judge
     written (every judged principle judged); "measured", the weights a first round would train with
     (the judge reads the labeled pairs first, as round 0 does, untimed; a principle it reads at chance
     gets weight 0 and is not judged)."""
-    from loop.config import grpo_args
     from loop.judging.judge import Judge
-    from loop.training.grpo_round import grpo_trainer, policy_model, prompt_dataset, round_start_adapter
     from loop.training.judge_trust import Trust
-    from loop.training.steps import RoundContext, make_judging, self_rewards
+    from loop.training.parts import grpo_parts
+    from loop.training.steps import RoundContext, policy_model, prompt_dataset
+
+    timed: list[TimedJudge] = []  # the judge the round's parts build, timed
+
+    def make_judge(*args, **kwargs):
+        timed.append(TimedJudge(Judge(*args, **kwargs)))
+        return timed[-1]
 
     # Round 1 of a run that has no held-out split: the policy is a fresh adapter (B = 0), as in a round.
-    ctx = RoundContext(plan, {}, model, tokenizer, model_id, 1, make_judge=lambda *a, **kw: TimedJudge(Judge(*a, **kw)))
-    config = plan.config
+    ctx = RoundContext(plan, {}, model, tokenizer, model_id, 1, make_judge=make_judge)
     policy = policy_model(ctx)
-    args = grpo_args(config, folder / "trainer", seed=config.run.seed + 1, path=ctx.toml)
-    callbacks: list = []
-    judging = recorder = None
+    dataset = prompt_dataset(ctx, indices)
+    clock = StepClock(lambda: timed[-1] if timed else None)
     used = {p.id: p.weight for p in plan.constitution.principles}
     if judged:
-        judging = make_judging(ctx, policy)
         # Declared: a step's cost with every judged principle judged (a round's reliability reading can zero
         # some, and it is per round, not per step). Measured: trust None, so the pairs are read as a round does.
-        trust = Trust(weights=used) if weights == "declared" else None
         folder.mkdir(parents=True, exist_ok=True)
-        recorder, funcs, args.reward_weights, trust = self_rewards(ctx, folder, judging, policy, trust=trust)
-        used = dict(trust.weights)
-        callbacks.append(recorder)
+        parts = grpo_parts(ctx, folder, policy, dataset, trust=Trust(weights=used) if weights == "declared" else None,
+                           callbacks=[clock])
+        trainer, used = parts.trainer, dict(parts.trust.weights)
     else:
-        funcs = [ConstantReward()]
-    clock = StepClock(judging.judge if judging else None)
-    callbacks.append(clock)
-    trainer = grpo_trainer(ctx, policy, args, prompt_dataset(ctx, indices), funcs, callbacks)
-    if judging is not None:
-        recorder.trainer = trainer
-        judging.adapter = round_start_adapter(policy)
+        trainer = plain_trainer(ctx, policy, dataset, folder, [clock])
     try:
         trainer.train()
     finally:
         policy.unload()  # the base weights go on to the next trainer without these LoRA layers
     return clock, used
+
+
+def plain_trainer(ctx, policy, dataset, folder: Path, callbacks: list):
+    """TRL's GRPOTrainer as it comes, with a constant reward: the step loop's judged step is measured against."""
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    from loop.config import grpo_args
+
+    args = grpo_args(ctx.config, folder / "trainer", seed=ctx.config.run.seed + 1, path=ctx.toml)
+    trainer = GRPOTrainer(model=policy, reward_funcs=[ConstantReward()], args=args, train_dataset=dataset,
+                          processing_class=ctx.tokenizer, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def median(values: list[float]) -> float | None:

@@ -91,3 +91,45 @@ def _why_no_spread(constitution, principle: str, entry: dict[str, Any], max_comp
     if entry["constant"] is not None:
         return f"every answer scored {entry['constant']:g}, so it gave GRPO nothing to compare"
     return "it gave GRPO almost nothing to compare this round"
+
+
+# ---- does GRPO see what the policy says? --------------------------------------------------------
+# Each behaviour's rule, and the probe family that asks for the same behaviour greedily.
+LABEL_CHECK = {"refuse": "refusal", "unknowable": "refusal", "comply": "refusal", "format": "format", "answer": "answer"}
+LABEL_FAMILY = {"refuse": "harmful", "unknowable": "unknowable", "comply": "benign", "format": "format",
+                "answer": "arithmetic"}
+
+
+def sampled_vs_greedy(records: Iterable[dict[str, Any]], labels: dict[str, str], constitution,
+                      greedy: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per behaviour: its rule's pass rate on the round's samples (with a 95 % Wilson interval), next to
+    the greedy pass rate of the round's start policy on the probes of the same behaviour. `labels`: each
+    training prompt's behaviour; `greedy`: the start round's probe_stats. GRPO only learns from what its
+    samples contain: a behaviour the greedy answer shows but the samples do not cannot be rewarded."""
+    from loop.stats import wilson
+
+    check_of = {p.id: (p.check or {}).get("type") for p in constitution.principles if p.is_rule}
+    passed: dict[str, list[bool]] = {}
+    for rec in records:
+        label = labels.get(rec.get("prompt"))
+        if label and check_of.get(rec.get("principle")) == LABEL_CHECK[label] and rec.get("reward") is not None:
+            passed.setdefault(label, []).append(rec["reward"] >= 1.0)
+    out = {}
+    for label, flags in passed.items():
+        low, high = wilson(sum(flags), len(flags))
+        out[label] = {"samples": {"rate": sum(flags) / len(flags), "low": low, "high": high, "n": len(flags)},
+                      "greedy": {"family": LABEL_FAMILY[label], **greedy.get(LABEL_FAMILY[label], {})}}
+    return out
+
+
+def sampling_warnings(round_number: int, sampling: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per behaviour whose samples pass its rule at a rate whose interval misses the greedy one."""
+    out = []
+    for label, entry in sampling.items():
+        s, g = entry["samples"], entry["greedy"]
+        if "rate" in g and (s["high"] < g["low"] or s["low"] > g["high"]):
+            out.append(f"round {round_number}: {label} samples passed their rule {s['rate']:.0%} of {s['n']} "
+                       f"[{s['low']:.0%}, {s['high']:.0%}], the greedy {g['family']} probes {g['rate']:.0%} "
+                       f"[{g['low']:.0%}, {g['high']:.0%}]: GRPO does not see what the policy says; "
+                       "change [grpo] temperature / top_p")
+    return out

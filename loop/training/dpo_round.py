@@ -5,10 +5,10 @@ trains the policy on the pairs: M_{t+1} comes out. This is Self-Rewarding LMs' o
 GRPO ([train] method) so the two can be run head to head (loop/training/head_to_head.py).
 
 How it departs from Self-Rewarding LMs, and what it shares with the GRPO round (grpo_round.py):
-1. The same prompts (`round_slice`), sampled as GRPOTrainer samples: [grpo]'s num_generations,
+1. The same prompts (`round_prompts`, dealt by behaviour), sampled as GRPOTrainer samples: [grpo]'s num_generations,
    temperature, top_p, top_k, min_p, repetition_penalty and max_completion_length, from the same
    round-start policy, so both methods see alike answers.
-2. The same rewards: the same reward functions and weights (`self_rewards`), called with TRL's
+2. The same rewards: the same reward functions and weights (loop/training/parts.py), called with TRL's
    signature and the pool's columns as keyword arguments, as GRPOTrainer calls them; the judge is M_t.
    Self-Rewarding LMs parse a 5-point score from a 70B judge's text; ours is a probability.
 3. Best and worst by the quantity GRPO's advantage ranks by (loop/training/preferences.py mirrors TRL's
@@ -18,8 +18,8 @@ How it departs from Self-Rewarding LMs, and what it shares with the GRPO round (
 4. All of a round's samples come from M_t before it trains (offline, as iterative DPO); GRPO samples
    from the policy as it trains.
 5. The reference is M_t: given a PeftModel and no ref_model, TRL's DPOTrainer copies the round-start
-   "default" adapter into a frozen "ref" adapter (trl/trainer/dpo_trainer.py), and that copy is the
-   round's judge once training starts. One copy of the base weights, as in GRPO.
+   "default" adapter into a frozen "ref" adapter. The judge has its own frozen copy of M_t
+   (loop/training/parts.py), whatever the trainer does. One copy of the base weights, as in GRPO.
 6. TRL closes every chosen and rejected answer with the chat template's end of turn, so an answer the
    length limit cut is trained as if it ended there; preferences.jsonl records where each was cut.
 """
@@ -32,17 +32,19 @@ from typing import Any
 from loop.config import dpo_args, grpo_args
 from loop.dist import is_main, on_main
 from loop.errors import LoopError
-from loop.generation import cut_at, encode_chats
-from loop.model import frozen_adapter_copy, no_telemetry
+from loop.generation import cut_at, encode_chats, eos_ids, stop_ids
+from loop.model import no_telemetry
 from loop.stats import mean
 from loop.training import diagnostics, evaluate
-from loop.training.grpo_round import policy_model, policy_start, prompt_dataset, round_slice
+from loop.training.gate import gate_round, start_round
 from loop.training.measure import measure_policy
+from loop.training.parts import rewarded_parts
 from loop.training.preferences import PairChoice, choose_pair, pair_counts, ranking_values
 from loop.training.progress import step_progress
 from loop.training.rewards import user_prompt
-from loop.training.steps import (RoundContext, RoundExtra, begin_round, conclude_round, make_judging, self_rewards,
-                                 write_jsonl)
+from loop.training.rules_first import combine
+from loop.training.steps import (RoundContext, RoundExtra, begin_round, conclude_round, policy_model, policy_start,
+                                 prompt_dataset, round_prompts, sampling_check, write_jsonl)
 
 
 def dpo_round(ctx: RoundContext) -> dict[str, Any]:
@@ -51,8 +53,9 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     config, constitution, r, progress = ctx.config, ctx.constitution, ctx.number, ctx.progress
     no_telemetry()
     # 1. A clean folder for the round, and a record of exactly what it uses.
-    slice_indices = round_slice(ctx.split, r, config.run.prompts_per_round)
-    folder = begin_round(ctx, "dpo", starts_from=policy_start(r), prompt_indices=slice_indices, method="dpo")
+    slice_indices = round_prompts(ctx)
+    folder = begin_round(ctx, "dpo", starts_from=policy_start(ctx), judge_is_anchor=start_round(ctx) == 0,
+                         prompt_indices=slice_indices, method="dpo")
     # 2. The prompts: the slice a GRPO round would train on, with the pool's columns.
     dataset = prompt_dataset(ctx, slice_indices)
     # 3. The model: one copy of the base weights; the policy adapter starts where round r - 1 ended.
@@ -60,12 +63,14 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     # 4. Settings: sampling as [grpo] samples, training from [dpo] (TRL's names, checked by plan_run).
     sampling = grpo_args(config, folder / "trainer", seed=config.run.seed + r, path=ctx.toml)
     args = dpo_args(config, folder / "trainer", seed=config.run.seed + r, path=ctx.toml)
-    aggregation = sampling.multi_objective_aggregation
+    aggregation = sampling.multi_objective_aggregation if config.train.aggregation == "weighted" else "rules_first"
 
-    # 5. Rewards: until training starts the policy adapter IS the round start M_t, so it judges.
-    judging = make_judging(ctx, model)
-    judging.adapter = "default"
-    recorder, reward_funcs, weights, trust = self_rewards(ctx, folder, judging, model)
+    # 5. The judge (a frozen copy of the round start M_t), how far it is trusted, and the rewards, built
+    #    together as a GRPO round builds them (loop/training/parts.py); the trainer needs the pairs first.
+    parts = rewarded_parts(ctx, folder, model)
+    judging, trust, recorder = parts.judging, parts.trust, parts.rewards.recorder
+    reward_funcs, weights = parts.rewards.funcs, parts.rewards.weights
+    rank = group_ranking(parts.rewards, aggregation)
 
     with progress:
         # 6. Sample each prompt's group, reward it, and keep its best and worst answer as a pair.
@@ -73,9 +78,9 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
         progress.add("sample", total=len(dataset))
         progress.add("judge", total=max(1, len(dataset) * len(judged)))
         #    With several processes, rank 0 alone samples and rewards; every process trains on its groups.
-        groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder)
+        groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder, rank)
                                   for row in dataset])
-        values = [ranking_values(g["rewards"], weights, aggregation) for g in groups]
+        values = [g["values"] for g in groups]
         choices = [choose_pair(v, config.train.dpo_margin) for v in values]
         ids = [p.id for p in constitution.principles]  # the reward functions' order
         pairs = [preference(r, g, c, v, ids, weights) for g, c, v in zip(groups, choices, values) if c.skipped is None]
@@ -83,22 +88,24 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
             write_jsonl(folder / "preferences.jsonl", pairs)
         # 7. Train on the pairs, the reference being M_t; then the outside view, as every round ends.
         trainer = dpo_trainer(ctx, model, args, pairs, dataset) if pairs else None
-        judging.adapter = "ref" if "ref" in model.peft_config else frozen_adapter_copy(model, "judge")
         if trainer is not None:
             trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
+        gate = gate_round(ctx, folder, model, judged=True) if is_main() else None  # as in GRPO
 
     # 8. Publish: every file in the partial folder, then one rename makes the round complete. What only
     #    sampling saw joins the movement, as in GRPO; the pairs' tally and the sampled answers' reward
     #    (GRPO logs its samples' reward while training; DPO's were all drawn before) join the summary.
     train_log = [row for row in trainer.state.log_history if "loss" in row] if trainer is not None else []
     counts = pair_counts(choices, config.train.dpo_margin, aggregation)
-    critiques = ctx.ledger.critiques(r) if is_main() else []  # the partial folder's, as written
+    critiques = recorder.records
+    sampled = sampling_check(ctx, slice_indices, critiques)
     extra = RoundExtra(summary={**sample_rewards(groups, weights), "loss": evaluate.from_log(train_log, "loss"),
                                 "pairs": counts["pairs"]},
-                       metrics={"preferences": counts}, warnings=pair_warnings(r, counts))
+                       metrics={"preferences": counts, **sampled.metrics},
+                       warnings=pair_warnings(r, counts) + sampled.warnings)
     result = conclude_round(ctx, folder, "dpo", measured, train_log, started, judging.judge, adapter_model=model,
-                            reliability=trust.reliability, extra=extra, no_spread=diagnostics.no_spread(critiques),
+                            reliability=trust.reliability, extra=extra, gate=gate, no_spread=diagnostics.no_spread(critiques),
                             guard_cut=diagnostics.guard_cut_share(critiques), clipped=clipped_share(groups))
     model.unload()  # the base weights go on to the next round without this round's LoRA layers
     del trainer
@@ -108,9 +115,9 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------------
 # 6. One prompt's group: N answers sampled as GRPOTrainer samples them, rewarded as it rewards them.
 def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, reward_funcs: list,
-                      recorder) -> dict[str, Any]:
+                      recorder, rank) -> dict[str, Any]:
     ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling)
-    stop = set(eos_ids(model, ctx.tokenizer)) | {ctx.tokenizer.pad_token_id}  # the recorder's cut rule, as TRL's
+    stop = stop_ids(model, ctx.tokenizer)  # the recorder's cut rule, as TRL's
     texts = ctx.tokenizer.batch_decode(ids, skip_special_tokens=True)
     completions = [[{"role": "assistant", "content": text}] for text in texts]
     n = len(completions)
@@ -121,22 +128,19 @@ def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, r
     kwargs = {**columns, "trainer_state": None, "log_extra": _ignore, "log_metric": _ignore}
     per_func = [func(prompts=[row["prompt"]] * n, completions=completions, completion_ids=ids, **kwargs)
                 for func in reward_funcs]
+    rewards = [[r[i] for r in per_func] for i in range(n)]
+    values = rank(rewards)
+    if ctx.config.train.aggregation == "rules_first":
+        recorder.take_totals(values)  # each record's total is the value the pair is chosen by
     # Step 0 in critiques.jsonl: sampled before any training step; the prompt's slot is its group.
-    recorder.flush(0, n, sampling.max_completion_length, stop_ids=stop, across_processes=False)
+    recorder.flush(0, n, sampling.max_completion_length, across_processes=False)
     ctx.progress.advance("sample")
-    return {"row": row, "texts": texts, "rewards": [[rewards[i] for rewards in per_func] for i in range(n)],
+    return {"row": row, "texts": texts, "rewards": rewards, "values": values,
             "cut_tokens": [cut_at(answer, sampling.max_completion_length, stop) for answer in ids]}
 
 
 def _ignore(*args, **kwargs) -> None:
     return None
-
-
-def eos_ids(model, tokenizer) -> list[int]:
-    """The tokens that end an answer in GRPOTrainer: every eos id the model declares, and the tokenizer's."""
-    eos = model.generation_config.eos_token_id
-    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
-    return eos if tokenizer.eos_token_id in eos else [tokenizer.eos_token_id, *eos]
 
 
 def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> list[list[int]]:
@@ -165,6 +169,15 @@ def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> 
         end = next((j for j, token in enumerate(row) if token in eos), None)
         answers.append(row if end is None else row[:end + 1])  # TRL masks what follows the first stop
     return answers
+
+
+def group_ranking(rewards, aggregation: str):
+    """The value a group's answers are ranked by, as GRPO would rank them: rules first
+    (loop/training/rules_first.py), or the weighted sum under TRL's aggregation (preferences.py)."""
+    if aggregation == "rules_first":
+        combined = rewards.combined
+        return lambda group: combine([(0, row) for row in group], combined.principles, combined.weights)
+    return lambda group: ranking_values(group, rewards.weights, aggregation)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ same number of rounds, on each of several seeds (`loop bench efficacy`).
 
 Each (method, seed) is a named run in the workspace, `efficacy-<method>-s<seed>`, with the workspace's
 settings except [train] method and [run] seed, so the runs of one seed differ in their method alone:
-the same split of the pool (seeded), the same prompt slice each round (`round_slice`), the same
+the same split of the pool (seeded), the same prompt slice each round (`round_prompts`, dealt by behaviour), the same
 sampling and rewards (loop/training/dpo_round.py). The runs are ordinary runs: resumable, and read
 with every view (`loop rounds --run efficacy-dpo-s0`). The report is loop/views/efficacy_view.py.
 

@@ -65,6 +65,7 @@ class RunPlan:
     pool: list[dict[str, Any]]
     ledger: Ledger
     probes: ProbeSet
+    gate: ProbeSet | None = None  # the gate set (loop/training/gate.py); None: rounds are not gated
 
 
 def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str | None = None) -> RunPlan:
@@ -80,7 +81,8 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
     if config.run.heldout_size >= len(pool):
         raise LoopError(f"heldout_size ({config.run.heldout_size}) leaves no prompts to train on in a pool of "
                         f"{len(pool)}; lower [run] heldout_size", path=ws.root / "loop.toml")
-    return RunPlan(ws, config, constitution, templates, pool, Ledger(ws.runs_dir, run_name or config.run.name), probes)
+    return RunPlan(ws, config, constitution, templates, pool, Ledger(ws.runs_dir, run_name or config.run.name), probes,
+                   ws.gate(config, pool, probes))
 
 
 def split_pool(plan: RunPlan) -> dict[str, Any]:

@@ -50,9 +50,10 @@ class RoundContext:
 
 
 # -------------------------------------------------------------------------------------------------
-def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> Path:
+def begin_round(ctx: RoundContext, kind: str, starts_from: str, judge_is_anchor: bool, **info: Any) -> Path:
     """A clean folder for the round and a record of exactly what it uses: the constitution, templates
-    and probes as snapshots, the resolved config, and round.json (its kind, versions and hashes)."""
+    and probes as snapshots, the resolved config, and round.json (its kind, versions and hashes, and
+    whether its judge is the anchor: a round that starts from the base model judges with it)."""
     if not is_main():  # rank 0 alone writes the ledger; the others wait until the folder is there
         barrier()
         return ctx.ledger.partial_dir(ctx.number)
@@ -68,7 +69,8 @@ def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> 
         "constitution": {"name": constitution.name, "version": constitution.version, "sha256": constitution.sha256},
         "templates": {name: plan.templates.sha256(name) for name in plan.templates.sources},
         "probes": {"dir": config.probes.dir, "sha256": plan.probes.sha256, "per_round": config.probes.per_round},
-        "judge_mode": config.judge.mode, "seed": config.run.seed + ctx.number, "starts_from": starts_from, **info,
+        "judge_mode": config.judge.mode, "seed": config.run.seed + ctx.number, "starts_from": starts_from,
+        "judge_is_anchor": judge_is_anchor, **info,
     })
     barrier()
     return folder
@@ -77,13 +79,12 @@ def begin_round(ctx: RoundContext, kind: str, starts_from: str, **info: Any) -> 
 # -------------------------------------------------------------------------------------------------
 class Judging:
     """The round's judge and the two views of the shared model it judges with: the round judge (the
-    frozen round-start adapter, named once it exists) and the anchor (adapters off). In a round that
-    starts from the base model (round 0, the warm start) the round judge IS the anchor: `adapter` stays
-    None and both views are the base, so the held-out answers are judged once, not twice."""
+    frozen round-start adapter `adapter`, loop/training/parts.py) and the anchor (adapters off). In a
+    round that starts from the base model (round 0, the warm start) the round judge IS the anchor:
+    `adapter` is None and both views are the base, so the held-out answers are judged once, not twice."""
 
-    def __init__(self, judge, model):
-        self.judge, self.model = judge, model
-        self.adapter: str | None = None  # the frozen round-start adapter, once it exists
+    def __init__(self, judge, model, adapter: str | None = None):
+        self.judge, self.model, self.adapter = judge, model, adapter
 
     @property
     def judge_is_anchor(self) -> bool:
@@ -106,7 +107,8 @@ def adapter_view(model, adapter: str | None):
     return use_adapter(model, adapter) if hasattr(model, "peft_config") else nullcontext()
 
 
-def make_judging(ctx: RoundContext, model) -> Judging:
+def anchor_judging(ctx: RoundContext, model) -> Judging:
+    """The judging of a round that starts from the base model: its judge is the anchor."""
     from loop.judging.judge import Judge
 
     judge = (ctx.make_judge or Judge)(model, ctx.tokenizer, ctx.constitution, ctx.plan.templates, ctx.config.judge,
@@ -114,28 +116,68 @@ def make_judging(ctx: RoundContext, model) -> Judging:
     return Judging(judge, model)
 
 
-def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, model, trust=None) -> tuple[Any, list, list[float], Any]:
-    """(recorder, reward functions, weights, trust) of a self-rewarding round: one reward function per
-    principle with TRL's signature (loop/training/rewards.py), reporting to the round's critiques.jsonl.
-    First the judge reads labeled pairs while the policy is still M_t (loop/training/judge_trust.py):
-    each judged principle's measured accuracy sets its weight, and one read at chance is not judged at
-    all (`trust` given: those weights, read no pairs). One place for GRPO and DPO rounds, so both
-    methods are rewarded alike. The anchor judge scores the
-    held-out answers (loop/training/measure.py); training completions too only with [judge]
-    anchor_on_training: that doubles the judge's work per step for a score training never reads."""
-    from loop.ledger.recorder import CritiqueRecorder
-    from loop.training import judge_trust
-    from loop.training.rewards import build_rewards
+# -------------------------------------------------------------------------------------------------
+# A self-rewarding round's prompts and policy (GRPO, DPO and the benchmarks share them).
+def round_prompts(ctx: RoundContext) -> list[int]:
+    """The pool indices a self-rewarding round trains on, dealt by behaviour with [quotas]
+    (loop/training/deal.py); the k-th self-rewarding round of the run takes the k-th deal."""
+    import dataclasses
 
-    if trust is None:
-        # Rank 0 alone reads the pairs and records them; every process trains with its weights.
-        trust = on_main(judge_trust.assess, ctx.plan, ctx.number, folder, judging.judge, model, ctx.progress)
-    recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, trust.weights,
-                                on_judged=lambda: ctx.progress.advance("judge"))
-    anchor_view = judging.anchor_view if ctx.config.judge.anchor_on_training else None
-    funcs, weights = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, anchor_view,
-                                   weights=trust.weights)
-    return recorder, funcs, weights, trust
+    from loop.training.deal import deal
+
+    first = 2 if ctx.config.train.warm_start else 1
+    return deal(ctx.split["train_order"], ctx.plan.pool, max(0, ctx.number - first),
+                ctx.config.run.prompts_per_round, dataclasses.asdict(ctx.config.quotas))
+
+
+def prompt_dataset(ctx: RoundContext, indices: list[int]):
+    """The round's prompts as conversational rows, so TRL applies the chat template; `answer`, `expect`
+    and any other pool column reach the rule checks as reward kwargs, `slot` names the prompt's group."""
+    from datasets import Dataset
+
+    from loop.templates import policy_messages
+
+    plan = ctx.plan
+    rows = []
+    for slot, index in enumerate(indices):
+        row = dict(plan.pool[index])
+        rows.append({**row, "prompt": policy_messages(plan.templates, plan.constitution, row["prompt"]),
+                     "slot": slot, "pool_index": index})
+    return Dataset.from_list(rows)
+
+
+def policy_model(ctx: RoundContext):
+    """One copy of the base weights (M_0); the policy adapter starts where the best accepted round ended
+    (M_t = base + adapter; loop/training/gate.py), or fresh (B = 0, so M_1 == M_0) from round 0."""
+    from peft import PeftModel
+
+    from loop.training.gate import start_round
+
+    start = start_round(ctx)
+    if start > 0:
+        return PeftModel.from_pretrained(ctx.base_model, str(ctx.ledger.complete_dir(start) / "adapter"),
+                                         is_trainable=True)
+    return fresh_adapter(ctx)
+
+
+def policy_start(ctx: RoundContext) -> str:
+    """Where round r's policy starts, in round.json's words: the best accepted round's adapter (the
+    round before, unless the gate rejected it), or the base model."""
+    from loop.training.gate import start_round
+
+    start = start_round(ctx)
+    return f"round {start} adapter" if start > 0 else "base model"
+
+
+def fresh_adapter(ctx: RoundContext):
+    """A new LoRA adapter on the base weights, B = 0, so the policy starts exactly as the base model."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = ctx.config.lora
+    return get_peft_model(ctx.base_model, LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
+        target_modules=lora.target_modules if lora.target_modules == "all-linear"
+        else [m.strip() for m in lora.target_modules.split(",")]))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -145,15 +187,18 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_log: list[dict[str, Any]],
                    started: float, judge, adapter_model=None, reliability: dict[str, dict] | None = None, *,
-                   extra: RoundExtra | None = None, **movement: Any) -> dict[str, Any]:
+                   extra: RoundExtra | None = None, gate: dict[str, Any] | None = None,
+                   **movement: Any) -> dict[str, Any]:
     """Write what the round measured (loop/training/measure.py: eval.jsonl, probes.jsonl), its summary
     and warnings (loop/training/diagnostics.py), then publish it. `movement` adds what only training
     saw (reward spread, guard cuts, cut completions) to the outside view's movement; `extra` what only
     this kind of round has (a DPO round's pair counts). `reliability`: how well the round's judge read
     each principle's labeled pairs (loop/training/judge_trust.py), kept in metrics.json too, where
-    `loop log` and the exported model card read it."""
+    `loop log` and the exported model card read it. `gate`: the round's gate decision
+    (loop/training/gate.py), kept in its summary, where the next round and `loop export --best` read it."""
     import time
 
+    from loop.training.gate import comparison_warnings
     from loop.training import diagnostics, evaluate
     from loop.training.probes import RECORDS_FILE
 
@@ -172,8 +217,28 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
     summary["warnings"] = diagnostics.warnings(ctx.number, measured.movement, ctx.constitution,
                                                ctx.config.grpo.get("max_completion_length"),
                                                measured.probe_metrics.get("probe_changes")) + extra.warnings
+    summary["warnings"] += comparison_warnings(ctx, measured.probe_records, gate)
+    if gate is not None:
+        summary["gate"] = gate
     more = {**extra.metrics, **({"reliability": reliability} if reliability else {})}
     return publish_round(ctx, folder, measured.metrics(train_log, **more), summary, adapter_model)
+
+
+def sampling_check(ctx: RoundContext, indices: list[int], records: list[dict[str, Any]]) -> RoundExtra:
+    """What a self-rewarding round's samples passed, per behaviour, next to what its start policy's greedy
+    probe answers passed (loop/training/diagnostics.py), with a warning where the two disagree."""
+    from loop.training import diagnostics
+    from loop.quotas import behaviour
+
+    pool = ctx.plan.pool
+    labels = {pool[i]["prompt"]: behaviour(pool[i]) for i in indices if behaviour(pool[i])}
+    from loop.training.gate import start_round
+
+    start = start_round(ctx)
+    greedy = (ctx.ledger.metrics(start).get("probes") or {}) if is_main() and start in ctx.ledger.complete_rounds() \
+        else {}
+    sampling = diagnostics.sampled_vs_greedy(records, labels, ctx.constitution, greedy)
+    return RoundExtra(metrics={"sampling": sampling}, warnings=diagnostics.sampling_warnings(ctx.number, sampling))
 
 
 @dataclass

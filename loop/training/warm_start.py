@@ -33,11 +33,12 @@ from loop.errors import LoopError
 from loop.generation import greedy_answers
 from loop.model import no_telemetry
 from loop.templates import policy_messages
-from loop.training.grpo_round import fresh_adapter
+from loop.training.gate import gate_round
 from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
 from loop.training.rules import resolve_check
-from loop.training.steps import RoundContext, begin_round, conclude_round, make_judging, write_jsonl
+from loop.training.steps import (RoundContext, anchor_judging, begin_round, conclude_round, fresh_adapter,
+                                 write_jsonl)
 
 
 def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
@@ -53,7 +54,8 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     judgments = judgment_rows(ctx)
     if judgments:
         source = {**source, "judgments": len(judgments), "judgment_epochs": ctx.config.train.judgment_epochs}
-    folder = begin_round(ctx, "warm-start", starts_from="base model", demonstrations=source)
+    folder = begin_round(ctx, "warm-start", starts_from="base model", judge_is_anchor=True,
+                         demonstrations=source)
     if is_main():
         write_jsonl(folder / "demonstrations.jsonl", examples)
     # 2. A fresh LoRA adapter on the base weights: the policy the self-rewarding rounds go on training.
@@ -65,17 +67,18 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
         trainers.append(sft_trainer(ctx, model, judgments, folder, epochs=ctx.config.train.judgment_epochs))
     # 4. Train, then the outside view. The round started from the base model, so the round's judge is
     #    the anchor (judged once), and the drift from the round start is the drift from the base.
-    judging = make_judging(ctx, model)
+    judging = anchor_judging(ctx, model)
     with progress:
         progress.add("train", total=1)
         for trainer in trainers:
             trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.anchor_view) if is_main() else None
+        gate = gate_round(ctx, folder, model, judged=False) if is_main() else None  # the first accepted round
     # 5. Publish, the adapter with it.
     train_log = [{**row, "phase": phase} for trainer, phase in zip(trainers, ("answers", "judgments"))
                  for row in trainer.state.log_history if "loss" in row]
     result = conclude_round(ctx, folder, "warm-start", measured, train_log, started, judging.judge,
-                            adapter_model=model)
+                            adapter_model=model, gate=gate)
     model.unload()  # the base weights go on without these LoRA layers; round 2 loads the saved adapter
     del trainers
     return result

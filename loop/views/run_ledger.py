@@ -89,8 +89,12 @@ def anchor_on_training(ledger: Ledger, n: int) -> bool:
 def judge_is_anchor(ledger: Ledger, n: int) -> bool:
     """Whether round n's judge is the anchor judge itself. The judge of a round is its frozen start;
     a round that starts from the base model (round 0, and round 1 without a warm start) is judged by
-    the base, which is what the anchor is: the two judges are one, and never disagree."""
-    return n == 0 or str(ledger.round_info(n).get("starts_from", "")).startswith("base model")
+    the base, which is what the anchor is: the two judges are one, and never disagree. round.json says
+    so in `judge_is_anchor`; ledgers written before it existed say it in `starts_from`."""
+    info = ledger.round_info(n)
+    if "judge_is_anchor" in info:
+        return bool(info["judge_is_anchor"])
+    return n == 0 or str(info.get("starts_from", "")).startswith("base model")
 
 
 def principle_ids(ledger: Ledger, n: int) -> list[str]:

@@ -1,0 +1,96 @@
+"""A self-rewarding round's parts, built together (loop/training/parts.py): the judge's own frozen copy of
+the round start, the recorder handed TRL's advantages, the KL reference loaded at construction, and
+round.json saying whether the judge is the anchor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tests.scripted_judge import ScriptedJudge
+from tests.test_round import plan_for, read_lines
+
+from loop.training.round import run_rounds
+
+
+def lora_state(model, adapter: str) -> dict[str, torch.Tensor]:
+    return {name.replace(f".{adapter}.", "."): p.detach().clone() for name, p in model.named_parameters()
+            if f".{adapter}." in name}
+
+
+@pytest.fixture
+def parts_of_round_one(workspace, tiny_model_dir):
+    """(ctx, parts) of a GRPO round 1 on the tiny model, built as a round builds them, not yet trained."""
+    from loop.model import load_model
+    from loop.training.parts import grpo_parts
+    from loop.training.round import split_pool
+    from loop.training.steps import RoundContext, policy_model, prompt_dataset
+
+    plan = plan_for(workspace, tiny_model_dir)
+    model, tokenizer, info = load_model(str(tiny_model_dir))
+    split = split_pool(plan)
+    ctx = RoundContext(plan, split, model, tokenizer, info.name, 1, make_judge=ScriptedJudge)
+    folder = plan.ledger.path / "parts"
+    folder.mkdir(parents=True)
+    policy = policy_model(ctx)
+    dataset = prompt_dataset(ctx, split["train_order"][:2])
+    return ctx, grpo_parts(ctx, folder, policy, dataset)
+
+
+def test_the_judge_is_a_frozen_copy_of_the_round_start_that_training_leaves_alone(parts_of_round_one):
+    _, parts = parts_of_round_one
+    model = parts.model
+    assert parts.judging.adapter == "judge" and not parts.judging.judge_is_anchor
+    start = lora_state(model, "default")
+    judge = lora_state(model, "judge")
+    assert judge.keys() == start.keys() and all(torch.equal(judge[k], start[k]) for k in start)
+    assert not any(p.requires_grad for name, p in model.named_parameters() if ".judge." in name)
+    parts.trainer.train()
+    after = lora_state(model, "default")
+    assert any(not torch.equal(after[k], start[k]) for k in start)  # the policy moved ...
+    assert all(torch.equal(lora_state(model, "judge")[k], judge[k]) for k in judge)  # ... its judge did not
+
+
+def test_the_recorder_keeps_the_advantages_trl_trained_with(parts_of_round_one):
+    _, parts = parts_of_round_one
+    parts.trainer.train()
+    records = parts.rewards.recorder.records
+    assert records and all(isinstance(r["advantage"], float) for r in records)
+    on_disk = read_lines(parts.rewards.recorder.path)
+    assert [r["advantage"] for r in on_disk] == [r["advantage"] for r in records]
+
+
+def test_a_kl_reference_is_loaded_into_trls_ref_adapter(workspace, tiny_model_dir, tmp_path):
+    from loop.model import load_model
+    from loop.training.trainer import load_into_adapter
+    from loop.training.steps import RoundContext, fresh_adapter
+
+    plan = plan_for(workspace, tiny_model_dir)
+    model, tokenizer, info = load_model(str(tiny_model_dir))
+    ctx = RoundContext(plan, {}, model, tokenizer, info.name, 1)
+    saved = fresh_adapter(ctx)
+    with torch.no_grad():
+        for name, p in saved.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.25)
+    saved.save_pretrained(str(tmp_path / "anchor"))
+    wanted = lora_state(saved, "default")
+    saved.unload()
+    policy = fresh_adapter(ctx)
+    from loop.model import frozen_adapter_copy
+    frozen_adapter_copy(policy, "ref")
+    load_into_adapter(policy, tmp_path / "anchor", "ref")
+    ref = lora_state(policy, "ref")
+    assert all(torch.equal(ref[k], wanted[k]) for k in wanted)
+    assert policy.active_adapter == "default"
+    assert all(p.abs().sum() == 0 for name, p in policy.named_parameters() if ".default." in name and "lora_B" in name)
+
+
+def test_round_json_says_whether_the_judge_is_the_anchor(workspace, tiny_model_dir):
+    plan = plan_for(workspace, tiny_model_dir)
+    run_rounds(plan, 2, make_judge=ScriptedJudge)
+    info = [json.loads((plan.ledger.complete_dir(n) / "round.json").read_text()) for n in (0, 1, 2)]
+    # Round 0 judges with the base; round 1 without a warm start starts from the base too (B = 0);
+    # round 2 starts from round 1's adapter, so its judge is not the anchor.
+    assert [i["judge_is_anchor"] for i in info] == [True, True, False]
