@@ -223,3 +223,18 @@ def test_prompts_render_refuses_unknown_names(workspace, tiny_model_dir):
     assert code == 2 and len(err.splitlines()) == 1 and "no template 'jury'" in err
     code, _, err = run_cli("prompts", "render", "judge", "--principle", "honset", "--model", str(tiny_model_dir))
     assert code == 2 and len(err.splitlines()) == 1 and "did you mean 'honest'" in err
+
+
+@pytest.mark.parametrize("name, source, listed", [
+    ("judge", "{{ principle.titel }}\n", ["this template can use: examples, principle, prompt, response",
+                                          "a principle has: id, title, text", "an example has: prompt, good, bad"]),
+    ("critique", "{% for e in examples %}{{ e.god }}{% endfor %}\n", ["an example has: prompt, good, bad"]),
+    ("lift", "{{ principle._secret }}\n", ["this template can use: principle (a principle has: id, title"]),
+    ("system", "{{ principle }}\n", ["this template can use: principles (a principle has:"]),
+])
+def test_a_template_error_lists_what_the_template_can_use(name, source, listed):
+    """The message itself is the variable list: nothing else prints it."""
+    with pytest.raises(LoopError) as info:
+        compile_template(name, source, Path(f"{name}.jinja"))
+    assert all(words in str(info.value) for words in listed), str(info.value)
+    assert "loop check" not in str(info.value)

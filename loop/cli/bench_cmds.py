@@ -129,7 +129,7 @@ def efficacy(args) -> int:
     from loop.training.head_to_head import run_head_to_head, run_name
     from loop.views.console import make_console
     from loop.views.efficacy_view import show_efficacy
-    from loop.views.progress import RoundProgress
+    from loop.views.progress import RichRoundProgress
     from loop.views.run_ledger import open_run
     from loop.workspace import open_workspace
 
@@ -152,7 +152,7 @@ def efficacy(args) -> int:
                 console.print(f"[bold]{plan.ledger.run}[/]: method {plan.config.train.method}, seed "
                               f"{plan.config.run.seed}, {args.rounds} training rounds{shared}")
 
-        progress = None if console is None else (lambda r: RoundProgress(console, r))
+        progress = None if console is None else (lambda r: RichRoundProgress(console, r))
         run_head_to_head(ws, args.methods, args.seeds, args.rounds, overrides, progress=progress, on_run=on_run)
     runs = [(open_run(ws.root, run_name(m, s)), m, s) for m in args.methods for s in args.seeds]
     return show_efficacy(runs, console or make_console(), rounds=args.rounds, as_json=args.json)
