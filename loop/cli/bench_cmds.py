@@ -224,6 +224,8 @@ def _round_table(result: dict):
     """One round's timings as a two-column table, in the order a reader asks about them."""
     from rich.table import Table
 
+    from loop.views.charts import MISSING
+
     settings = result["settings"]
     table = Table(title=f"bench round · {result['model']} · {settings['prompts_per_round']} prompts × "
                         f"{settings['num_generations']} completions × {settings['max_completion_length']} tokens · "
@@ -232,7 +234,7 @@ def _round_table(result: dict):
     table.add_column("value", justify="right")
     step = result["seconds_per_step"]
     rows = [("round", f"{result['round_seconds']:.1f} s"),
-            ("training steps", f"{result['train_steps']} ({'-' if step is None else f'{step:.1f}'} s each)"),
+            ("training steps", f"{result['train_steps']} ({MISSING if step is None else f'{step:.1f}'} s each)"),
             ("judge", f"{result['judge_seconds']:.1f} s ({result['judge_share_of_round']:.0%} of the round, "
                       f"{result['judge_calls']} calls)"),
             ("first model load (cache build)", f"{result['first_model_load_seconds']:.1f} s"),

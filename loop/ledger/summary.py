@@ -2,7 +2,9 @@
 
 It lives with the ledger because summary.txt is one of a round's files, written by the round before
 it is published; the round must not import views, and `loop run` prints the same panel through its
-progress callback (loop/views/progress.py).
+progress callback (loop/views/progress.py). For the same reason the two formats every view shares
+with summary.txt are defined here, and the views take them from loop/views/charts.py: the one glyph
+for "could not score", and durations.
 """
 
 from __future__ import annotations
@@ -15,10 +17,26 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from loop.stats import is_number
+
+MISSING = "–"  # "could not score" / nothing recorded, in every view: never 0, never a hyphen or "n/a"
+
+
+def duration(seconds, unit: str | None = None) -> str:
+    """45s, 6m05s or 1h02m. `unit` ("s", "m", "h") fixes the form, so numbers set side by side read
+    alike ("0m45s" next to "2m05s"); without it each value takes the form that fits it. A negative
+    value keeps its sign."""
+    if not is_number(seconds):
+        return MISSING
+    sign, s = "-" if seconds < 0 else "", int(round(abs(seconds)))
+    unit = unit or ("s" if s < 60 else "m" if s < 3600 else "h")
+    return sign + (f"{s}s" if unit == "s" else f"{s // 60}m{s % 60:02d}s" if unit == "m"
+                   else f"{s // 3600}h{s % 3600 // 60:02d}m")
+
 
 def _fmt(value: Any, signed: bool = False) -> str:
     if value is None:
-        return "–"
+        return MISSING
     if isinstance(value, float):
         return f"{value:+.3f}" if signed else f"{value:.3f}"
     return str(value)
@@ -34,7 +52,7 @@ def probes_table(metrics: dict[str, Any]) -> Table | None:
         table.add_column(col, justify="left" if col == "family" else "right")
     for family, stats in probes.items():
         change = changes.get(family)
-        text = Text("–" if change is None else f"{change['delta']:+.2f} [{change['low']:+.2f}, {change['high']:+.2f}]",
+        text = Text(MISSING if change is None else f"{change['delta']:+.2f} [{change['low']:+.2f}, {change['high']:+.2f}]",
                     style="" if change is None else "green" if change["low"] > 0 else "red" if change["high"] < 0 else "")
         table.add_row(family, f"{stats['rate']:.2f}", f"[{stats['low']:.2f}, {stats['high']:.2f}]", str(stats["n"]),
                       text)
