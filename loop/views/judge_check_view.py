@@ -28,7 +28,8 @@ def rule_cell(entry: dict) -> str:
 def check_table(result: dict) -> Table:
     table = Table(title=f"judge-check · {result['source']} · {result['mode']} mode", title_justify="left",
                   caption="accuracy: share of pairs whose chosen answer scored strictly above the rejected one "
-                          "[95% interval]; n: pairs; margin: mean score of chosen − rejected (scores 0–1)",
+                          "[95% interval]; n: pairs; weight: what that accuracy earns in training, of the declared "
+                          "weight; margin: mean score of chosen − rejected (scores 0–1)",
                   caption_justify="left")
     for name, justify in (("principle", "left"), ("judge accuracy", "right"), ("n", "right"), ("weight", "right"),
                           ("margin", "right"), ("rule", "right")):

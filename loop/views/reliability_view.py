@@ -43,9 +43,15 @@ def reward_ceiling(trust: dict) -> float | None:
 
 
 def trust_of(ledger: Ledger, n: int) -> dict:
-    """What round n recorded of its judge ({} for a round that measured nothing)."""
+    """What round n recorded of its judge ({} for a round that measured nothing): round.json's figures,
+    else the reliability a round keeps in metrics.json too."""
     info = ledger.round_info(n)
-    return {key: info[key] for key in TRUST_KEYS if key in info}
+    trust = {key: info[key] for key in TRUST_KEYS if key in info}
+    if not trust.get("reliability") and ledger.complete_dir(n).exists():
+        reliability = ledger.metrics(n).get("reliability")
+        if reliability:
+            trust["reliability"] = reliability
+    return trust
 
 
 def measured_rounds(ledger: Ledger) -> list[tuple[int, dict]]:
