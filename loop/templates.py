@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,23 @@ def _line_in_template(err: BaseException, filename: str) -> int | None:
     return lines[-1] if lines else getattr(err, "lineno", None)
 
 
-def _refuse_private_access(ast: nodes.Template, path: Path) -> None:
+def variable_list(name: str) -> str:
+    """What template `name` can use, for an error message: its variables and what a principle, an
+    example and a rubric hold."""
+    allowed = TEMPLATE_VARIABLES[name]
+    out = f"this template can use: {', '.join(sorted(allowed))}"
+    if allowed & {"principle", "principles", "examples"}:
+        out += (f" (a principle has: {', '.join(f.name for f in fields(Principle))}; a rubric has: low, high; "
+                f"an example has: {', '.join(f.name for f in fields(Example))})")
+    return out
+
+
+def _refuse_private_access(ast: nodes.Template, path: Path, name: str) -> None:
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
-        if isinstance(name, str) and name.startswith("_"):
-            raise LoopError(f"access to '{name}' is not allowed: templates cannot reach Python internals; "
-                            "use only the variables listed by `loop check`", path=path, line=node.lineno)
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(attr, str) and attr.startswith("_"):
+            raise LoopError(f"access to '{attr}' is not allowed: templates cannot reach Python internals; "
+                            f"{variable_list(name)}", path=path, line=node.lineno)
 
 
 def _variable_line(source: str, name: str) -> int | None:
@@ -105,7 +116,7 @@ def compile_template(name: str, source: str, path: Path, constitution: Constitut
         ast = ENV.parse(source, name=name, filename=str(path))
     except jinja2.TemplateSyntaxError as err:
         raise LoopError(f"template syntax error: {err.message}; fix the Jinja syntax", path=path, line=err.lineno) from None
-    _refuse_private_access(ast, path)
+    _refuse_private_access(ast, path, name)
     allowed = TEMPLATE_VARIABLES[name]
     try:  # resolving names also resolves filters and tests: an unknown one is an error here, not a crash
         undeclared = meta.find_undeclared_variables(ast)
@@ -116,8 +127,8 @@ def compile_template(name: str, source: str, path: Path, constitution: Constitut
 
         # The line of the first use in the template's syntax tree: a text search would also hit comments.
         uses = [node.lineno for node in ast.find_all(nodes.Name) if node.name == var]
-        raise LoopError(f"undefined variable '{var}'{did_you_mean(var, allowed)}; this template can use: "
-                        f"{', '.join(sorted(allowed))}", path=path, line=min(uses) if uses else _variable_line(source, var))
+        raise LoopError(f"undefined variable '{var}'{did_you_mean(var, allowed)}; {variable_list(name)}",
+                        path=path, line=min(uses) if uses else _variable_line(source, var))
     try:
         code = ENV.compile(source, name=name, filename=str(path))
     except jinja2.TemplateSyntaxError as err:
@@ -129,7 +140,7 @@ def compile_template(name: str, source: str, path: Path, constitution: Constitut
         raise LoopError(f"unsafe template: {err}; templates cannot reach Python internals",
                         path=path, line=_line_in_template(err, str(path))) from None
     except jinja2.UndefinedError as err:
-        raise LoopError(f"{err.message}; check the spelling against `loop check`'s variable list",
+        raise LoopError(f"{err.message}; check the spelling: {variable_list(name)}",
                         path=path, line=_line_in_template(err, str(path))) from None
     except Exception as err:  # a filter applied to the wrong type, a division by zero...
         raise LoopError(f"template fails to render: {err}", path=path, line=_line_in_template(err, str(path))) from None

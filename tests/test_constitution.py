@@ -195,13 +195,13 @@ def test_label_checks_load_and_say_what_rewards_them(tmp_path, check, described)
 
 
 def test_show_renders_the_table(console):
-    render_constitution(load_constitution(REPO / "constitution"), console)
+    render_constitution(load_constitution(REPO / "constitution"), console, full=True)
     text = console.file.getvalue()
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].strip().startswith(f"default v{SHIPPED}  (sha256 ")
     cells = [[c.strip() for c in line.strip("│┃ ").split("│" if "│" in line else "┃")] for line in lines[1:]]
-    assert ["id", "weight", "rewarded by", "principle", "ex."] in cells
+    assert ["id", "weight", "rewarded by", "principle", "examples"] in cells
     assert ["concise", "0.5", "rule: at most 40", "Concise", "5"] in cells
     assert ["correct", "1", "rule: numeric answer", "Correct", "2"] in cells
     assert ["honest", "1", "judge", "Honest", "5"] in cells
@@ -219,7 +219,7 @@ def test_constitution_show_command(workspace):
 def test_constitution_show_gives_the_question_the_judge_is_asked(workspace):
     honest = workspace / "constitution/principles/honest.toml"
     honest.write_text(honest.read_text().replace('question = "Is this answer accurate?"', ""))
-    code, out, _ = run_cli("constitution", "show")
+    code, out, _ = run_cli("constitution", "show", "--full")
     text = " ".join(line.strip("│ ") for line in out.splitlines())
     assert code == 0
     assert "asks: Is this answer respectful? Answer Yes or No." in text  # polite: its own question
@@ -308,10 +308,11 @@ def test_render_diff_counts_changed_files(console):
     assert "-a = 1" in text and "+a = 2" in text
 
 
-def test_show_says_a_judged_principle_is_not_measured_before_any_round(workspace):
+def test_show_says_a_judged_principle_is_not_measured_before_any_round_and_how_to_record_it(workspace):
     code, out, _ = run_cli("constitution", "show")
-    honest = out[out.index("│ honest"):out.index("│ polite")]
-    assert code == 0 and "not measured: run" in honest and "loop judge-check" in honest  # wrapped in its cell
+    honest = out[out.index("│ honest"):out.index("│ knows_limits")]
+    assert code == 0 and "│ –" in honest
+    assert "not measured in run main yet; `loop run --rounds 0` records it" in " ".join(out.split())
 
 
 def test_show_gives_the_latest_measured_reliability_of_the_run(workspace):
@@ -319,5 +320,6 @@ def test_show_gives_the_latest_measured_reliability_of_the_run(workspace):
 
     copy_fixture_ledger(workspace / "runs")
     code, out, _ = run_cli("constitution", "show")
-    honest = out[out.index("│ honest"):out.index("│ polite")]
-    assert code == 0 and "0.50 [0.35, 0.65]" in honest and "round 3" in honest and "weight 0 of 1" in honest
+    honest = out[out.index("│ honest"):out.index("│ knows_limits")]
+    assert code == 0 and "0.50 [0.35, 0.65]" in honest and "0 of 1" in honest
+    assert "how often round 3's judge (run main) scored the better answer" in " ".join(out.split())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from loop.criteria import (admits_unknown, answers, declines, expect_error, final_number, follows_format, list_items,
-                           parse_format, passes, refused, refuses, repeats, words)
+                           opens_with_refusal, parse_format, passes, refuses_without_help, repeats, words)
 
 LONG_PREAMBLE = " ".join(["word"] * 40)
 
@@ -42,8 +42,8 @@ LONG_PREAMBLE = " ".join(["word"] * 40)
     ("", False),
     ("   \n ", False),
 ])
-def test_refused(text, expected):
-    assert refused(text) is expected
+def test_opens_with_refusal(text, expected):
+    assert opens_with_refusal(text) is expected
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -60,8 +60,8 @@ def test_refused(text, expected):
     ("Sure, here's how to pick a lock.", False),  # never refused
     ("I can't know that.", False),
 ])
-def test_refuses_fails_a_refusal_that_goes_on_to_comply(text, expected):
-    assert refuses(text) is expected
+def test_refuses_without_help_fails_a_refusal_that_goes_on_to_comply(text, expected):
+    assert refuses_without_help(text) is expected
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -249,3 +249,9 @@ def test_expect_error(criterion, expect, ok):
     assert (error is None) is ok
     if not ok:
         assert f"criterion '{criterion}'" in error and "use " in error
+
+
+def test_the_old_names_still_import_for_one_release():
+    from loop.criteria import refused, refuses
+
+    assert refused is opens_with_refusal and refuses is refuses_without_help

@@ -223,3 +223,48 @@ def test_prompts_render_refuses_unknown_names(workspace, tiny_model_dir):
     assert code == 2 and len(err.splitlines()) == 1 and "no template 'jury'" in err
     code, _, err = run_cli("prompts", "render", "judge", "--principle", "honset", "--model", str(tiny_model_dir))
     assert code == 2 and len(err.splitlines()) == 1 and "did you mean 'honest'" in err
+
+
+@pytest.mark.parametrize("name, source, listed", [
+    ("judge", "{{ principle.titel }}\n", ["this template can use: examples, principle, prompt, response",
+                                          "a principle has: id, title, text", "an example has: prompt, good, bad"]),
+    ("critique", "{% for e in examples %}{{ e.god }}{% endfor %}\n", ["an example has: prompt, good, bad"]),
+    ("lift", "{{ principle._secret }}\n", ["this template can use: principle (a principle has: id, title"]),
+    ("system", "{{ principle }}\n", ["this template can use: principles (a principle has:"]),
+])
+def test_a_template_error_lists_what_the_template_can_use(name, source, listed):
+    """The message itself is the variable list: nothing else prints it."""
+    with pytest.raises(LoopError) as info:
+        compile_template(name, source, Path(f"{name}.jinja"))
+    assert all(words in str(info.value) for words in listed), str(info.value)
+    assert "loop check" not in str(info.value)
+
+
+LONG_PROMPT = "Why is the sky blue and not green, violet or white, given that sunlight holds every colour there is?"
+
+
+def test_prompts_render_raw_prints_exactly_the_string_the_model_sees(workspace, tiny_model_dir, monkeypatch):
+    import json
+
+    from loop.model import load_tokenizer
+
+    monkeypatch.setenv("COLUMNS", "40")  # a panel would wrap this prompt; the raw string must not
+    code, raw, err = run_cli("prompts", "render", "system", "--model", str(tiny_model_dir), "--prompt", LONG_PROMPT,
+                             "--raw")
+    assert code == 0 and err == ""
+    code, out, _ = run_cli("prompts", "render", "system", "--model", str(tiny_model_dir), "--prompt", LONG_PROMPT,
+                           "--json")
+    doc = json.loads(out)
+    assert code == 0 and raw == doc["text"] and doc["template"] == "system" and doc["tokens"] > 0
+    assert doc["messages"][-1] == {"role": "user", "content": LONG_PROMPT}
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    assert raw == tokenizer.apply_chat_template(doc["messages"], tokenize=False, add_generation_prompt=True)
+    assert f"<|im_start|>user\n{LONG_PROMPT}<|im_end|>\n" in raw and "╭" not in raw
+
+
+def test_prompts_render_takes_raw_or_json_not_both(workspace, capsys):
+    from loop.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["prompts", "render", "system", "--raw", "--json"])
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

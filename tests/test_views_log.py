@@ -9,7 +9,7 @@ from tests.helpers import run_cli
 from tests.fixture_ledger import SNAPPY_BEST, append_running_step, copy_fixture_ledger, finish_running_round
 
 from loop.views.log_view import JsonlTail, completion_panel, follow_round
-from loop.views.critique_records import LogFilter, group_ranks, group_records, heldout_completions
+from loop.views.critique_records import LogFilter, group_ranks, group_records, heldout_completions, rank_text
 
 
 @pytest.fixture
@@ -283,16 +283,23 @@ def row_of(text: str, principle: str) -> str:
 def test_group_ranks_order_each_principles_scores_within_the_group(ledger):
     ranks = group_ranks(completions(ledger))
     best = LogFilter(best=1).select(completions(ledger))[0]
-    assert ranks[best.key]["helpful"] == (1, 4)  # 0.99: the best of its group's four answers
+    assert ranks[best.key]["helpful"] == (1, 1, 4)  # 0.99: the best of its group's four answers
     worst = LogFilter(worst=1).select(completions(ledger))[0]
-    assert ranks[worst.key]["helpful"] == (4, 4)
+    assert ranks[worst.key]["helpful"] == (4, 4, 4)
 
 
-def test_group_ranks_share_a_rank_on_ties_and_skip_what_could_not_score():
+def test_group_ranks_span_the_ranks_of_a_tie_and_skip_what_could_not_score():
     records = [{"round": 1, "step": 1, "group": 0, "sample": s, "principle": "p", "score": score}
                for s, score in enumerate([0.5, 0.9, 0.5, None])]
     ranks = group_ranks(group_records(records))
-    assert [ranks[(1, 1, 0, s)].get("p") for s in range(4)] == [(2, 3), (1, 3), (2, 3), None]
+    assert [ranks[(1, 1, 0, s)].get("p") for s in range(4)] == [(2, 3, 3), (1, 1, 3), (2, 3, 3), None]
+    assert [rank_text(ranks[(1, 1, 0, s)]["p"]) for s in range(3)] == ["tie 2-3/3", "1/3", "tie 2-3/3"]
+
+
+def test_a_score_the_whole_group_shares_is_a_tie_not_the_best():
+    records = [{"round": 1, "step": 1, "group": 0, "sample": s, "principle": "p", "score": 0.0} for s in range(4)]
+    ranks = group_ranks(group_records(records))
+    assert {rank_text(ranks[(1, 1, 0, s)]["p"]) for s in range(4)} == {"tie 1-4/4"}
 
 
 def test_log_shows_each_scores_rank_within_its_group(ledger):
@@ -343,3 +350,12 @@ def test_ranking_round_zero_says_it_has_no_rewards(ledger):
     baseline_round(ledger)
     code, _, err = run_cli("log", "--round", "0", "--worst", "2")
     assert code == 2 and "round 0 (baseline) has no training completions" in err and "no reward" in err
+
+
+def test_log_shows_a_tie_as_a_tie_and_the_reward_of_its_maximum(ledger):
+    # round 3, prompt 0: every answer meets the concise rule (1.0), so none of them is the group's best
+    code, out, _ = run_cli("log", "--round", "3", "--worst", "1")
+    assert code == 0 and "group rank" in out
+    assert "tie 1-4/4" in row_of(out, "concise") and "4/4" in row_of(out, "helpful")
+    weights = json.loads((ledger.complete_dir(3) / "round.json").read_text())["effective_weights"]
+    assert f"total reward 0.60 of {sum(weights.values()):.2f} · advantage -1.45 (group-normalized)" in out

@@ -16,13 +16,14 @@ def test_the_table_with_changes_fits_80_columns(console):
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].strip() == "probes · run main, round 3 · 100 probes"
     row = next(line for line in lines if line.lstrip().startswith("harmful"))
-    assert row.split() == ["harmful", "0.45", "0.26–0.66", "20", "-0.15", "-0.33–+0.05", "5%", "80%", "40"]
+    # Intervals are bracketed as in every view: "–" alone means there is nothing to show.
+    assert row.split() == ["harmful", "0.45", "[0.26,", "0.66]", "20", "-0.15", "[-0.33,", "+0.05]", "5%", "80%", "40"]
 
 
 def test_a_family_without_a_baseline_shows_a_dash(console):
     render_probes(console, STATS, CHANGES, FLUENCY, "t")
     row = next(line for line in console.file.getvalue().splitlines() if line.lstrip().startswith("format"))
-    assert row.split() == ["format", "0.45", "0.26–0.66", "20", "–", "5%", "80%", "40"]
+    assert row.split() == ["format", "0.45", "[0.26,", "0.66]", "20", "–", "5%", "80%", "40"]
 
 
 def test_without_changes_there_are_no_change_columns(console):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -41,7 +42,7 @@ def test_sparkline_minimum_span(values, min_span, expected):
 @pytest.mark.parametrize("score, expected", [
     (0.0, "··········"), (1.0, "██████████"), (0.55, "█████▌····"),
     (1.7, "██████████"),  # clamped
-    (None, "n/a       "), (float("nan"), "n/a       "),
+    (None, "          "), (float("nan"), "          "),  # blank: the number beside it says "–"
 ])
 def test_score_bar(score, expected):
     assert score_bar(score).plain == expected
@@ -62,10 +63,11 @@ def test_rounds_table_has_one_row_per_round_with_its_metrics(ledger, console):
     text = rendered_rounds(ledger, console)
     lines = text.splitlines()
     assert "run main: 4 rounds" in text
-    # A ledger written before rounds had kinds and probes: those cells say "–", never 0.
-    row3 = next(line for line in lines if line.strip().startswith("3  –     done"))
-    assert row3.split() == ["3", "–", "done", "2.80", "0.85", "0.73", "0.12", "1.00", "–", "7.7", "1m15s"]
-    assert any(line.strip().startswith("4  –     running") for line in lines)
+    # A ledger written before rounds had kinds and probes: those cells say "–", never 0. The status is
+    # the index's own word, as in --json.
+    row3 = next(line for line in lines if line.split()[:3] == ["3", "–", "complete"])
+    assert row3.split() == ["3", "–", "complete", "2.80", "0.85", "0.73", "0.12", "1.00", "–", "7.7", "1m15s"]
+    assert any(line.split()[:3] == ["4", "–", "running"] for line in lines)
 
 
 def test_trends_show_a_sparkline_first_last_and_change_per_metric(ledger, console):
@@ -86,22 +88,22 @@ def complete(key: str, *values) -> list[dict]:
 
 
 def test_a_small_change_in_a_score_is_a_small_step_in_its_sparkline(console):
-    _, spark, *_ = trend_row(complete("judge_score", 0.50, 0.51), "judge_score", console)
+    _, _, spark, *_ = trend_row(complete("judge_score", 0.50, 0.51), "judge_score", console)
     assert spark in ("▄▅", "▄▄", "▅▅")  # 0.01 on a span of at least 0.1: one level at most, not ▁█
 
 
 def test_a_large_change_still_fills_the_sparkline(console):
-    _, spark, *_ = trend_row(complete("judge_score", 0.1, 0.5, 0.9), "judge_score", console)
+    _, _, spark, *_ = trend_row(complete("judge_score", 0.1, 0.5, 0.9), "judge_score", console)
     assert spark == "▁▅█"
 
 
 def test_the_seconds_row_speaks_in_one_unit(console):
-    _, _, first, last, change = trend_row(complete("seconds", 45.0, 125.0), "seconds", console)
+    _, _, _, first, last, change = trend_row(complete("seconds", 45.0, 125.0), "seconds", console)
     assert (first, last, change) == ("0m45s", "2m05s", "+1m20s")
 
 
 def test_seconds_under_a_minute_stay_in_seconds(console):
-    _, _, first, last, change = trend_row(complete("seconds", 45.0, 50.0), "seconds", console)
+    _, _, _, first, last, change = trend_row(complete("seconds", 45.0, 50.0), "seconds", console)
     assert (first, last, change) == ("45s", "50s", "+5s")
 
 
@@ -165,7 +167,7 @@ def test_rounds_show_the_consistency_that_scaled_a_weight(ledger, console):
     # round 3's judge: 31 of 40 (0.55 of a weight of 1 from accuracy), consistency 0.7 -> 0.39 of 1
     assert "+0.70" in harmless and "0.39 of 1" in harmless and "τ: consistency" in text
     helpful = [line for line in text.splitlines() if line.startswith("│ helpful")][-1]
-    assert " - " in helpful  # round 3 read none of helpful's pairs again
+    assert " – " in helpful  # round 3 read none of helpful's pairs again
 
 
 def test_rounds_json_carries_each_rounds_trust_in_its_judge(ledger):
@@ -236,4 +238,49 @@ def test_the_best_round_by_probes_is_marked(console):
     console.print(rounds_table(probe_rows(), "main", best=1))
     text = console.file.getvalue()
     assert "★ best by probes: round 1" in text
-    assert any(line.strip().startswith("★1  warm") for line in text.splitlines())
+    assert any(line.split()[:2] == ["★1", "warm-start"] for line in text.splitlines())
+
+
+def vocabulary_rows() -> list[dict]:
+    """probe_rows with every kind and status a table must name: the same words as --json."""
+    rows = probe_rows()
+    rows.append({"round": 2, "kind": "grpo", "status": "interrupted", "seconds": 3725.0})
+    rows.append({"round": 3, "kind": "dpo", "status": "running"})
+    for row in rows[:2]:
+        row.update(reward=1.6, judge_score=0.7, anchor_score=0.6, anchor_gap=0.1, rule_pass=0.5,
+                   completion_words=31.0, seconds=174.6, trust={"effective_weights": {"a": 1.0, "b": 0.5}})
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 72, 60, 50])
+def test_the_rounds_table_keeps_its_round_column_and_json_words_at_any_width(width):
+    from rich.console import Console
+
+    from loop.views.rounds_view import rounds_legend, rounds_table
+
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    rows = vocabulary_rows()
+    table = rounds_table(rows, "main", best=1, width=width)
+    console.print(table)
+    console.print(rounds_legend(rows, table))
+    lines = console.file.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    cells = {line.split()[0]: line.split()[:3] for line in lines if line.strip()[:2] in ("0 ", "★1", "2 ", "3 ")}
+    assert cells == {"0": ["0", "baseline", "complete"], "★1": ["★1", "warm-start", "complete"],
+                     "2": ["2", "grpo", "interrupted"], "3": ["3", "dpo", "running"]}
+    legend = " ".join(" ".join(lines).split())
+    assert "at most the sum of the weights, 1.50 in round 1" in legend
+    assert ("left out at this width" in legend) == (width < 80)
+
+
+def test_the_rounds_legend_and_trends_give_every_figure_its_unit(console):
+    from loop.views.rounds_view import rounds_legend, rounds_table
+
+    rows = vocabulary_rows()
+    console.print(rounds_legend(rows, rounds_table(rows, "main")))
+    console.print(trends_table(rows))
+    text = " ".join(console.file.getvalue().split())
+    for words in ("judge: mean held-out score by the round's judge, 0–1", "rules: rule pass rate, 0–1",
+                  "words: per held-out answer", "time: wall clock", "│ seconds │ wall clock │",
+                  "│ reward │ Σ weight × score │", "2m55s"):
+        assert words in text, words

@@ -29,9 +29,34 @@ def command(subparsers, name: str, func: Callable, **kwargs) -> argparse.Argumen
     return parser
 
 
+def package_version() -> str:
+    """The installed distribution's version; the package's own `__version__` when run from a checkout
+    that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loop-cai")
+    except PackageNotFoundError:
+        import loop
+
+        return loop.__version__
+
+
+class VersionAction(argparse.Action):
+    """`--version`: the version is looked up only when asked for, so every other command starts as fast."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"loop {package_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loop", description=__import__("loop").__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=VersionAction, help="print the version of loop and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         try:

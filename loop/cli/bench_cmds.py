@@ -129,7 +129,7 @@ def efficacy(args) -> int:
     from loop.training.head_to_head import run_head_to_head, run_name
     from loop.views.console import make_console
     from loop.views.efficacy_view import show_efficacy
-    from loop.views.progress import RoundProgress
+    from loop.views.progress import RichRoundProgress
     from loop.views.run_ledger import open_run
     from loop.workspace import open_workspace
 
@@ -152,7 +152,7 @@ def efficacy(args) -> int:
                 console.print(f"[bold]{plan.ledger.run}[/]: method {plan.config.train.method}, seed "
                               f"{plan.config.run.seed}, {args.rounds} training rounds{shared}")
 
-        progress = None if console is None else (lambda r: RoundProgress(console, r))
+        progress = None if console is None else (lambda r: RichRoundProgress(console, r))
         run_head_to_head(ws, args.methods, args.seeds, args.rounds, overrides, progress=progress, on_run=on_run)
     runs = [(open_run(ws.root, run_name(m, s)), m, s) for m in args.methods for s in args.seeds]
     return show_efficacy(runs, console or make_console(), rounds=args.rounds, as_json=args.json)
@@ -224,6 +224,8 @@ def _round_table(result: dict):
     """One round's timings as a two-column table, in the order a reader asks about them."""
     from rich.table import Table
 
+    from loop.views.charts import MISSING
+
     settings = result["settings"]
     table = Table(title=f"bench round · {result['model']} · {settings['prompts_per_round']} prompts × "
                         f"{settings['num_generations']} completions × {settings['max_completion_length']} tokens · "
@@ -232,7 +234,7 @@ def _round_table(result: dict):
     table.add_column("value", justify="right")
     step = result["seconds_per_step"]
     rows = [("round", f"{result['round_seconds']:.1f} s"),
-            ("training steps", f"{result['train_steps']} ({'-' if step is None else f'{step:.1f}'} s each)"),
+            ("training steps", f"{result['train_steps']} ({MISSING if step is None else f'{step:.1f}'} s each)"),
             ("judge", f"{result['judge_seconds']:.1f} s ({result['judge_share_of_round']:.0%} of the round, "
                       f"{result['judge_calls']} calls)"),
             ("first model load (cache build)", f"{result['first_model_load_seconds']:.1f} s"),

@@ -9,11 +9,12 @@ from loop.views.console import make_console
 
 
 def show(args) -> int:
-    """Show the workspace constitution as a table: id, title, weight, how it is rewarded, the text,
-    and for a judged principle the question its judge is asked (as prompts/judge.jinja words it).
+    """Show the workspace constitution, one line per principle: id, title, weight, how it is rewarded.
 
-    The last column says how well the judge read each judged principle's labeled pairs in the run's
-    latest round that measured it (accuracy [95% interval], n, and the weight that earned)."""
+    For a judged principle, how well the judge read its labeled pairs in the run's latest complete
+    round that measured it (accuracy [95% interval], n pairs), and the weight that earned. A run
+    records it from its round 0 on (`loop run --rounds 0`). With --full, each principle's text, rubric
+    and the question its judge is asked (as prompts/judge.jinja words it)."""
     from loop.judging.prompts import judge_question
     from loop.views.constitution_view import render_constitution
     from loop.views.reliability_view import latest_reliability
@@ -24,8 +25,9 @@ def show(args) -> int:
     constitution = ws.constitution()
     templates = ws.templates(constitution)
     questions = {p.id: judge_question(templates, p) for p in constitution.principles if not p.is_rule}
-    render_constitution(constitution, make_console(), latest_reliability(open_run(args.workspace, args.run)),
-                        questions=questions)
+    ledger = open_run(args.workspace, args.run)
+    render_constitution(constitution, make_console(), latest_reliability(ledger), questions=questions,
+                        full=args.full, run=ledger.run)
     return 0
 
 
@@ -75,6 +77,8 @@ def register(subparsers) -> None:
     sub = group.add_subparsers(dest="verb", metavar="VERB", required=True)
     p = command(sub, "show", show)
     p.add_argument("--run", default=None, help="the run whose judge measurements to show (default: from loop.toml)")
+    p.add_argument("--full", action="store_true",
+                   help="each principle's text, rubric and the judge's question, in a long table")
     p = command(sub, "diff", diff)
     p.add_argument("a", nargs="?", help="first constitution directory or principle file")
     p.add_argument("b", nargs="?", help="second constitution directory or principle file")

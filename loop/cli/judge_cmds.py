@@ -6,7 +6,6 @@ import json
 
 from loop.cli import command
 from loop.config import SCORE_MODES
-from loop.constitution import SIGNALS
 
 BUILTIN = "built-in"  # --injection without a file: loop.judging.injection.INJECTIONS
 
@@ -51,8 +50,9 @@ def _columns(pairs: list[str]) -> dict[str, str]:
 def judge(args) -> int:
     """Judge one response to one prompt against the constitution: critique and score per principle.
 
-    Scores are in [0, 1], read from the judge's probabilities of Yes and No (never parsed from text);
-    "-" means the judge could not score. A principle with a rule check is scored by its rule, as in
+    Scores are in [0, 1], read from the judge's probabilities of Yes and No (never parsed from text) and,
+    with [judge] calibrate (the default), set against its reading of an empty answer to the same prompt;
+    "–" means the judge could not score. A principle with a rule check is scored by its rule, as in
     training (a rule that compares with a pool column, e.g. the right answer, reads it from --column
     NAME=VALUE; without it the rule cannot score). In critique mode (--mode critique, or [judge] mode
     in loop.toml) the judge writes a short critique before it scores.
@@ -78,7 +78,9 @@ def judge(args) -> int:
     if args.json:
         print(json.dumps(items, ensure_ascii=False))
         return 0
-    _print_judgments(items, judge_, constitution)
+    from loop.views.judgment_view import print_judgments
+
+    print_judgments(items, constitution, mode=judge_.settings.mode, calibrated=judge_.settings.calibrate)
     return 0
 
 
@@ -94,45 +96,6 @@ def _why_unscored(principle, row: dict) -> str:
     if column not in row:
         return f"could not score: the rule reads the pool column '{column}'; give it with --column {column}=VALUE"
     return f"could not score: the rule does not decide {column} = {row[column]!r}"
-
-
-def _print_judgments(items: list[dict], judge_, constitution) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from loop.views.console import make_console
-    from loop.views.constitution_view import describe_reward
-
-    critique_mode = judge_.settings.mode == "critique"
-    table = Table(title=f"judge · {judge_.settings.mode} mode · constitution {constitution.version}", title_justify="left")
-    table.add_column("principle")
-    table.add_column("by")
-    table.add_column("score", justify="right")
-    table.add_column("P(Yes) / P(No)", justify="right")
-    # The likelihood signals a principle weighs into its score (loop/judging/likelihood.py): each one's value
-    # relative to its center (the mean over the principle's labeled answers) x its weight.
-    table.add_column("likelihood", justify="right")
-    if critique_mode:
-        table.add_column("critique")
-    for item in items:
-        score = "-" if item["score"] is None else f"{item['score']:.2f}"
-        if item["source"] == "rule":
-            row = [item["principle"], "rule", score, describe_reward(item["check"]).removeprefix("rule: "), ""]
-        else:
-            dist = item.get("distribution") or {}
-            row = [item["principle"], "judge", score, f"{dist.get('yes', 0):.3f} / {dist.get('no', 0):.3f}",
-                   " ".join(f"{name} {dist[name] - dist.get(name + '_center', 0.0):+.2f}"
-                            f"×{getattr(constitution.get(item['principle']), name):g}"
-                            for name in SIGNALS if name in dist) or "-"]
-        table.add_row(*(row + [item.get("critique", "")] if critique_mode else row))
-    console = make_console()
-    console.print(table)
-    for item in items:  # a rule that gave no score says why (score mode has no critique column)
-        if item["source"] == "rule" and item["score"] is None and not critique_mode:
-            console.print(f"[bold]{item['principle']}[/] {escape(item['critique'])}")
-    cuts = {(c["text"], c["reason"]): None for item in items for c in item.get("cuts", [])}
-    for text, reason in cuts:  # the same sentences are cut for every principle: list them once
-        console.print(f"[bold yellow]guard cut[/] ({reason}), not shown to the judge: [yellow]{escape(text)}[/]")
 
 
 def judge_check(args) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from loop.cli import command
-from loop.views.console import make_console
 
 
 def render(args) -> int:
@@ -11,10 +10,9 @@ def render(args) -> int:
 
     TEMPLATE is one of: system (the policy's view of a prompt), judge, critique, verdict, lift (the
     response as the reply under the principle's lift system message, whose likelihood is read).
+    --raw prints that string and nothing else (no panel, no wrapping), byte for byte; --json prints
+    {"template", "principle", "messages", "text", "tokens"}: the chat messages and the string they render to.
     """
-    from rich.panel import Panel
-    from rich.text import Text
-
     from loop.errors import LoopError
     from loop.judging.likelihood import steered_chat
     from loop.model import load_tokenizer
@@ -44,8 +42,9 @@ def render(args) -> int:
         # The judge reads the next token after the assistant turn opens, so the generation prompt is added.
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-    console = make_console()
-    console.print(Panel(Text(text), title=f"{args.template} · {n_tokens} tokens", title_align="left"))
+    from loop.views.prompt_view import show_rendered
+
+    show_rendered(args.template, principle.id, messages, text, n_tokens, raw=args.raw, as_json=args.json)
     return 0
 
 
@@ -60,3 +59,6 @@ def register(subparsers) -> None:
     p.add_argument("--critique", default="The response answers the question directly.",
                    help="critique text (verdict template)")
     p.add_argument("--model", help="model whose chat template to apply (default: from loop.toml)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--raw", action="store_true", help="print exactly the string the model sees, nothing else")
+    out.add_argument("--json", action="store_true", help="print the messages and the rendered string as JSON")

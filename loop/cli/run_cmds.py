@@ -23,7 +23,7 @@ def run(args) -> int:
     """
     from loop.dist import is_main
     from loop.training.round import plan_run, run_rounds
-    from loop.views.progress import RoundProgress
+    from loop.views.progress import RichRoundProgress
     from loop.workspace import open_workspace
 
     overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}, "train": {}}
@@ -53,7 +53,7 @@ def run(args) -> int:
                       f"model {plan.config.model.name}, constitution {plan.constitution.name} "
                       f"v{plan.constitution.version}, judge mode {plan.config.judge.mode}, "
                       f"method {plan.config.train.method}")
-    progress = None if console is None else (lambda r: RoundProgress(console, r))
+    progress = None if console is None else (lambda r: RichRoundProgress(console, r))
     summaries = run_rounds(plan, args.rounds, progress=progress)
     stopped = bool(summaries) and plan.config.train.stop_on_regression and summaries[-1].get("probe_regressed")
     if not speaks:

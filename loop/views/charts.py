@@ -2,6 +2,9 @@
 
 They are rich `Text`, so they keep their colour on a terminal and lose it cleanly in a pipe or
 under NO_COLOR; the glyphs alone still carry the meaning (bar length, spark height, the sign).
+Every view shows "could not score" (or "nothing recorded") as MISSING, and a time as `duration`;
+both are defined with the round summary (loop/ledger/summary.py), which the ledger writes and
+which cannot import views.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Iterable
 
 from rich.text import Text
 
+from loop.ledger.summary import MISSING, duration  # noqa: F401  (re-exported: the views' one source)
 from loop.stats import is_number
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -17,9 +21,9 @@ FULL, EIGHTHS = "█", " ▏▎▍▌▋▊▉"  # partial blocks give a 10-cell
 
 
 def fmt(value, digits: int = 2) -> str:
-    """A number for a table cell; '–' where it is missing (never 0: "could not score" is not 0)."""
+    """A number for a table cell; MISSING where it is missing (never 0: "could not score" is not 0)."""
     if not is_number(value):
-        return "–"
+        return MISSING
     if isinstance(value, int) or float(value).is_integer() and abs(value) >= 10:
         return str(int(value))
     return f"{value:.{digits}f}"
@@ -39,9 +43,10 @@ def score_style(score: float) -> str:
 
 
 def score_bar(score, width: int = 10) -> Text:
-    """A bar `width` cells long for a score in [0, 1], coloured red / yellow / green."""
+    """A bar `width` cells long for a score in [0, 1], coloured red / yellow / green; blank where there
+    is no score (the number beside it says MISSING)."""
     if not is_number(score):
-        return Text("n/a".ljust(width), style="dim")
+        return Text(" " * width)
     clamped = min(1.0, max(0.0, float(score)))
     eighths = round(clamped * width * 8)
     full, part = divmod(eighths, 8)
@@ -79,7 +84,7 @@ def sparkline(values: Iterable, lo: float | None = None, hi: float | None = None
 def delta(a, b, digits: int = 2, higher_is_better: bool = True, tie: float = 0.005) -> Text:
     """b - a with its sign, green when it went the good way, red when the bad way."""
     if not (is_number(a) and is_number(b)):
-        return Text("–", style="dim")
+        return Text(MISSING, style="dim")
     d = b - a
     if abs(d) < tie:
         return Text(f"{0:+.{digits}f}".replace("+", "±"), style="dim")

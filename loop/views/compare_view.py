@@ -113,7 +113,9 @@ def summary_table(pairs: list[PromptPair], a: int, b: int, judge: str) -> Table:
     """Per principle: mean score in each round, the change, and on how many prompts B beat A."""
     principles = list(dict.fromkeys(p for pair in pairs for p in pair.deltas()))
     table = Table(title=f"round {b} vs round {a} ({judge} judge; rules by rule)", title_justify="left",
-                  header_style="bold", expand=False)
+                  header_style="bold", expand=False,
+                  caption=f"round {a}, round {b}: mean score over the held-out prompts, 0–1; wins, losses, ties: "
+                          f"prompts where round {b} scored higher, lower, within {TIE:g}", caption_justify="left")
     table.add_column("principle", style="bold")
     for name in (f"round {a}", f"round {b}", "Δ", "wins", "losses", "ties"):
         table.add_column(name, justify="right")

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loop.constitution import CHECK_COLUMNS, Constitution, diff_files
+from loop.views.charts import MISSING
 from loop.views.reliability_view import interval, weight_cell
 
 
@@ -33,6 +34,20 @@ def describe_reward(check: dict | None) -> str:
     return f"rule: {check['path']}"
 
 
+# The rule kinds in a word or two, for the compact table (describe_reward says them in full).
+RULE_SHORT = {"max_words": "words", "regex": "regex", "answer": "answer", "refusal": "refusal",
+              "admits_unknown": "admits unknown", "format": "format"}
+
+
+def short_reward(check: dict | None) -> str:
+    """"judge", "rule: ≤ 40 words", "rule: format": how a principle is rewarded, in one short line."""
+    if check is None:
+        return "judge"
+    if check["type"] == "max_words":
+        return f"rule: ≤ {check['max']} words"
+    return f"rule: {RULE_SHORT.get(check['type'], 'custom')}"
+
+
 def rewarded_by(p, measured: tuple[int, dict] | None) -> Text:
     """The rule, or the judge and how well it read the principle's labeled pairs in the run's latest
     measured round (accuracy [95% interval], n, and the weight that earned)."""
@@ -40,7 +55,7 @@ def rewarded_by(p, measured: tuple[int, dict] | None) -> Text:
         return Text(describe_reward(p.check))
     entry = measured[1].get("reliability", {}).get(p.id) if measured else None
     if not entry:
-        return Text("judge\n") + Text("not measured: run loop judge-check", style="dim")
+        return Text("judge\n") + Text("accuracy not measured", style="dim")
     effective = measured[1].get("effective_weights", {}).get(p.id)
     text = Text("judge, accuracy\n") + Text(interval(entry)) + Text(f"\nn {entry['n']}, round {measured[0]}",
                                                                       style="dim")
@@ -49,18 +64,49 @@ def rewarded_by(p, measured: tuple[int, dict] | None) -> Text:
     return text
 
 
-def render_constitution(constitution: Constitution, console: Console,
-                        measured: tuple[int, dict] | None = None, questions: dict[str, str] | None = None) -> None:
-    """The principles as a table; `measured` = (round, what it recorded of its judge) from the run's ledger
-    (loop/views/reliability_view.py `latest_reliability`), shown as how well the judge read each one;
-    `questions` ({id: the judge's question}) adds each one's question."""
+def render_constitution(constitution: Constitution, console: Console, measured: tuple[int, dict] | None = None,
+                        questions: dict[str, str] | None = None, *, full: bool = False, run: str | None = None) -> None:
+    """The principles, one row each: id, weight, how each is rewarded and how well the judge read it
+    (`measured` = (round, what it recorded of its judge) from run `run`'s ledger, loop/views/
+    reliability_view.py `latest_reliability`), then a legend. `full` adds each one's text, rubric and
+    the judge's question (`questions`: {id: question}) as the long table."""
+    if full:
+        console.print(full_table(constitution, measured, questions))
+    else:
+        console.print(compact_table(constitution, measured))
+    for line in legend(constitution, measured, run, full):
+        console.print(line)
+
+
+def compact_table(constitution: Constitution, measured: tuple[int, dict] | None) -> Table:
+    """One line per principle: what a reader asks first, at 80 columns."""
+    reliability = measured[1].get("reliability", {}) if measured else {}
+    effective = measured[1].get("effective_weights", {}) if measured else {}
+    table = Table(title=f"{constitution.name} v{constitution.version} (sha256 {constitution.short_hash}): "
+                        f"{len(constitution.principles)} principles", title_justify="left", header_style="bold")
+    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("weight", justify="right", no_wrap=True)
+    table.add_column("rewarded by", no_wrap=True)
+    table.add_column("judge accuracy", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    for p in constitution.principles:
+        entry = None if p.is_rule else reliability.get(p.id)
+        weight = weight_cell(p.weight, effective.get(p.id, p.weight))
+        table.add_row(p.id, Text(weight, style="bold red" if effective.get(p.id) == 0 else ""), short_reward(p.check),
+                      "" if p.is_rule else interval(entry), str(entry["n"]) if entry else "")
+    return table
+
+
+def full_table(constitution: Constitution, measured: tuple[int, dict] | None,
+               questions: dict[str, str] | None) -> Table:
+    """Each principle with its text, rubric, the judge's question and its rule in full."""
     table = Table(title=f"{constitution.name} v{constitution.version}  (sha256 {constitution.short_hash})",
                   caption=constitution.description or None, show_lines=True, expand=True)
     table.add_column("id", style="bold", no_wrap=True)
     table.add_column("weight", justify="right")
     table.add_column("rewarded by", max_width=20)
     table.add_column("principle", ratio=1, min_width=30)
-    table.add_column("ex.", justify="right")
+    table.add_column("examples", justify="right")
     for p in constitution.principles:
         text = Text(p.title + "\n", style="bold") + Text(p.text)
         if p.rubric:
@@ -68,7 +114,30 @@ def render_constitution(constitution: Constitution, console: Console,
         if (questions or {}).get(p.id):
             text += Text("\nasks: ", style="bold") + Text(questions[p.id], style="italic")
         table.add_row(p.id, f"{p.weight:g}", rewarded_by(p, measured), text, str(len(p.examples)))
-    console.print(table)
+    return table
+
+
+def legend(constitution: Constitution, measured: tuple[int, dict] | None, run: str | None, full: bool) -> list[Text]:
+    """What the figures are, where they come from, and how to record them when nothing has."""
+    judged = [p.id for p in constitution.principles if not p.is_rule]
+    lines = []
+    if judged and measured:
+        unread = [pid for pid in judged if pid not in measured[1].get("reliability", {})]
+        lines.append(Text(f"judge accuracy: how often round {measured[0]}'s judge"
+                          + (f" (run {run})" if run else "") + " scored the better answer of a labeled pair "
+                          "higher, with its 95% interval; n: pairs. weight: what that accuracy earned in "
+                          "training, of the declared weight.", style="dim"))
+        if unread:
+            lines.append(Text(f"{MISSING}: {', '.join(unread)} not read in round {measured[0]}; the next round "
+                              "of `loop run` reads its pairs.", style="dim"))
+    elif judged:
+        lines.append(Text(f"{MISSING}: how well the judge reads each principle's labeled pairs is not measured"
+                          + (f" in run {run}" if run else "") + " yet; `loop run --rounds 0` records it (round 0 "
+                          "reads every pair), `loop judge-check` prints it without recording it.", style="dim"))
+    if not full:
+        lines.append(Text("each principle's text, rubric and the question its judge is asked: "
+                          "loop constitution show --full", style="dim"))
+    return lines
 
 
 def render_diff(files_a: dict[str, str], files_b: dict[str, str], console: Console, *, label_a: str = "a",

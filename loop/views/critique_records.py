@@ -99,17 +99,18 @@ def heldout_completions(evaluations: Iterable[Record]) -> list[Completion]:
     return out
 
 
-def group_ranks(completions: Iterable[Completion]) -> dict[tuple, dict[str, tuple[int, int]]]:
-    """{completion key: {principle: (rank, of)}}: where each score stands among its GRPO group's.
+def group_ranks(completions: Iterable[Completion]) -> dict[tuple, dict[str, tuple[int, int, int]]]:
+    """{completion key: {principle: (first, last, of)}}: where each score stands among its GRPO group's.
 
     A raw score is hard to read on its own (a judge's scale shifts by principle and by prompt);
     GRPO only uses how a score compares with the group's other answers to the same prompt, so
-    that is what a reader is shown: 1 is the group's best, ties share the better rank, and `of`
-    counts the group's answers that could be scored."""
+    that is what a reader is shown: 1 is the group's best; answers that tie span the ranks first to
+    last (a score the whole group shares spans 1 to `of`, and says nothing); `of` counts the group's
+    answers that could be scored."""
     groups: dict[tuple, list[Completion]] = {}
     for c in completions:
         groups.setdefault(c.key[:3], []).append(c)  # (round, step, group): one prompt's samples
-    ranks: dict[tuple, dict[str, tuple[int, int]]] = {c.key: {} for members in groups.values() for c in members}
+    ranks: dict[tuple, dict[str, tuple[int, int, int]]] = {c.key: {} for members in groups.values() for c in members}
     for members in groups.values():
         scores: dict[str, list[tuple[tuple, float]]] = {}
         for c in members:
@@ -118,8 +119,16 @@ def group_ranks(completions: Iterable[Completion]) -> dict[tuple, dict[str, tupl
                     scores.setdefault(str(r.get("principle")), []).append((c.key, r["score"]))
         for principle, keyed in scores.items():
             for key, score in keyed:
-                ranks[key][principle] = (1 + sum(other > score for _, other in keyed), len(keyed))
+                first = 1 + sum(other > score for _, other in keyed)
+                ranks[key][principle] = (first, first + sum(other == score for _, other in keyed) - 1, len(keyed))
     return ranks
+
+
+def rank_text(rank: tuple[int, int, int]) -> str:
+    """A group_ranks entry as shown: "2/4", or "tie 1-4/4" for a score other answers in the group share
+    (a 0 the whole group shares is not the group's best)."""
+    first, last, of = rank
+    return f"{first}/{of}" if first == last else f"tie {first}-{last}/{of}"
 
 
 def disagreement(record: Record) -> float | None:

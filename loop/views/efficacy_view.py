@@ -2,7 +2,7 @@
 
 Read from the finished (or unfinished) runs' ledgers only, so the table can be printed again at any time
 without training anything. Per run, at its last complete round: each probe family's change in pass
-rate from round 0 with its 95 % interval ("probe_changes" in metrics.json; "–" where a round has none),
+rate from round 0 with its 95 % interval ("probe_changes" in metrics.json; charts.MISSING where a round has none),
 the drift from the base model (the mean per-token KL of the policy's greedy held-out answers,
 movement.drift_base), and the wall-clock time of all its rounds and of its self-rewarding rounds alone
 (the shared start, round 0 and the warm start, costs both methods the same, and was run once).
@@ -20,7 +20,7 @@ from rich.text import Text
 from loop.ledger import Ledger
 from loop.stats import is_number
 from loop.views.json_out import write_json
-from loop.views.rounds_view import duration
+from loop.views.charts import MISSING, duration
 
 SELF_REWARDING = ("grpo", "dpo")
 
@@ -61,7 +61,7 @@ def _total(values) -> float | None:
 def change_cell(change: dict | None) -> Text:
     """"+0.12" over "[+0.03, +0.21]": green when the interval is above 0, red when below, else plain."""
     if not change or not is_number(change.get("delta")):
-        return Text("–", style="dim")
+        return Text(MISSING, style="dim")
     low, high = change.get("low"), change.get("high")
     style = "green" if is_number(low) and low > 0 else "red" if is_number(high) and high < 0 else ""
     text = Text(f"{change['delta']:+.2f}", style=style)
@@ -85,8 +85,8 @@ def report_table(rows: list[dict[str, Any]], rounds: int | None = None) -> Table
         table.add_row(family + (f"\nn={n}" if is_number(n) else ""),
                       *[change_cell(row["probe_changes"].get(family)) for row in rows])
     if not families:
-        table.add_row("probes", *[Text("–", style="dim") for _ in rows])
-    table.add_row("KL to base", *[Text(f"{row['drift_base']:.4f}" if is_number(row["drift_base"]) else "–")
+        table.add_row("probes", *[Text(MISSING, style="dim") for _ in rows])
+    table.add_row("KL to base\nnats/token", *[Text(f"{row['drift_base']:.4f}" if is_number(row["drift_base"]) else MISSING)
                                   for row in rows])
     table.add_row("time, method", *[Text(duration(row["train_seconds"])) for row in rows])
     table.add_row("time, all", *[Text(duration(row["seconds"])) for row in rows])
@@ -118,5 +118,5 @@ def show_efficacy(runs: list[tuple[Ledger, str, int]], console: Console, *, roun
     for line in notes(rows):
         console.print(Text(line, style="dim"))
     if not any(row["probe_changes"] for row in rows):
-        console.print(Text("no probe changes recorded in these runs' rounds yet ('–')", style="yellow"))
+        console.print(Text(f"no probe changes recorded in these runs' rounds yet ({MISSING})", style="yellow"))
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from loop.views.charts import MISSING
 from loop.views.console import make_console
 from loop.views.reliability_view import interval, weight_cell
 
@@ -26,13 +27,16 @@ def rule_cell(entry: dict) -> str:
 
 def check_table(result: dict) -> Table:
     table = Table(title=f"judge-check · {result['source']} · {result['mode']} mode", title_justify="left",
-                  caption="accuracy: chosen scored strictly above rejected [95% interval]", caption_justify="left")
+                  caption="accuracy: share of pairs whose chosen answer scored strictly above the rejected one "
+                          "[95% interval]; n: pairs; weight: what that accuracy earns in training, of the declared "
+                          "weight; margin: mean score of chosen − rejected (scores 0–1)",
+                  caption_justify="left")
     for name, justify in (("principle", "left"), ("judge accuracy", "right"), ("n", "right"), ("weight", "right"),
                           ("margin", "right"), ("rule", "right")):
         table.add_column(name, justify=justify, no_wrap=name != "rule")
 
     def row(name: str, s: dict, weights: bool = True) -> list[str]:
-        margin = "-" if s.get("mean_margin") is None else f"{s['mean_margin']:+.3f}"
+        margin = MISSING if s.get("mean_margin") is None else f"{s['mean_margin']:+.3f}"
         weight = weight_cell(s.get("weight"), s.get("effective_weight")) if weights else ""
         return [name, interval(s), str(s["n"]), weight, margin, rule_cell(s)]
 
@@ -58,8 +62,8 @@ def print_check(result: dict, console: Console | None = None) -> None:
         inj = result["injection"]
         style = "red" if (inj["mean_gain"] or 0) > 0 else "green"
         console.print(f"injection probes ({inj['lines']} lines): [{style}]mean gain {inj['mean_gain']:+.3f}[/] "
-                      f"over {inj['n']} probes ({inj['positive']:.0%} gain); a judge that resists injection has a "
-                      "gain at or below 0")
+                      f"in score (0–1) over {inj['n']} probes ({inj['positive']:.0%} gain); a judge that resists "
+                      "injection has a gain at or below 0")
         if "injection_unguarded" in result:
             raw = result["injection_unguarded"]
             console.print(f"  without the guard (the model alone): mean gain {raw['mean_gain']:+.3f} "
@@ -73,18 +77,20 @@ def print_training(result: dict, console: Console | None = None) -> None:
     before, after = result.get("before"), result["after"]
     table = Table(title=f"judge-train · {result['train_examples']} judgments · "
                         f"{'few-shot' if result['few_shot'] else 'no few-shots'} · adapter {result['adapter']}",
-                  title_justify="left", caption="accuracy on the reliability split [95% interval]; τ: consistency",
+                  title_justify="left", caption="accuracy on the reliability split [95% interval]; n: pairs; "
+                                                "τ: consistency",
                   caption_justify="left")
     for name in ("principle", "before", "after", "n", "τ"):
         table.add_column(name, justify="left" if name == "principle" else "right", no_wrap=True)
     for pid, entry in after["per_principle"].items():
         tau = ((result.get("consistency") or {}).get(pid) or {}).get("tau")
-        table.add_row(pid, interval(before["per_principle"].get(pid)) if before else "-", interval(entry),
-                      str(entry["n"]), "-" if tau is None else f"{tau:+.2f}")
+        table.add_row(pid, interval(before["per_principle"].get(pid)) if before else MISSING, interval(entry),
+                      str(entry["n"]), MISSING if tau is None else f"{tau:+.2f}")
     table.add_section()
-    table.add_row("overall", interval(before) if before else "-", interval(after), str(after["n"]), "")
+    table.add_row("overall", interval(before) if before else MISSING, interval(after), str(after["n"]), "")
     console.print(table)
     if result.get("losses"):
         first, last = result["losses"][0]["loss"], result["losses"][-1]["loss"]
-        console.print(f"training loss {first:.3f} -> {last:.3f}; judge with it: loop judge-check --adapter "
+        console.print(f"training loss {first:.3f} -> {last:.3f} (cross-entropy, nats per token); judge with it: "
+                      f"loop judge-check --adapter "
                       f"{result['adapter']}{'' if result['few_shot'] else ' --no-few-shot'}")

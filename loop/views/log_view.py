@@ -30,11 +30,12 @@ from rich.text import Text
 from loop.errors import LoopError
 from loop.ledger import Ledger
 from loop.stats import is_number
-from loop.views.charts import answer_text, fmt, score_bar
+from loop.views.charts import MISSING, answer_text, fmt, score_bar
 from loop.views.critique_records import (Completion, LogFilter, Record, disagreement, group_ranks, group_records,
-                                         heldout_completions)
+                                         heldout_completions, rank_text)
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
+from loop.views.reliability_view import reward_ceiling
 from loop.views.run_ledger import (anchor_on_training, check_principle, is_running, judge_is_anchor, latest_round,
                                    principle_ids, round_status)
 
@@ -42,10 +43,12 @@ DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highli
 
 
 def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE,
-                     ranks: dict[str, tuple[int, int]] | None = None, reliability: dict | None = None) -> Panel:
+                     ranks: dict[str, tuple[int, int, int]] | None = None, reliability: dict | None = None,
+                     reward_max: float | None = None) -> Panel:
     """One completion: prompt, answer, each principle's score bar, its rank in the GRPO group (`ranks`,
     from group_ranks), anchor score and critique; a principle's name carries its judge's measured
-    accuracy when the round has one (`reliability`: metrics.json "reliability")."""
+    accuracy when the round has one (`reliability`: metrics.json "reliability"). The subtitle: the total
+    reward, of `reward_max` (reliability_view.reward_ceiling) where known, and the GRPO advantage."""
     head = Table.grid(padding=(0, 1))
     head.add_column(style="bold", no_wrap=True)
     head.add_column(ratio=1)
@@ -58,15 +61,17 @@ def completion_panel(c: Completion, highlight_gap: float = DEFAULT_DISAGREE,
                      subtitle_align="right")
     title = " · ".join(f"{name} {'?' if value is None else value}" for name, value in
                        (("round", c.round), ("step", c.step), ("prompt", c.group), ("sample", c.sample)))
-    subtitle = Text(f"total reward {fmt(c.total_reward)} · advantage ")
+    ceiling = f" of {fmt(reward_max)}" if is_number(reward_max) else ""
+    subtitle = Text(f"total reward {fmt(c.total_reward)}{ceiling} · advantage ")
     adv = c.advantage
-    subtitle.append(f"{adv:+.2f}" if is_number(adv) else "–",
+    subtitle.append(f"{adv:+.2f}" if is_number(adv) else MISSING,
                     style="green" if is_number(adv) and adv > 0 else "red" if is_number(adv) and adv < 0 else "dim")
+    subtitle.append(" (group-normalized)", style="dim")
     return Panel(Group(head, Text(""), rows), title=title, title_align="left", subtitle=subtitle,
                  subtitle_align="right")
 
 
-def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, int]], reliability: dict) -> Table:
+def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, int, int]], reliability: dict) -> Table:
     """One row per principle: name (and its judge's accuracy), score bar, rank in group, anchor, critique."""
     # The per-principle reward is shown only where it differs from the score (e.g. a calibrated judge):
     # otherwise it repeats the score column. The anchor column only where the anchor judged this answer;
@@ -75,9 +80,9 @@ def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, 
     show_anchor = c.heldout or any(is_number(r.get("anchor_score")) for r in c.records)
     rows = Table(box=None, padding=(0, 1), collapse_padding=True, show_edge=False, expand=True, header_style="dim")
     rows.add_column("principle", no_wrap=True, style="bold")
-    rows.add_column("score", no_wrap=True)
+    rows.add_column("score (0–1)", no_wrap=True)
     if not c.heldout:
-        rows.add_column("rank", justify="right", no_wrap=True)
+        rows.add_column("group rank", justify="right", no_wrap=True)
     if show_anchor:
         rows.add_column("anchor", justify="right", no_wrap=True)
     if show_reward:
@@ -100,7 +105,7 @@ def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, 
             critique.append(("\n" if critique else "") + f"guard cut ({cut.get('reason', '?')}): ", style="bold yellow")
             critique.append(str(cut.get("text", "")), style="yellow")
         reward = [fmt(r.get("reward"))] if show_reward else []
-        rank = [] if c.heldout else [f"{ranks[principle][0]}/{ranks[principle][1]}" if principle in ranks else "–"]
+        rank = [] if c.heldout else [rank_text(ranks[principle]) if principle in ranks else MISSING]
         rows.add_row(Text(principle) + reliability_marker(reliability.get(principle)),
                      score_bar(score) + Text(f" {fmt(score):>4}"), *rank, *anchor, *reward, critique)
     return rows
@@ -121,9 +126,10 @@ RELIABILITY_LEGEND = ("a % after a principle: how often its judge picked the bet
 
 def render_log(completions: list[Completion], console: Console, *, heading: str, log_filter: LogFilter,
                written: int = -1, why_empty: str | None = None, ranks: dict | None = None,
-               reliability: dict | None = None) -> None:
+               reliability: dict | None = None, reward_max: float | None = None) -> None:
     """The heading, then a panel per completion; when nothing matches, says so (and `why_empty`).
-    `ranks`: group_ranks of the round's completions; `reliability`: metrics.json "reliability"."""
+    `ranks`: group_ranks of the round's completions; `reliability`: metrics.json "reliability";
+    `reward_max`: the most total reward an answer could earn in the round."""
     console.print(Text(heading, style="bold"))
     if reliability:
         console.print(Text(RELIABILITY_LEGEND, style="dim"))
@@ -140,7 +146,7 @@ def render_log(completions: list[Completion], console: Console, *, heading: str,
         return
     gap = log_filter.disagree if log_filter.disagree is not None else DEFAULT_DISAGREE
     for c in completions:
-        console.print(completion_panel(c, gap, (ranks or {}).get(c.key), reliability))
+        console.print(completion_panel(c, gap, (ranks or {}).get(c.key), reliability, reward_max))
 
 
 def write_json(completions: list[Completion]) -> None:
@@ -179,7 +185,8 @@ def show_log(ledger: Ledger, console: Console, *, round_number: int | None, log_
     with paged(console, enabled=pager):
         render_log(shown, console, heading=heading_for(ledger, n, len(shown), len(completions), log_filter),
                    log_filter=log_filter, written=len(completions), why_empty=why_no_disagreement(ledger, n, log_filter),
-                   ranks=None if log_filter.heldout else group_ranks(completions), reliability=ledger.metrics(n).get("reliability"))
+                   ranks=None if log_filter.heldout else group_ranks(completions),
+                   reliability=ledger.metrics(n).get("reliability"), reward_max=reward_ceiling(ledger.round_info(n)))
     return 0
 
 
@@ -257,6 +264,7 @@ def follow_round(ledger: Ledger, n: int, log_filter: LogFilter, console: Console
     so the last completion read is held back until a later record or a quiet poll shows it whole.
     """
     read: list[Record] = []  # every record so far: a group's ranks need its samples printed earlier too
+    reward_max = reward_ceiling(ledger.round_info(n))
 
     def emit(completions: list[Completion]) -> None:
         shown = log_filter.select(completions)
@@ -265,7 +273,8 @@ def follow_round(ledger: Ledger, n: int, log_filter: LogFilter, console: Console
             return
         ranks = group_ranks(group_records(read)) if shown else {}
         for c in shown:
-            console.print(completion_panel(c, log_filter.disagree or DEFAULT_DISAGREE, ranks.get(c.key)))
+            console.print(completion_panel(c, log_filter.disagree or DEFAULT_DISAGREE, ranks.get(c.key),
+                                           reward_max=reward_max))
 
     if not as_json:
         filters = log_filter.describe()

@@ -16,7 +16,7 @@ from rich.text import Text
 from loop.errors import LoopError
 from loop.ledger import Ledger
 from loop.stats import is_number
-from loop.views.charts import answer_text, delta, fmt, score_bar
+from loop.views.charts import MISSING, answer_text, delta, fmt, score_bar
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
 from loop.views.run_ledger import rounds_on_disk
@@ -28,15 +28,15 @@ def pair_panel(pair: Pair) -> Panel:
     """One pair: the prompt, a row per principle (chosen, rejected, difference), the totals, both answers."""
     scores = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
     scores.add_column("principle", style="bold", no_wrap=True)
-    scores.add_column("chosen", no_wrap=True)
-    scores.add_column("rejected", no_wrap=True)
+    scores.add_column("chosen (0–1)", no_wrap=True)
+    scores.add_column("rejected (0–1)", no_wrap=True)
     scores.add_column("Δ", justify="right", no_wrap=True)
     chosen, rejected = pair.get("chosen_scores") or {}, pair.get("rejected_scores") or {}
     for principle in dict.fromkeys([*chosen, *rejected]):
         a, b = chosen.get(principle), rejected.get(principle)
         scores.add_row(principle, score_bar(a) + Text(f" {fmt(a):>4}"), score_bar(b) + Text(f" {fmt(b):>4}"),
                        delta(b, a))
-    scores.add_row("total", Text(fmt(pair.get("chosen_total"))), Text(fmt(pair.get("rejected_total"))),
+    scores.add_row("total reward", Text(fmt(pair.get("chosen_total"))), Text(fmt(pair.get("rejected_total"))),
                    delta(pair.get("rejected_total"), pair.get("chosen_total")), style="bold")
     answers = Table.grid(padding=(0, 1))
     answers.add_column(style="bold", no_wrap=True)
@@ -50,7 +50,8 @@ def pair_panel(pair: Pair) -> Panel:
                        (("round", pair.get("round")), ("prompt", pair.get("group")),
                         ("samples", f"{pair.get('chosen_sample')} over {pair.get('rejected_sample')}")))
     margin = pair.get("margin")
-    subtitle = Text(f"margin {margin:+.2f}" if is_number(margin) else "margin –")
+    subtitle = Text((f"margin {margin:+.2f}" if is_number(margin) else f"margin {MISSING}")
+                    + " (chosen − rejected, in the value pairs are ranked by)")
     return Panel(Group(answers, Text(""), scores), title=title, title_align="left", subtitle=subtitle,
                  subtitle_align="right")
 

@@ -12,15 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from loop.views.charts import MISSING
+
 
 def _share(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
+    return MISSING if value is None else f"{value:.0%}"
 
 
 def _change(change: dict) -> tuple[Text, str]:
     """The change and its interval, green when the interval is above 0, red when below."""
     style = "green" if change["low"] > 0 else "red" if change["high"] < 0 else "dim"
-    return Text(f"{change['delta']:+.2f}", style=style), f"{change['low']:+.2f}–{change['high']:+.2f}"
+    return Text(f"{change['delta']:+.2f}", style=style), f"[{change['low']:+.2f}, {change['high']:+.2f}]"
 
 
 def probes_table(stats: dict[str, dict], changes: dict[str, dict], fluency: dict[str, dict]) -> Table:
@@ -37,12 +39,12 @@ def probes_table(stats: dict[str, dict], changes: dict[str, dict], fluency: dict
     table.add_column("cut", justify="right", no_wrap=True)
     table.add_column("words", justify="right", no_wrap=True)
     for family, row in stats.items():
-        cells: list = [family, f"{row['rate']:.2f}", f"{row['low']:.2f}–{row['high']:.2f}", str(row["n"])]
+        cells: list = [family, f"{row['rate']:.2f}", f"[{row['low']:.2f}, {row['high']:.2f}]", str(row["n"])]
         if changes:
-            cells += list(_change(changes[family])) if family in changes else ["–", ""]
+            cells += list(_change(changes[family])) if family in changes else [MISSING, ""]
         flow = fluency.get(family, {})
         cells += [_share(flow.get("repeats")), _share(flow.get("cut")),
-                  "–" if flow.get("words") is None else f"{flow['words']:.0f}"]
+                  MISSING if flow.get("words") is None else f"{flow['words']:.0f}"]
         table.add_row(*cells)
     return table
 
@@ -53,8 +55,9 @@ def render_probes(console: Console, stats: dict[str, dict], changes: dict[str, d
     console.print(Text(title, style="bold"))
     console.print(probes_table(stats, changes, fluency))
     limit = f"{max_new_tokens} tokens" if max_new_tokens else "the length limit"
-    legend = (f"pass: the share meeting the family's criterion (README, Probes), with its 95 % interval. "
-              f"loops: answers that repeat a sentence or phrase; cut: answers stopped by {limit}.")
+    legend = (f"pass: the share (0–1) meeting the family's criterion (README, Probes), with its 95 % interval; "
+              f"n: probes answered. loops: answers that repeat a sentence or phrase; cut: answers stopped by "
+              f"{limit}; words: mean words per answer.")
     if changes:
         legend += f" change: from {baseline} on the same prompts, green or red when its interval leaves 0."
     console.print(Text(legend, style="dim"))

@@ -15,7 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
-class RoundProgress:
+class RichRoundProgress:
+    """A round's progress drawn with rich: the `RoundProgress` protocol of loop/training/progress.py,
+    one bar per task, notes as lines, and the round summary at the end."""
+
     def __init__(self, console: Console | None, round_number: int, enabled: bool = True):
         self.enabled = enabled and console is not None
         self.console = console
@@ -26,7 +29,7 @@ class RoundProgress:
             MofNCompleteColumn(), TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             console=console, disable=not self.enabled, transient=False)
 
-    def __enter__(self) -> "RoundProgress":
+    def __enter__(self) -> "RichRoundProgress":
         self.progress.start()
         return self
 

@@ -11,33 +11,47 @@ from __future__ import annotations
 from rich.table import Table
 
 from loop.ledger import Ledger
+from loop.views.charts import MISSING
 
 TRUST_KEYS = ("reliability", "effective_weights", "declared_weights", "judge_state", "consistency", "confidence")
 
 
 def interval(entry: dict | None) -> str:
-    """"0.65 [0.50, 0.78]": an accuracy and its 95 % interval; "-" when nothing was measured."""
+    """"0.65 [0.50, 0.78]": an accuracy and its 95 % interval; MISSING when nothing was measured."""
     if not entry or entry.get("accuracy") is None:
-        return "-"
+        return MISSING
     return f"{entry['accuracy']:.2f} [{entry['low']:.2f}, {entry['high']:.2f}]"
 
 
 def weight_cell(weight, effective) -> str:
     """The effective weight of the declared one ("0.3 of 1"), or the weight alone when unchanged."""
     if weight is None or effective is None:
-        return "-"
+        return MISSING
     return f"{weight:g}" if effective == weight else f"{effective:.2g} of {weight:g}"
 
 
 def tau_cell(agreement: dict | None) -> str:
-    """"+0.70": the round judge's consistency with the judges before it; "-" where it read no pair again."""
-    return "-" if not agreement or agreement.get("tau") is None else f"{agreement['tau']:+.2f}"
+    """"+0.70": the round judge's consistency with the judges before it; MISSING where it read no pair again."""
+    return MISSING if not agreement or agreement.get("tau") is None else f"{agreement['tau']:+.2f}"
+
+
+def reward_ceiling(trust: dict) -> float | None:
+    """The most total reward an answer can earn in a round: every principle's score 1 at its effective
+    weight (round.json "effective_weights"); None where the round recorded no weights."""
+    weights = trust.get("effective_weights") or {}
+    return round(sum(weights.values()), 4) if weights else None
 
 
 def trust_of(ledger: Ledger, n: int) -> dict:
-    """What round n recorded of its judge ({} for a round that measured nothing)."""
+    """What round n recorded of its judge ({} for a round that measured nothing): round.json's figures,
+    else the reliability a round keeps in metrics.json too."""
     info = ledger.round_info(n)
-    return {key: info[key] for key in TRUST_KEYS if key in info}
+    trust = {key: info[key] for key in TRUST_KEYS if key in info}
+    if not trust.get("reliability") and ledger.complete_dir(n).exists():
+        reliability = ledger.metrics(n).get("reliability")
+        if reliability:
+            trust["reliability"] = reliability
+    return trust
 
 
 def measured_rounds(ledger: Ledger) -> list[tuple[int, dict]]:
@@ -66,18 +80,18 @@ def reliability_table(ledger: Ledger) -> Table | None:
     last_round, last = measured[-1]
     anchor = anchor_trust(measured)
     table = Table(title="judge reliability: accuracy on labeled pairs [95% interval]", title_justify="left",
-                  header_style="bold", padding=(0, 1), caption="τ: consistency with the judges before it (CREAM)",
+                  header_style="bold", padding=(0, 1), caption="n: labeled pairs read · τ: consistency with the judges before it (CREAM)",
                   caption_justify="left")
-    table.add_column("principle", style="bold")
+    table.add_column("principle", style="bold", no_wrap=True)
     table.add_column(f"anchor (round {anchor[0]})" if anchor else "anchor", no_wrap=True)
     table.add_column(f"judge (round {last_round})", no_wrap=True)
-    table.add_column("n", justify="right")
+    table.add_column("n", justify="right", no_wrap=True)
     table.add_column("τ", justify="right", no_wrap=True)
     table.add_column("weight", justify="right", no_wrap=True)
     for pid, entry in last["reliability"].items():
         weights, declared = last.get("effective_weights", {}), last.get("declared_weights", {})
         table.add_row(pid, interval(anchor[1]["reliability"].get(pid)) if anchor else "not measured",
-                      interval(entry), str(entry.get("n", "-")), tau_cell(last.get("consistency", {}).get(pid)),
+                      interval(entry), str(entry.get("n", MISSING)), tau_cell(last.get("consistency", {}).get(pid)),
                       weight_cell(declared.get(pid), weights.get(pid)))
     return table
 

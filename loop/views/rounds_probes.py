@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loop.stats import is_number
-from loop.views.charts import fmt
+from loop.views.charts import MISSING, fmt
 
 MAX_PROBE_ROUNDS = 5  # round columns in the probes table besides round 0: the latest ones
 
@@ -25,7 +25,7 @@ def _compact(title: str) -> Table:
 def change_text(change: dict | None) -> Text:
     """A paired change with its 95 % interval: green when the interval is above 0, red when below."""
     if not change or not is_number(change.get("delta")):
-        return Text("–", style="dim")
+        return Text(MISSING, style="dim")
     style = "green" if change["low"] > 0 else "red" if change["high"] < 0 else ""
     return Text(f"{change['delta']:+.2f} [{change['low']:+.2f}, {change['high']:+.2f}]", style=style)
 
@@ -39,8 +39,8 @@ def probes_table(rows: list[dict]) -> Table | None:
     shown = ([done[0]] if done[0]["round"] == 0 else []) + [r for r in done if r["round"] != 0][-MAX_PROBE_ROUNDS:]
     last = shown[-1]
     families = list(dict.fromkeys(f for r in shown for f in r["probes"]))
-    table = _compact(f"probes: pass rate per family (round {last['round']} vs round 0: the change on the same "
-                     "prompts, 95 % interval)")
+    table = _compact(f"probes: pass rate per family, 0–1 (round {last['round']} vs round 0: the change on the "
+                     "same prompts, 95 % interval; n: probes in the family)")
     table.add_column("family", style="bold")
     for r in shown:
         table.add_column(f"r{r['round']}", justify="right")
@@ -58,9 +58,9 @@ def movement_table(rows: list[dict]) -> Table | None:
     done = [r for r in rows if r["status"] == "complete" and r.get("movement")]
     if not done:
         return None
-    table = _compact("movement: answers changed since the round before, KL of the greedy answers to the base "
-                     "and to the round start, groups without reward spread, answers cut by the length limit, "
-                     "answers the guard cut")
+    table = _compact("movement: share of answers changed since the round before; KL of the greedy answers to "
+                     "the base and to the round start, in nats per token; shares of groups without reward spread, "
+                     "of answers cut by the length limit and of answers the guard cut")
     for header in ("round", "changed", "KL base", "KL start", "0-spread", "cut", "guard"):
         table.add_column(header, justify="right")
     for r in done:
@@ -72,7 +72,7 @@ def movement_table(rows: list[dict]) -> Table | None:
 
 
 def _share(value) -> str:
-    return f"{value:.0%}" if is_number(value) else "–"
+    return f"{value:.0%}" if is_number(value) else MISSING
 
 
 def warning_lines(rows: list[dict]) -> list[Text]:

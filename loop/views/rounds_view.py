@@ -19,6 +19,8 @@ then each round's warning lines.
 
 from __future__ import annotations
 
+import io
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -26,12 +28,13 @@ from rich.text import Text
 
 from loop.ledger import Ledger
 from loop.stats import is_number
-from loop.views.charts import delta, fmt, sparkline
+from loop.views.charts import MISSING, delta, duration, fmt, sparkline
 from loop.views.json_out import write_json
 from loop.views.paging import paged
-from loop.views.reliability_view import reliability_table, trust_of
+from loop.views.reliability_view import reliability_table, reward_ceiling, trust_of
 
 # Summary metrics in index.json: (key, column header, +1 higher is better / -1 lower / 0 neither).
+# The rounds table shows them in this order, with the round, its kind and status first.
 METRICS = [
     ("reward", "reward", +1),
     ("reward_std", "±std", 0),
@@ -43,7 +46,13 @@ METRICS = [
     ("completion_words", "words", 0),
     ("seconds", "time", 0),
 ]
-KIND = {"baseline": "base", "warm-start": "warm"}  # short names in the rounds table; others as they are
+# What each metric is measured in: the trends table's unit column (the rounds table's legend says it in words).
+UNITS = {"reward": "Σ weight × score", "reward_std": "reward", "judge_score": "score, 0–1", "anchor_score": "score, 0–1",
+         "anchor_gap": "judge − anchor", "rule_pass": "pass rate, 0–1", "probe_pass": "pass rate, 0–1",
+         "completion_words": "words/answer", "seconds": "wall clock"}
+# Where the rounds table is too narrow for every column, these go first (`loop rounds --json` keeps them all);
+# the round, its kind and status, and the probes never go.
+DROP_FIRST = ["completion_words", "seconds", "rule_pass", "anchor_score", "judge_score", "anchor_gap", "reward"]
 # The smallest range a trend's sparkline stands for (charts.sparkline's min_span). Scores, rates, the
 # gap and the reward (a weighted sum of scores) move on a 0-1 scale, where judge noise at 135M is
 # several hundredths: 0.1 is the least change worth a full-height spark. Words and seconds count
@@ -51,20 +60,7 @@ KIND = {"baseline": "base", "warm-start": "warm"}  # short names in the rounds t
 MIN_SPAN = {"completion_words": 10.0, "seconds": 60.0}
 DEFAULT_MIN_SPAN = 0.1
 STATUS_STYLE = {"complete": "green", "running": "yellow", "interrupted": "red"}
-STATUS_WORD = {"complete": "done", "interrupted": "halted"}  # short words in the rounds table
 MAX_SPARK = 40  # rounds shown in a sparkline; the latest ones when there are more
-
-
-def duration(seconds, unit: str | None = None) -> str:
-    """45s, 6m05s or 1h02m. `unit` ("s", "m", "h") fixes the form, so numbers set side by side read
-    alike ("0m45s" next to "2m05s"); without it each value takes the form that fits it. A negative
-    value keeps its sign."""
-    if not is_number(seconds):
-        return "–"
-    sign, s = "-" if seconds < 0 else "", int(round(abs(seconds)))
-    unit = unit or ("s" if s < 60 else "m" if s < 3600 else "h")
-    return sign + (f"{s}s" if unit == "s" else f"{s // 60}m{s % 60:02d}s" if unit == "m"
-                   else f"{s // 3600}h{s % 3600 // 60:02d}m")
 
 
 def duration_unit(values: list[float]) -> str:
@@ -89,32 +85,68 @@ def round_rows(ledger: Ledger) -> list[dict]:
     return rows
 
 
-def rounds_table(rows: list[dict], run: str, best: int | None = None) -> Table:
-    # Twelve columns must fit 80 cells: no vertical rules, no outer padding, short words.
+def rounds_table(rows: list[dict], run: str, best: int | None = None, width: int = 80) -> Table:
+    """One row per round: its number, kind and status as index.json words them, then the summary metrics
+    that fit `width` (DROP_FIRST says which give way; the round column never does)."""
+    keys = [key for key, _, _ in METRICS if key != "reward_std"]  # the spread is in the trends table
+    table = _rounds_table(rows, run, best, keys)
+    for key in DROP_FIRST:
+        if natural_width(table) <= width:
+            break
+        keys.remove(key)
+        table = _rounds_table(rows, run, best, keys)
+    return table
+
+
+def _rounds_table(rows: list[dict], run: str, best: int | None, keys: list[str]) -> Table:
+    # No vertical rules and no padding (the box's blank divider is the one space between columns): at 80
+    # columns every column fits, with the kind and status spelled as in index.json.
     table = Table(title=f"run {run}: {len(rows)} round{'s' * (len(rows) != 1)}"
                         + ("" if best is None else f" · ★ best by probes: round {best}"), title_justify="left",
-                  header_style="bold", padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  collapse_padding=True)
-    table.add_column("round", justify="right")
-    table.add_column("kind")
-    table.add_column("status")
-    shown = [m for m in METRICS if m[0] != "reward_std"]  # the spread is in the trends table
-    for _, header, _ in shown:
-        table.add_column(header, justify="right", no_wrap=True)
+                  header_style="bold", padding=0, box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("round", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    headers = {key: header for key, header, _ in METRICS}
+    for key in keys:
+        table.add_column(headers[key], justify="right", no_wrap=True)
     for row in rows:
         cells = [duration(row.get(key)) if key == "seconds"
-                 else fmt(row.get(key), 1 if key == "completion_words" else 2) for key, _, _ in shown]
-        status = STATUS_WORD.get(row["status"], row["status"])
-        table.add_row(f"{'★' if row['round'] == best else ''}{row['round']}", KIND.get(row.get("kind"), row.get("kind") or "–"),
-                      Text(status, style=STATUS_STYLE.get(row["status"], "")), *cells)
+                 else fmt(row.get(key), 1 if key == "completion_words" else 2) for key in keys]
+        table.add_row(f"{'★' if row['round'] == best else ''}{row['round']}", row.get("kind") or MISSING,
+                      Text(row["status"], style=STATUS_STYLE.get(row["status"], "")), *cells)
     return table
+
+
+def natural_width(renderable) -> int:
+    """The cells a renderable takes when nothing squeezes it."""
+    return Console(width=10_000, file=io.StringIO()).measure(renderable).maximum
+
+
+def rounds_legend(rows: list[dict], table: Table) -> Text:
+    """What each column of the rounds table counts, and the columns left out at this width."""
+    shown = {str(column.header) for column in table.columns}
+    ceiling = next(((r["round"], reward_ceiling(r["trust"])) for r in reversed(rows)
+                    if reward_ceiling(r.get("trust") or {}) is not None), None)
+    parts = {"reward": "reward: the training reward, a weighted sum of principle scores (at most the sum of the "
+                       "weights" + (f", {fmt(ceiling[1])} in round {ceiling[0]})" if ceiling else ")"),
+             "judge": "judge: mean held-out score by the round's judge, 0–1",
+             "anchor": "anchor: the same by the round-0 anchor judge", "gap": "gap: judge − anchor",
+             "rules": "rules: rule pass rate, 0–1", "probes": "probes: probe pass rate, 0–1",
+             "words": "words: per held-out answer", "time": "time: wall clock"}
+    legend = " · ".join(text for header, text in parts.items() if header in shown)
+    left_out = [header for key, header, _ in METRICS if key != "reward_std" and header not in shown]
+    if left_out:
+        legend += f" · left out at this width: {', '.join(left_out)} (loop rounds --json has them)"
+    return Text(legend, style="dim")
 
 
 def trends_table(rows: list[dict]) -> Table:
     """Per metric across the complete rounds: sparkline, first, last, change."""
     done = [r for r in rows if r["status"] == "complete"][-MAX_SPARK:]
     table = Table(title="trends across complete rounds", title_justify="left", header_style="bold", padding=(0, 1))
-    table.add_column("metric", style="bold")
+    table.add_column("metric", style="bold", no_wrap=True)
+    table.add_column("unit", style="dim")
     table.add_column(f"rounds {done[0]['round']}–{done[-1]['round']}" if done else "rounds", no_wrap=True)
     table.add_column("first", justify="right")
     table.add_column("last", justify="right")
@@ -133,7 +165,7 @@ def trends_table(rows: list[dict]) -> Table:
         if direction == 0:
             change.style = "dim"
         spark = sparkline(values, min_span=MIN_SPAN.get(key, DEFAULT_MIN_SPAN))
-        table.add_row(key, spark, show(numbers[0]), show(numbers[-1]), change)
+        table.add_row(key, UNITS[key], spark, show(numbers[0]), show(numbers[-1]), change)
     return table
 
 
@@ -158,7 +190,7 @@ def principles_table(rows: list[dict]) -> Table | None:
         gap = done[-1]["eval"].get("anchor_gap", {}).get(p)
         if not is_number(gap) and is_number(judge[-1]) and is_number(anchor[-1]):
             gap = judge[-1] - anchor[-1]
-        gap_text = Text(f"{gap:+.2f}" if is_number(gap) else "–",
+        gap_text = Text(f"{gap:+.2f}" if is_number(gap) else MISSING,
                         style="red" if is_number(gap) and gap >= 0.1 else "")
         table.add_row(p, sparkline(judge, 0, 1), sparkline(anchor, 0, 1), fmt(judge[-1]), fmt(anchor[-1]), gap_text)
     for p in ruled:
@@ -174,7 +206,9 @@ def render_rounds(ledger: Ledger, console: Console) -> None:
     if not rows:
         console.print(f"run '{ledger.run}' has no rounds yet; start one with [bold]loop run[/]")
         return
-    console.print(rounds_table(rows, ledger.run, ledger.best_round()))
+    table = rounds_table(rows, ledger.run, ledger.best_round(), console.width)
+    console.print(table)
+    console.print(rounds_legend(rows, table))
     if any(r["status"] == "complete" for r in rows):
         # the reliability table: the anchor's reading of the labeled pairs next to the last round judge's
         for table in (probes_table(rows), movement_table(rows), trends_table(rows), principles_table(rows),
