@@ -19,7 +19,7 @@ from loop.constitution import CHECK_COLUMNS, Constitution
 from loop.datafile import iter_jsonl
 from loop.errors import LoopError, did_you_mean
 
-BASE_KEYS = {"prompt", "answer", "expect", "category"}
+BASE_KEYS = {"prompt", "answer", "expect", "category", "twin"}
 
 
 def allowed_columns(constitution: Constitution | None) -> set[str]:
