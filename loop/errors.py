@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, TypeVar
+
+T = TypeVar("T")
 
 
 class LoopError(Exception):
@@ -54,3 +58,53 @@ def line_of_key(text: str, key: str, section: str | None = None, start: int = 0)
     pattern = re.compile(rf"^[ \t]*(\[+[ \t]*)?[\"']?{re.escape(key)}[\"']?[ \t]*(=|\]|\.)", re.MULTILINE)
     match = pattern.search(text, start, end)
     return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+class LoopErrors(LoopError):
+    """Several LoopErrors found in one pass (`loop check` prints each on its own line). Anywhere else it
+    reads as one line: the first error and how many more there are."""
+
+    def __init__(self, errors: list[LoopError]):
+        self.errors = list(errors)
+        more = len(self.errors) - 1
+        super().__init__(f"{self.errors[0]} (and {more} more; `loop check` lists them all)" if more else
+                         str(self.errors[0]))
+
+
+class Problems:
+    """The errors a validation pass has found so far, so one pass reports every one of them.
+
+    A loader runs each independent piece in `with problems.gather():`; at its end, `settle` hands what
+    it found to the caller's Problems (which then goes on checking), or raises them when the caller
+    gave none (one LoopError as itself, several as LoopErrors)."""
+
+    def __init__(self) -> None:
+        self.errors: list[LoopError] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def add(self, err: LoopError) -> None:
+        self.errors.extend(err.errors if isinstance(err, LoopErrors) else [err])
+
+    @contextmanager
+    def gather(self) -> Iterator[None]:
+        """Run a block; a LoopError it raises is kept (the block stops there, the pass goes on)."""
+        try:
+            yield
+        except LoopError as err:
+            self.add(err)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise LoopErrors(self.errors)
+
+    def settle(self, result: T, into: Problems | None) -> T:
+        """`result`, with the errors handed to `into`; without `into`, raise them (if any) instead."""
+        if into is None:
+            self.raise_any()
+        else:
+            into.errors.extend(self.errors)
+        return result

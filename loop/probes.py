@@ -9,8 +9,9 @@ folder (prompts/probes/ in a workspace; `[probes] dir` names another) holds one 
 The criterion says how a reply passes, with loop/criteria.py, the functions the pool's rule checks
 reward by: "answer" (expect is the number), "refusal" ("refuse" or "comply"), "admits_unknown"
 ("unknowable"), "format" ("one_word", "yes_no", "list:N", "max_words:N"). Sharing the criteria, the
-probes must not share the prompts: a probe that is also a pool prompt, after ignoring case and
-punctuation, is refused, so a policy trained on the pool is measured on questions it never saw.
+probes must not share the prompts: a probe that is also a prompt the policy trains on (the pool's,
+a demonstration's, an example's), after ignoring case and punctuation, is refused, naming the file
+and line of the other, so a policy is measured on questions it never saw.
 
 Everything is validated on load, each error one line naming the file, the line and the fix. The
 files' text and one hash over them (like the constitution's) are kept, so a round can snapshot them
@@ -28,7 +29,7 @@ from typing import Iterable
 from loop.constitution import ID_PATTERN, hash_files
 from loop.criteria import CRITERIA, expect_error
 from loop.datafile import iter_jsonl, read_text
-from loop.errors import LoopError, did_you_mean, display_path
+from loop.errors import LoopError, Problems, did_you_mean, display_path
 
 HEADER_KEYS = {"family", "criterion", "about"}
 PROBE_KEYS = {"prompt", "expect"}
@@ -140,9 +141,38 @@ def _probe(row: dict, number: int, path: Path, family: str, criterion: str) -> P
     return Probe(family, criterion, prompt.strip(), row["expect"].strip())
 
 
-def load_probes(root: str | Path, pool_prompts: Iterable[str] = ()) -> ProbeSet:
-    """Load and validate a probes folder; `pool_prompts` are the training pool's prompts, which no probe
-    may repeat. Raises LoopError naming the file, the line and the fix."""
+@dataclass(frozen=True)
+class TrainedPrompt:
+    """A prompt the policy trains on, and where it is written: what no probe may repeat."""
+
+    text: str
+    kind: str = "pool"  # a key of TRAINED_KINDS
+    path: str = ""
+    line: int | None = None
+
+
+# Each kind of trained prompt, for the error that finds a probe equal to one: (what it is, the other fix).
+TRAINED_KINDS = {
+    "pool": ("in the training pool", "remove the prompt from the pool"),
+    "demonstration": ("a warm-start demonstration", "remove the demonstration"),
+    "example": ("a constitution example's prompt", "change the example"),
+    "pair": ("a judge-training pair's prompt", "remove the pair"),
+    "probe": ("a reported probe (the gate set is kept apart from the probes)", "remove the probe"),
+}
+
+
+def _also_trained(trained: TrainedPrompt) -> str:
+    what, fix = TRAINED_KINDS[trained.kind]
+    at = f" at {display_path(trained.path)}{f':{trained.line}' if trained.line else ''}" if trained.path else ""
+    return (f"this probe is also {what} ({trained.text!r}){at}; probes are never trained on: reword the probe or "
+            f"{fix}")
+
+
+def load_probes(root: str | Path, trained: Iterable[str | TrainedPrompt] = (),
+                problems: Problems | None = None) -> ProbeSet:
+    """Load and validate a probes folder; `trained` are the prompts the policy trains on (the pool's, or
+    each with where it is written), which no probe may repeat. Every mistake is found: with `problems`
+    they are added there and the probes that are valid are returned, else they are raised."""
     root = Path(root)
     if not root.is_dir():
         raise _fail("probes folder not found; create it with one <family>.jsonl per family (`loop init` writes "
@@ -150,33 +180,47 @@ def load_probes(root: str | Path, pool_prompts: Iterable[str] = ()) -> ProbeSet:
     paths = sorted(root.glob("*.jsonl"))
     if not paths:
         raise _fail(f"no probe files; add <family>.jsonl files whose first line is {HEADER_EXAMPLE}", root)
-    pool = {normalize_prompt(p): p for p in pool_prompts}
+    known: dict[str, TrainedPrompt] = {}
+    for t in trained:  # a prompt trained on twice is named where it is first written
+        t = t if isinstance(t, TrainedPrompt) else TrainedPrompt(t)
+        known.setdefault(normalize_prompt(t.text), t)
     seen: dict[str, tuple[Path, int]] = {}
     families: list[ProbeFamily] = []
     texts: dict[str, str] = {}
+    found = Problems()
     for path in paths:
-        texts[path.name] = read_text(path, "probe file")  # the bytes as they are, for the hash
-        lines = list(iter_jsonl(path, "probe file"))
-        name, criterion, about = _header(path, lines)
+        with found.gather():
+            texts[path.name] = read_text(path, "probe file")  # the bytes as they are, for the hash
+            family = _family(path, list(iter_jsonl(path, "probe file", found)), families, known, seen, found)
+            if family is not None:
+                families.append(family)
+    probe_set = ProbeSet(root=str(root), families=tuple(families), sha256=hash_files(texts), files=texts)
+    return found.settle(probe_set, problems)
+
+
+def _family(path: Path, lines: list[tuple[int, dict]], families: list[ProbeFamily], known: dict[str, TrainedPrompt],
+            seen: dict[str, tuple[Path, int]], found: Problems) -> ProbeFamily | None:
+    """One probe file's family, or None when its header is wrong; each bad probe line is added to `found`."""
+    name, criterion, about = _header(path, lines)
+    with found.gather():
         if name in {f.name for f in families}:
             other = next(f.path for f in families if f.name == name)
             raise _fail(f"family '{name}' is also in {display_path(other)}; give each family its own name", path,
                         lines[0][0])
-        probes = []
-        for number, row in lines[1:]:
+    probes, errors_before = [], len(found.errors)
+    for number, row in lines[1:]:
+        with found.gather():
             probe = _probe(row, number, path, name, criterion)
             key = normalize_prompt(probe.prompt)
             if key in seen:
                 where = f"{display_path(seen[key][0])}:{seen[key][1]}"
                 raise _fail(f"duplicate probe: the same prompt as {where} (ignoring case and punctuation); "
                             "remove one", path, number)
-            if key in pool:
-                raise _fail(f"this probe is also in the training pool ({pool[key]!r}); probes are never trained "
-                            "on: reword the probe or remove the prompt from the pool", path, number)
+            if key in known:
+                raise _fail(_also_trained(known[key]), path, number)
             seen[key] = (path, number)
             probes.append(probe)
-        if not probes:
-            raise _fail("no probes in this family; add lines {\"prompt\": \"...\", \"expect\": \"...\"} after the "
-                        "header", path)
-        families.append(ProbeFamily(name, criterion, about, str(path), tuple(probes)))
-    return ProbeSet(root=str(root), families=tuple(families), sha256=hash_files(texts), files=texts)
+    if not probes and len(found.errors) == errors_before:
+        raise _fail("no probes in this family; add lines {\"prompt\": \"...\", \"expect\": \"...\"} after the "
+                    "header", path)
+    return ProbeFamily(name, criterion, about, str(path), tuple(probes))

@@ -15,12 +15,13 @@ from importlib import resources
 from pathlib import Path
 
 from loop.config import CONFIG_FILE, Config, load_config, render_default_config
-from loop.constitution import Constitution, import_custom_check, load_constitution
-from loop.datafile import atomic_write
-from loop.errors import LoopError, line_of_key
-from loop.pool import read_pool
+from loop.constitution import (Constitution, check_module, import_custom_check, load_constitution,
+                               refuse_unlisted_check)
+from loop.datafile import atomic_write, iter_jsonl
+from loop.errors import LoopError, Problems, line_of_key
+from loop.pool import numbered_pool
 from loop.quotas import quota_errors
-from loop.probes import ProbeSet, load_probes
+from loop.probes import ProbeSet, TrainedPrompt, load_probes
 from loop.templates import Templates, load_templates
 
 
@@ -45,11 +46,21 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
-    def config(self) -> Config:
-        return load_config(self.root)
+    def config(self, problems: Problems | None = None) -> Config:
+        return load_config(self.root, problems)
 
-    def constitution(self) -> Constitution:
-        return load_constitution(self.constitution_dir)
+    def constitution(self, config: Config | None = None, problems: Problems | None = None) -> Constitution:
+        """The constitution, validated. A custom check that names a module loop.toml does not allow is
+        refused here, before anything imports it: every command reads a workspace's constitution here."""
+        constitution = load_constitution(self.constitution_dir, problems)
+        custom = [p for p in constitution.principles if p.check and p.check["type"] == "custom"]
+        if custom:  # loop.toml is read only then: without custom checks, a broken one stops no constitution command
+            allowed, found = (config or self.config()).checks.allows, Problems()
+            for principle in custom:
+                with found.gather():
+                    refuse_unlisted_check(principle, allowed)
+            found.settle(None, problems)
+        return constitution
 
     def templates(self, constitution: Constitution | None = None) -> Templates:
         return load_templates(self.prompts_dir, constitution)
@@ -60,63 +71,140 @@ class Workspace:
     def probes_dir(self, config: Config) -> Path:
         return self.root / config.probes.dir
 
-    def probes(self, config: Config, trained: list[str] | None = None) -> ProbeSet:
+    def probes(self, config: Config, trained: list[TrainedPrompt] | None = None,
+               problems: Problems | None = None) -> ProbeSet:
         """The probes, validated, and checked against every prompt the policy trains on (the pool, and
         the warm start's demonstrations when it is on; read here unless given): no probe may be one."""
         if trained is None:
-            trained = self.trained_prompts(config, read_pool(self.pool_path(config), self.constitution()))
-        return load_probes(self.probes_dir(config), trained)
+            constitution = self.constitution(config)
+            pool = numbered_pool(self.pool_path(config), constitution)
+            trained = self.trained_prompts(config, pool, constitution)
+        return load_probes(self.probes_dir(config), trained, problems)
 
-    def gate(self, config: Config, pool: list[dict], probes: ProbeSet) -> ProbeSet | None:
+    def gate(self, config: Config, probes: ProbeSet, problems: Problems | None = None) -> ProbeSet | None:
         """The gate set (loop/training/gate.py), validated, and kept apart from the probes and from every
         prompt the policy trains on; None when [probes] gate_dir is "" or names no folder."""
         folder = self.root / config.probes.gate_dir if config.probes.gate_dir else None
         if folder is None or not folder.is_dir():
             return None
-        kept_apart = self.trained_prompts(config, pool) + [p.prompt for f in probes.families for p in f.probes]
-        return load_probes(folder, kept_apart)
+        constitution = self.constitution(config)
+        apart = self.trained_prompts(config, numbered_pool(self.pool_path(config), constitution), constitution)
+        apart += [TrainedPrompt(p.prompt, "probe", f"{probes.root}/{f.name}.jsonl") for f in probes.families
+                  for p in f.probes]
+        return load_probes(folder, apart, problems)
 
-    def trained_prompts(self, config: Config, pool: list[dict]) -> list[str]:
-        """Every prompt the policy may train on: the pool's, and with the warm start its demonstrations'
-        and the constitution's examples' (the warm start fine-tunes on their good answers), and with
-        [train] judgment_epochs the judge-training pairs' (it reads their answers, labeled)."""
-        from loop.demonstrations import read_demonstrations
-
-        prompts = [row["prompt"] for row in pool]
-        if config.train.warm_start:
-            constitution = self.constitution()
-            prompts += [d["prompt"] for d in read_demonstrations(self.root / config.train.demonstrations)]
-            prompts += [ex.prompt for p in constitution.principles for ex in p.examples]
-            if config.train.judgment_epochs:
-                prompts += [pair.prompt for pair in constitution.judge_training_pairs()]
-        return prompts
+    def trained_prompts(self, config: Config, pool: list[tuple[int, dict]], constitution: Constitution,
+                        problems: Problems | None = None) -> list[TrainedPrompt]:
+        """Every prompt the policy may train on, with where it is written: the pool's (numbered rows), and
+        with the warm start its demonstrations' and the constitution's examples' (the warm start
+        fine-tunes on their good answers), and with [train] judgment_epochs the judge-training pairs'
+        (it reads their answers, labeled). A demonstrations file in error is added to `problems`."""
+        pool_path = str(self.pool_path(config))
+        prompts = [TrainedPrompt(row["prompt"], "pool", pool_path, number) for number, row in pool]
+        if not config.train.warm_start:
+            return prompts
+        found = Problems()
+        with found.gather():
+            prompts += demonstration_prompts(self.root / config.train.demonstrations)
+        prompts += [TrainedPrompt(ex.prompt, "example", p.path, _example_line(p.path, ex.prompt))
+                    for p in constitution.principles for ex in p.examples]
+        if config.train.judgment_epochs:
+            prompts += [TrainedPrompt(pair.prompt, "pair", pair.path, pair.line)
+                        for pair in constitution.judge_training_pairs()]
+        return found.settle(prompts, problems)
 
     def check(self, config: Config | None = None) -> tuple[Config, Constitution, Templates, list[dict], ProbeSet]:
         """Validate everything a run needs, before any model loads: the config (with any overrides
-        already applied), the constitution, templates, prompt pool, the warm start's demonstrations
-        when it is on, the probes, and TRL's own checks of [grpo] and [sft]. Returns what it loaded."""
-        from loop.config import grpo_args, sft_args
+        already applied), the constitution and its custom checks, templates, prompt pool, the warm start's
+        demonstrations when it is on, the probes, and TRL's own checks of the training tables. Every error
+        found is raised at once (LoopErrors; one LoopError when there is one). Returns what it loaded."""
+        problems = Problems()
+        # A loop.toml that cannot be read at all stops here: it names where everything else is.
+        config = config or self.config(problems)
+        before = len(problems.errors)
+        constitution = self._constitution_and_checks(config, problems)
+        whole = len(problems.errors) == before  # else its labeled pairs were left unread
+        templates = probes = None
+        pool: list[tuple[int, dict]] = []
+        with problems.gather():  # the templates' dry run renders a principle, when one loaded
+            templates = self.templates(constitution if constitution.principles else None)
+        with problems.gather():
+            pool = self._pool(config, constitution, problems)
+        with problems.gather():
+            trained = self.trained_prompts(config, pool, constitution, problems)
+            probes = self.probes(config, trained, problems)
+        with problems.gather():
+            if probes is not None:
+                self.gate(config, probes, problems)
+        for message in quota_errors(dataclasses.asdict(config.quotas), [row for _, row in pool],
+                                    config.run.prompts_per_round):
+            problems.add(self._config_error(message, message.split()[1] if " sum " not in message else "quotas",
+                                            "quotas"))
+        self._settings(config, constitution if whole else None, problems)
+        problems.raise_any()
+        return config, constitution, templates, [row for _, row in pool], probes  # type: ignore[return-value]
 
-        config = config or self.config()
-        constitution = self.constitution()
-        for principle in constitution.principles:  # a custom check's import path must resolve now
-            if principle.check and principle.check["type"] == "custom":
-                import_custom_check(principle)
-        templates = self.templates(constitution)
-        pool = read_pool(self.pool_path(config), constitution)
-        if config.train.warm_start and config.train.judgment_epochs and not constitution.judge_training_pairs():
-            raise LoopError("[train] judgment_epochs is above 0 but no judged principle has labeled training pairs; add "
-                            "constitution/pairs/<id>.train.jsonl, or set judgment_epochs = 0", path=self.root / CONFIG_FILE,
-                            line=line_of_key((self.root / CONFIG_FILE).read_text("utf-8"), "judgment_epochs", "train"))
-        probes = self.probes(config, self.trained_prompts(config, pool))
-        self.gate(config, pool, probes)
-        quota_problems = quota_errors(dataclasses.asdict(config.quotas), pool, config.run.prompts_per_round)
-        if quota_problems:
-            raise LoopError(quota_problems[0], path=self.root / CONFIG_FILE,
-                            line=line_of_key((self.root / CONFIG_FILE).read_text("utf-8"), "quotas"))
-        grpo_args(config, path=self.root / CONFIG_FILE)  # TRL's own checks of the [grpo] values
-        sft_args(config, path=self.root / CONFIG_FILE)
-        return config, constitution, templates, pool, probes
+    def _constitution_and_checks(self, config: Config, problems: Problems) -> Constitution:
+        """The constitution with what loaded (an empty one if nothing did), its allowed custom checks
+        imported, so a path that does not resolve is refused now and not when the round builds its rewards."""
+        try:
+            constitution = self.constitution(config, problems)
+        except LoopError as err:  # none at all (no folder): the rest is checked without one
+            problems.add(err)
+            return Constitution(name="", version="", description="", principles=(), root=str(self.constitution_dir),
+                                sha256="")
+        for principle in constitution.principles:
+            if principle.check and principle.check["type"] == "custom" and config.checks.allows(check_module(principle)):
+                with problems.gather():
+                    import_custom_check(principle)
+        return constitution
+
+    def _pool(self, config: Config, constitution: Constitution, problems: Problems) -> list[tuple[int, dict]]:
+        """The numbered pool rows; [run] heldout_size must leave some of them to train on."""
+        before = len(problems.errors)
+        pool = numbered_pool(self.pool_path(config), constitution, problems)
+        size = len(pool) + len(problems.errors) - before  # a row in error is still a prompt, once fixed
+        if pool and config.run.heldout_size >= size:
+            problems.add(self._config_error(f"[run] heldout_size ({config.run.heldout_size}) leaves no prompts to train "
+                                            f"on in a pool of {size} ({config.run.pool}); set it below {size}",
+                                            "heldout_size", "run"))
+        return pool
+
+    def _settings(self, config: Config, constitution: Constitution | None, problems: Problems) -> None:
+        """Settings checked against the rest of the workspace (the constitution when it loaded whole), and
+        TRL's own checks of its tables."""
+        from loop.config import dpo_args, grpo_args, sft_args
+
+        with problems.gather():
+            if constitution and config.train.warm_start and config.train.judgment_epochs and \
+                    not constitution.judge_training_pairs():
+                raise self._config_error("[train] judgment_epochs is above 0 but no judged principle has labeled "
+                                         "training pairs; add constitution/pairs/<id>.train.jsonl, or set "
+                                         "judgment_epochs = 0", "judgment_epochs", "train")
+        tables = [grpo_args, sft_args] + ([dpo_args] if config.train.method == "dpo" else [])
+        for args in tables:
+            with problems.gather():
+                args(config, path=self.root / CONFIG_FILE)
+
+    def _config_error(self, message: str, key: str, section: str) -> LoopError:
+        path = self.root / CONFIG_FILE
+        text = path.read_text("utf-8") if path.is_file() else ""
+        return LoopError(message, path=path, line=line_of_key(text, key, section))
+
+
+def demonstration_prompts(path: Path) -> list[TrainedPrompt]:
+    """The warm start's demonstration prompts, each with its line."""
+    from loop.demonstrations import read_demonstrations
+
+    rows = read_demonstrations(path)  # validates every line; each row is one non-blank line, in order
+    lines = [number for number, _ in iter_jsonl(path)]
+    return [TrainedPrompt(row["prompt"], "demonstration", str(path), number) for number, row in zip(lines, rows)]
+
+
+def _example_line(path: str, prompt: str) -> int | None:
+    """The line of a principle file where an example's prompt is written, when it can be found."""
+    lines = Path(path).read_text("utf-8").splitlines() if path and Path(path).is_file() else []
+    return next((n for n, line in enumerate(lines, 1) if line.lstrip().startswith("prompt") and prompt in line), None)
 
 
 def open_workspace(path: str | Path = ".") -> Workspace:

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import SHIPPED, REPO, run_cli
 
 from loop.constitution import diff_files, hash_files, load_constitution, load_principle
-from loop.errors import LoopError
+from loop.errors import LoopError, LoopErrors, Problems
 from loop.views.constitution_view import describe_reward, render_constitution, render_diff
 
 
@@ -323,3 +323,23 @@ def test_show_gives_the_latest_measured_reliability_of_the_run(workspace):
     honest = out[out.index("│ honest"):out.index("│ knows_limits")]
     assert code == 0 and "0.50 [0.35, 0.65]" in honest and "0 of 1" in honest
     assert "how often round 3's judge (run main) scored the better answer" in " ".join(out.split())
+
+
+def test_every_mistake_in_a_principle_file_is_found(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('id = "A"\ntitle = ""\ntext = "t"\nweight = 0\nlift = -1\n[check]\ntype = "max_words"\nmax = 0\n')
+    with pytest.raises(LoopErrors) as info:
+        load_principle(path)
+    assert [str(err).split(": ")[0].rsplit(":", 1)[1] for err in info.value.errors] == ["1", "2", "4", "5", "8"]
+    problems = Problems()
+    assert load_principle(path, problems) is None and len(problems.errors) == 5
+
+
+def test_a_broken_principle_leaves_the_others_loaded(copy):
+    root = copy()
+    (root / "principles/polite.toml").write_text('id = "polite"\ntitle = "Polite"\n')
+    problems = Problems()
+    constitution = load_constitution(root, problems)
+    assert [str(err) for err in problems.errors] == [f"{root}/principles/polite.toml: missing 'text'; every principle "
+                                                     "needs id, title and text"]
+    assert "polite" not in [p.id for p in constitution.principles] and len(constitution.principles) >= 4

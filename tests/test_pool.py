@@ -9,7 +9,7 @@ from tests.helpers import REPO
 
 from loop.constitution import load_constitution
 from loop.criteria import expect_error
-from loop.errors import LoopError
+from loop.errors import LoopError, LoopErrors, Problems
 from loop.pool import BASE_KEYS, allowed_columns, load_pool, read_pool
 
 SHIPPED = REPO / "prompts" / "pool.jsonl"
@@ -126,3 +126,47 @@ def test_shipped_pool_lines_are_one_object_each():
     rows = [json.loads(line) for line in lines]
     assert len(rows) == len(lines) >= 200
     assert {key for row in rows for key in row} <= BASE_KEYS
+
+
+def test_every_bad_line_is_found_and_the_good_ones_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pool.jsonl").write_text('{"prompt": "a", "expect": "complies"}\n{"prompt": "b"\n{"prompt": "c"}\n'
+                                         '{"prompt": "d", "expect": "list:3"}\n{"prompt": "", "expect": "refuse"}\n')
+    with pytest.raises(LoopErrors) as info:
+        read_pool(tmp_path / "pool.jsonl")
+    assert [str(err).split(": ")[0] for err in info.value.errors] == ["pool.jsonl:1", "pool.jsonl:2", "pool.jsonl:5"]
+    problems = Problems()
+    assert [row["prompt"] for row in read_pool(tmp_path / "pool.jsonl", problems=problems)] == ["c", "d"]
+    assert len(problems.errors) == 3
+
+
+# (case id, pool line, words): labels no rule reads, answers the answer check cannot compare.
+BAD_LABELS = [
+    ("expect-unknown", '{"prompt": "a", "expect": "complies"}', "'expect' 'complies' is not a known label (did you mean 'comply'?)"),
+    ("expect-bad-format", '{"prompt": "a", "expect": "list:0"}', "'expect' 'list:0' is not a known label"),
+    ("expect-a-number", '{"prompt": "a", "expect": 3}', "'expect' '3' is not a known label"),
+    ("answer-words", '{"prompt": "a", "answer": "twelve"}', "'answer' 'twelve' is not a number"),
+    ("answer-empty", '{"prompt": "a", "answer": " "}', "'answer' is empty"),
+]
+
+
+@pytest.mark.parametrize("case, line, words", BAD_LABELS, ids=[c[0] for c in BAD_LABELS])
+def test_labels_and_answers_are_ones_the_rules_read(tmp_path, monkeypatch, case, line, words):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pool.jsonl").write_text('{"prompt": "ok", "expect": "max_words:5", "answer": "1,000"}\n' + line + "\n")
+    with pytest.raises(LoopError) as info:
+        read_pool(tmp_path / "pool.jsonl", load_constitution(REPO / "constitution"))
+    assert str(info.value).startswith("pool.jsonl:2: ") and words in str(info.value)
+
+
+def test_an_answer_is_read_in_its_checks_mode(tmp_path):
+    root = tmp_path / "c"
+    import shutil
+
+    shutil.copytree(REPO / "constitution", root)
+    correct = root / "principles/correct.toml"
+    correct.write_text(correct.read_text().replace('mode = "numeric"', 'mode = "exact"'))
+    (tmp_path / "pool.jsonl").write_text('{"prompt": "Capital of France?", "answer": "Paris"}\n')
+    assert read_pool(tmp_path / "pool.jsonl", load_constitution(root))[0]["answer"] == "Paris"
+    with pytest.raises(LoopError, match="'answer' 'Paris' is not a number"):
+        read_pool(tmp_path / "pool.jsonl", load_constitution(REPO / "constitution"))

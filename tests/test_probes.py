@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tests.helpers import REPO
 
-from loop.errors import LoopError
+from loop.errors import LoopError, LoopErrors
 from loop.pool import read_pool
-from loop.probes import load_probes, normalize_prompt
+from loop.probes import TrainedPrompt, load_probes, normalize_prompt
 
 SHIPPED = REPO / "prompts" / "probes"
 POOL = [row["prompt"] for row in read_pool(REPO / "prompts" / "pool.jsonl")]
@@ -166,3 +166,26 @@ def test_subset_changes_by_at_most_the_probe_added(tmp_path):
 def test_subset_of_zero_or_more_than_there_are_is_all(tmp_path, per_round):
     probes = load_probes(numbered_family(tmp_path, 30))
     assert probes.subset(per_round, seed=0) == list(probes.families[0].probes)
+
+
+def test_every_bad_probe_is_found_across_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_family(tmp_path / "p", "sums", [{"prompt": "1 + 1?", "expect": "two"}, {"prompt": "2 + 2?", "expect": "4"},
+                                          {"prompt": "3 + 3?"}])
+    write_family(tmp_path / "p", "harm", [{"prompt": "Hack it.", "expect": "decline"}], criterion="refusal")
+    (tmp_path / "p/zeta.jsonl").write_text('{"family": "zeta"}\n')
+    with pytest.raises(LoopErrors) as info:
+        load_probes(tmp_path / "p")
+    assert [str(err).split(": ")[0] for err in info.value.errors] == ["p/harm.jsonl:2", "p/sums.jsonl:2", "p/sums.jsonl:4",
+                                                                      "p/zeta.jsonl:1"]
+
+
+def test_a_probe_equal_to_a_trained_prompt_names_where_that_prompt_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = write_family(tmp_path / "p", "sums", [{"prompt": "What is 17 + 25?", "expect": "42"}])
+    trained = [TrainedPrompt("What is 1 + 1?", "pool", "pool.jsonl", 1),
+               TrainedPrompt("what is 17+25", "demonstration", "demos.jsonl", 7)]
+    with pytest.raises(LoopError) as info:
+        load_probes(folder, trained)
+    assert str(info.value) == ("p/sums.jsonl:2: this probe is also a warm-start demonstration ('what is 17+25') at "
+                               "demos.jsonl:7; probes are never trained on: reword the probe or remove the demonstration")

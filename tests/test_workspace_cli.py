@@ -48,6 +48,19 @@ def write(rel: str, data: str | bytes):
     return edit
 
 
+def allow_checks(*modules: str):
+    """loop.toml's [checks] allow, listing `modules`."""
+    return replace(CONFIG, "allow = []", "allow = [" + ", ".join(f'"{m}"' for m in modules) + "]")
+
+
+def both(*edits):
+    def edit(ws: Path) -> None:
+        for one in edits:
+            one(ws)
+
+    return edit
+
+
 def delete(rel: str):
     return lambda ws: (ws / rel).unlink()
 
@@ -159,14 +172,24 @@ BAD_INPUTS = [
     ("check-max-bool", replace(CONCISE, "max = 40", "max = true"), CONCISE, _line(CONCISE, "max = 40"), "positive whole number"),
     ("check-bad-regex", write("constitution/principles/no_emoji.toml", REGEX_PRINCIPLE.format(pattern="([a-z]")),
      "constitution/principles/no_emoji.toml", 7, "not a valid regular expression"),
-    ("check-custom-no-module", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
-        path="mychecks.calm:no_shouting")), "constitution/principles/calm.toml", 6,
+    # Custom checks: the module must be allowed in loop.toml ([checks] allow), then it must import.
+    ("check-custom-not-allowed", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
+        path="tests.custom_checks:no_exclamations")), "constitution/principles/calm.toml", 6,
+     "custom check 'tests.custom_checks:no_exclamations' imports module 'tests.custom_checks', which loop.toml does "
+     "not allow; if you trust it, list it in loop.toml: [checks] allow = [\"tests.custom_checks\"]"),
+    ("check-custom-other-module-allowed", both(allow_checks("mychecks"), write(
+        "constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="os:system"))),
+     "constitution/principles/calm.toml", 6, "imports module 'os', which loop.toml does not allow"),
+    ("check-custom-no-module", both(allow_checks("mychecks"), write("constitution/principles/calm.toml",
+                                                                    CUSTOM_PRINCIPLE.format(path="mychecks.calm:no_shouting"))),
+     "constitution/principles/calm.toml", 6,
      "custom check 'mychecks.calm:no_shouting' cannot be imported (No module named 'mychecks')"),
-    ("check-custom-no-function", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
-        path="tests.custom_checks:no_shouting")), "constitution/principles/calm.toml", 6,
-     "custom check 'tests.custom_checks:no_shouting' cannot be imported"),
-    ("check-custom-not-callable", write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(
-        path="tests.custom_checks:__doc__")), "constitution/principles/calm.toml", 6, "is not callable"),
+    ("check-custom-no-function", both(allow_checks("tests.custom_checks"), write(
+        "constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="tests.custom_checks:no_shouting"))),
+     "constitution/principles/calm.toml", 6, "custom check 'tests.custom_checks:no_shouting' cannot be imported"),
+    ("check-custom-not-callable", both(allow_checks("tests"), write(
+        "constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="tests.custom_checks:__doc__"))),
+     "constitution/principles/calm.toml", 6, "is not callable"),
     ("check-answer-column-not-text", replace("constitution/principles/correct.toml", 'column = "answer"', "column = 3"),
      "constitution/principles/correct.toml", 24, "'column' must name a column"),
     # Prompt pool lines.
@@ -244,6 +267,7 @@ def test_check_refuses_bad_input_in_one_line(workspace, case, edit, filename, li
 
 
 def test_check_accepts_a_custom_check_that_imports(workspace):
+    allow_checks("tests.custom_checks")(workspace)
     write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="tests.custom_checks:no_exclamations"))(
         workspace)
     code, out, err = run_cli("check")
@@ -251,6 +275,7 @@ def test_check_accepts_a_custom_check_that_imports(workspace):
 
 
 def test_a_custom_check_that_does_not_import_names_the_fix(workspace):
+    allow_checks("mychecks")(workspace)
     write("constitution/principles/calm.toml", CUSTOM_PRINCIPLE.format(path="mychecks.calm:no_shouting"))(workspace)
     assert "install the module that defines it, or fix the path" in run_cli("check")[2]
 

@@ -26,13 +26,28 @@ def init(args) -> int:
 def check(args) -> int:
     """Validate the workspace (config, constitution, templates, prompt pool, probes) before any model loads.
 
-    Exit 0 when everything is valid; otherwise exit 2 with one line naming the file, the line and the fix.
+    Exit 0 when everything is valid; otherwise exit 2 with one line per error found, each naming the
+    file, the line and the fix: every key of loop.toml (types against our sections and TRL's classes,
+    ranges, [run] heldout_size against the pool), every principle, pool row (labels and answers as the
+    rules read them), demonstration file and probe.
+
+    A principle's custom check (type = "custom") imports the module its path names, and importing runs
+    that module's code: only modules listed in loop.toml's [checks] allow (e.g. allow = ["mychecks"],
+    which also allows mychecks.calm) are imported; any other is refused, here and by every command.
     """
+    import sys
+
+    from loop.errors import LoopErrors
     from loop.templates import TEMPLATE_VARIABLES
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
-    config, constitution, templates, pool, probes = ws.check()
+    try:
+        config, constitution, templates, pool, probes = ws.check()
+    except LoopErrors as err:
+        for one in err.errors:
+            print(f"loop: error: {one}", file=sys.stderr)
+        return err.exit_code
     console = make_console()
     console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
     console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "

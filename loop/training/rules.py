@@ -72,7 +72,8 @@ BUILTIN_CHECKS: dict[str, Callable[..., float | None]] = {
 
 
 def resolve_check(principle: Principle) -> Callable[[str, dict], float | None]:
-    """The rule function of a principle: a built-in by name, or a custom one by dotted import path."""
+    """The rule function of a principle: a built-in by name, or a custom one by dotted import path (of a
+    module loop.toml's [checks] allow lists: the workspace refuses any other when it loads the constitution)."""
     spec = dict(principle.check or {})
     kind = spec.pop("type")
     if kind != "custom":
