@@ -68,7 +68,7 @@ class ModelSection:
 class RunSection:
     name: str = field(default="main", metadata={"help": "Run folder under runs/; `loop run` resumes it."})
     pool: str = field(default="prompts/pool.jsonl", metadata={"help": "Prompt pool (JSONL with a 'prompt' key), relative to the workspace."})
-    prompts_per_round: int = field(default=6, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
+    prompts_per_round: int = field(default=8, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
     heldout_size: int = field(default=6, metadata={"help": "Prompts set aside once per run for evaluation; never trained on. Must leave some of the pool to train on."})
     seed: int = field(default=0, metadata={"help": "Seed for the pool split, the slices and training."})
 
@@ -189,7 +189,10 @@ DEFAULT_GRPO: dict[str, Any] = {
     # About 45 words: most answers end instead of being cut mid-sentence, and the concise rule's 40
     # words binds within it.
     "max_completion_length": 64,
-    "temperature": 1.0,
+    # Sample near what the policy would say greedily: at 1.0 the samples almost never showed the refusals
+    # the greedy answers gave, so the refusal rule had nothing to reward (loop rounds shows both rates).
+    "temperature": 0.7,
+    "top_p": 0.9,
     "scale_rewards": "group",
     # Each principle's rewards are normalized within the group before the weighted sum, so weights act
     # in proportion: with TRL's default (sum, then normalize) a principle that alone varies in a group
