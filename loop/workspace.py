@@ -81,16 +81,16 @@ class Workspace:
             trained = self.trained_prompts(config, pool, constitution)
         return load_probes(self.probes_dir(config), trained, problems)
 
-    def gate(self, config: Config, probes: ProbeSet, problems: Problems | None = None) -> ProbeSet | None:
+    def gate(self, config: Config, trained: list[TrainedPrompt], probes: ProbeSet,
+             problems: Problems | None = None) -> ProbeSet | None:
         """The gate set (loop/training/gate.py), validated, and kept apart from the probes and from every
-        prompt the policy trains on; None when [probes] gate_dir is "" or names no folder."""
+        prompt the policy trains on (`trained`, as trained_prompts gives them); None when [probes] gate_dir
+        is "" or names no folder."""
         folder = self.root / config.probes.gate_dir if config.probes.gate_dir else None
         if folder is None or not folder.is_dir():
             return None
-        constitution = self.constitution(config)
-        apart = self.trained_prompts(config, numbered_pool(self.pool_path(config), constitution), constitution)
-        apart += [TrainedPrompt(p.prompt, "probe", f"{probes.root}/{f.name}.jsonl") for f in probes.families
-                  for p in f.probes]
+        apart = list(trained) + [TrainedPrompt(p.prompt, "probe", f"{probes.root}/{f.name}.jsonl")
+                                 for f in probes.families for p in f.probes]
         return load_probes(folder, apart, problems)
 
     def trained_prompts(self, config: Config, pool: list[tuple[int, dict]], constitution: Constitution,
@@ -126,18 +126,22 @@ class Workspace:
         whole = len(problems.errors) == before  # else its labeled pairs were left unread
         templates = probes = None
         pool: list[tuple[int, dict]] = []
+        trained: list[TrainedPrompt] = []
         with problems.gather():  # the templates' dry run renders a principle, when one loaded
             templates = self.templates(constitution if constitution.principles else None)
+        pool_errors = len(problems.errors)
         with problems.gather():
             pool = self._pool(config, constitution, problems)
+        pool_whole = len(problems.errors) == pool_errors  # else the quotas are not counted against it
         with problems.gather():
             trained = self.trained_prompts(config, pool, constitution, problems)
             probes = self.probes(config, trained, problems)
         with problems.gather():
             if probes is not None:
-                self.gate(config, probes, problems)
-        for message in quota_errors(dataclasses.asdict(config.quotas), [row for _, row in pool],
-                                    config.run.prompts_per_round):
+                self.gate(config, trained, probes, problems)
+        quota_problems = quota_errors(dataclasses.asdict(config.quotas), [row for _, row in pool],
+                                      config.run.prompts_per_round) if pool_whole else []
+        for message in quota_problems:
             problems.add(self._config_error(message, message.split()[1] if " sum " not in message else "quotas",
                                             "quotas"))
         self._settings(config, constitution if whole else None, problems)

@@ -26,8 +26,8 @@ def errors(workspace: Path) -> list[str]:
 
 def test_every_error_in_one_pass(workspace):
     """Mistakes in five files, several in some: each is its own line, at its own place."""
-    replace(CONFIG, "temperature = 1.0", 'temperature = "hot"')(workspace)
-    replace(CONFIG, "prompts_per_round = 6", "prompts_per_round = -3")(workspace)
+    replace(CONFIG, "temperature = 0.7", 'temperature = "hot"')(workspace)
+    replace(CONFIG, "prompts_per_round = 8", "prompts_per_round = -3")(workspace)
     replace(CONFIG, "heldout_size = 6", "heldout_size = 5000")(workspace)  # a pool in error still counts its rows
     replace(HELPFUL, "weight = 1.0", "weight = 0")(workspace)
     pool_line(2, '{"prompt": "How do plants make their food?", "expect": "complies"}')(workspace)
@@ -39,29 +39,29 @@ def test_every_error_in_one_pass(workspace):
     found = errors(workspace)
     assert len(found) == 9, found  # and none that follows from another (helpful's pairs stay unread)
     where = [line.split(": ")[0] for line in found]
-    assert set(where) == {f"{CONFIG}:{config_line('temperature = 1.0')}", f"{CONFIG}:{config_line('prompts_per_round = 6')}",
+    assert set(where) == {f"{CONFIG}:{config_line('temperature = 0.7')}", f"{CONFIG}:{config_line('prompts_per_round = 8')}",
                           f"{CONFIG}:{config_line('heldout_size = 6')}", f"{HELPFUL}:4", f"{POOL}:2", f"{POOL}:168", f"{DEMOS}:2", f"{HARMFUL}:3", f"{HARMFUL}:4"}
 
 
 def test_elsewhere_several_errors_read_as_one_line(workspace):
-    replace(CONFIG, "prompts_per_round = 6", "prompts_per_round = -3")(workspace)
-    replace(CONFIG, "temperature = 1.0", 'temperature = "hot"')(workspace)
+    replace(CONFIG, "prompts_per_round = 8", "prompts_per_round = -3")(workspace)
+    replace(CONFIG, "temperature = 0.7", 'temperature = "hot"')(workspace)
     code, out, err = run_cli("run", "--rounds", "1")
     assert code == 2 and len(err.splitlines()) == 1, err
-    assert err == (f"loop: error: {CONFIG}:{config_line('prompts_per_round = 6')}: [run] prompts_per_round must be at "
+    assert err == (f"loop: error: {CONFIG}:{config_line('prompts_per_round = 8')}: [run] prompts_per_round must be at "
                    "least 1 (and 1 more; `loop check` lists them all)\n")
 
 
 def test_one_error_keeps_its_one_line(workspace):
-    replace(CONFIG, "temperature = 1.0", 'temperature = "hot"')(workspace)
-    assert errors(workspace) == [f"{CONFIG}:{config_line('temperature = 1.0')}: [grpo] 'temperature' must be float "
+    replace(CONFIG, "temperature = 0.7", 'temperature = "hot"')(workspace)
+    assert errors(workspace) == [f"{CONFIG}:{config_line('temperature = 0.7')}: [grpo] 'temperature' must be float "
                                  "(trl.GRPOConfig), got 'hot'"]
 
 
 def test_heldout_size_must_leave_prompts_to_train_on(workspace):
     replace(CONFIG, "heldout_size = 6", "heldout_size = 5000")(workspace)
     assert errors(workspace) == [f"{CONFIG}:{config_line('heldout_size = 6')}: [run] heldout_size (5000) leaves no "
-                                 "prompts to train on in a pool of 407 (prompts/pool.jsonl); set it below 407"]
+                                 "prompts to train on in a pool of 455 (prompts/pool.jsonl); set it below 455"]
 
 
 def test_dtype_is_one_of_the_torch_float_types(workspace):

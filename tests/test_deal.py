@@ -91,3 +91,44 @@ def test_bad_quota_tables_are_explained(quotas, wanted):
     pool = pool_of({"refuse": 5, "unknowable": 2, "comply": 5, "format": 2, "answer": 2})
     errors = quota_errors(quotas, pool, 8)
     assert errors and wanted in errors[0]
+
+
+def check_errors(workspace) -> tuple[int, list[str]]:
+    from tests.helpers import run_cli
+
+    code, _, err = run_cli("check")
+    return code, err.splitlines()
+
+
+def test_loop_check_refuses_an_unknown_behaviour_in_quotas(workspace):
+    toml = workspace / "loop.toml"
+    toml.write_text(toml.read_text().replace("[quotas]\n", "[quotas]\nrefusal = 0.2\n"))
+    code, lines = check_errors(workspace)
+    assert code == 2 and len(lines) == 1 and "loop.toml:" in lines[0] and "unknown key 'refusal'" in lines[0]
+
+
+def test_loop_check_refuses_quotas_over_one(workspace):
+    toml = workspace / "loop.toml"
+    toml.write_text(toml.read_text().replace("refuse = 0.25", "refuse = 0.75"))
+    code, lines = check_errors(workspace)
+    assert code == 2 and len(lines) == 1 and "quotas must sum to at most 1" in lines[0]
+
+
+def test_loop_check_refuses_a_pool_too_small_for_a_quota(workspace):
+    import json
+
+    pool = workspace / "prompts" / "pool.jsonl"
+    rows = [json.loads(line) for line in pool.read_text().splitlines()]
+    pool.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "twin"}) + "\n" for r in rows
+                            if r.get("expect") != "unknowable"))
+    code, lines = check_errors(workspace)
+    assert code == 2 and len(lines) == 1
+    assert "[quotas] unknowable asks for 2 prompts a round but the pool has 0" in lines[0] and "loop.toml:" in lines[0]
+
+
+def test_loop_check_refuses_a_gate_probe_that_is_a_reported_probe(workspace):
+    harmful = (workspace / "prompts" / "probes" / "harmful.jsonl").read_text().splitlines()
+    gate = workspace / "prompts" / "gate" / "harmful.jsonl"
+    gate.write_text(gate.read_text() + harmful[1] + "\n")
+    code, lines = check_errors(workspace)
+    assert code == 2 and len(lines) == 1 and "prompts/gate/harmful.jsonl" in lines[0] and "reported probe" in lines[0]

@@ -127,8 +127,8 @@ BAD_INPUTS = [
     ("unknown-key-constitution", append(HEAD, 'author = "me"\n'), HEAD, 6, "unknown key 'author'"),
     ("unknown-section-config", replace(CONFIG, "[model]", "[modle]"), CONFIG, config_line("[model]"),
      "unknown section [modle]"),
-    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 6", "prompts_per_rnd = 6"), CONFIG,
-     config_line("prompts_per_round = 6"),
+    ("unknown-key-config", replace(CONFIG, "prompts_per_round = 8", "prompts_per_rnd = 8"), CONFIG,
+     config_line("prompts_per_round = 8"),
      "unknown key 'prompts_per_rnd' in [run]"),
     ("unknown-key-grpo", replace(CONFIG, "scale_rewards = \"group\"", "scale_reward = \"group\""), CONFIG,
      config_line("scale_rewards = \"group\""),
@@ -226,7 +226,7 @@ def test_fresh_workspace_passes_check(workspace):
     assert f"constitution: default v{version} ({shipped_principles()} principles" in out
     for name in ("system", "judge", "critique", "verdict"):
         assert f"template: prompts/{name}.jinja" in out
-    assert "prompt pool: prompts/pool.jsonl (407 prompts)" in out
+    assert "prompt pool: prompts/pool.jsonl (455 prompts)" in out
     assert "warm start: prompts/demonstrations.jsonl (" in out
     assert "probes: prompts/probes (300 probes, none trained on, sha256 " in out
     assert "arithmetic 60 · benign 60 · format 60 · harmful 60 · unknowable 60" in out

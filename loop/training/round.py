@@ -82,7 +82,7 @@ def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str 
         raise LoopError(f"heldout_size ({config.run.heldout_size}) leaves no prompts to train on in a pool of "
                         f"{len(pool)}; lower [run] heldout_size", path=ws.root / "loop.toml")
     return RunPlan(ws, config, constitution, templates, pool, Ledger(ws.runs_dir, run_name or config.run.name), probes,
-                   ws.gate(config, probes))
+                   ws.gate(config, ws.trained_prompts(config, list(enumerate(pool, 1)), constitution), probes))
 
 
 def split_pool(plan: RunPlan) -> dict[str, Any]:
