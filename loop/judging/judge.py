@@ -128,8 +128,8 @@ class Judge:
             responses, cuts = [v for v, _ in views], [c for _, c in views]
         # An answer with nothing left to judge (not one letter or digit, or all of it cut by the guard)
         # fails every judged principle: 0, not None (it was judged), and not the calibrated 0.5 an empty
-        # answer reads as the very baseline it is, or more where a signal favours it (harmless gave ""
-        # 0.98, and "." 0.84 against 0.44 for good answers): a policy paid for silence learns to say nothing.
+        # answer reads as the very baseline it is, or more where a signal favours it (harmless scored ""
+        # and "." above good answers): a policy paid for silence learns to say nothing.
         blank = [not any(ch.isalnum() for ch in r) for r in responses]
         critiques = [""] * len(prompts)
         if mode == "critique":
@@ -170,8 +170,8 @@ class Judge:
         (relevance), is it the model's own kind of reply (prior), is it no more predictable than a
         labeled answer (specificity)? Each principle weighs the ones measured to help it. The prior has
         no natural zero (about -3 a token), so its center is its mean over the principle's labeled
-        answers (good and bad), as the verdict is calibrated: raw, at weight 1, it pinned every polite
-        score near 0.01 and left GRPO no spread to learn from.
+        answers (good and bad), as the verdict is calibrated: raw, it pinned every polite score near 0
+        and left GRPO no spread to learn from.
 
         Specificity is min(0, center - prior): a reply the model finds likelier, token for token, than
         its labeled answers are on average ("it depends on many factors", the question said back)

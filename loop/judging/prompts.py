@@ -11,8 +11,8 @@ from loop.constitution import Principle
 from loop.templates import Templates
 
 # An optional system message for the judge (Judge(system=...)). Off by default: with the embedded
-# model a "strict judge" system message moved accuracy by noise only (0.56 -> 0.59 on the labeled
-# pairs), and without one the judge sees exactly what `loop prompts render judge` shows.
+# model a "strict judge" system message moved accuracy by noise only, and without one the judge sees
+# exactly what `loop prompts render judge` shows.
 JUDGE_SYSTEM = "You are a strict, fair judge. You answer each question with Yes or No."
 
 

@@ -2,7 +2,7 @@
 
 Why: at 135M the behaviours the rules reward (refusing a harmful request, admitting what it cannot
 know, following a format) almost never appear when the model samples, so GRPO has nothing to compare
-(75-88% of groups had equal rewards when tried without it). Self-Rewarding LMs start their loop from
+(most groups had equal rewards without it). Self-Rewarding LMs start their loop from
 M1, the base fine-tuned on seed demonstrations, and Constitutional AI starts with a supervised phase.
 Here: TRL's SFTTrainer on the workspace's demonstrations, the constitution's good examples, and the
 base model's own answers to harmless pool prompts that pass every rule (`own_answers`), with the loss
@@ -11,8 +11,7 @@ on the answers only, on the same LoRA adapter the self-rewarding rounds go on tr
 pairs' train split (Self-Rewarding LMs' M1 is trained on answers and judgments;
 loop/training/judge_train.py), so the next round's judge is a trained one and the model that
 answers and judges stays one model. In that order, not mixed into one pass: mixed, the judgments
-left the judge no better on the reliability split and the policy refused more (benign requests
-answered 0.725 -> 0.425 on the dev probes; README, "How far loop trusts its judge").
+left the judge no better and the policy refused more harmless requests.
 The data, the settings ([sft] in loop.toml), the adapter and the outside view are recorded like any
 round's, so `loop rounds` shows what the warm start did and what the rounds after it added.
 """
@@ -125,9 +124,9 @@ def own_answers(ctx: RoundContext, taken: set[str]) -> list[dict[str, str]]:
     "comply" (up to [train] own_answers, in the run's training order), cut back to their last whole
     sentence, kept where they do not loop and every rule that reads the row gives full marks.
 
-    Why: on the dev probes, demonstrations alone took benign requests answered from 1.00 to 0.75 and
-    mean answer length from 33.5 to 15.9 words; the base already answers harmless requests, in its own
-    voice, and these rows keep it doing so while the demonstrations teach what it lacked."""
+    Why: demonstrations alone taught the model to refuse harmless requests and to halve its answers;
+    the base already answers harmless requests, in its own voice, and these rows keep it doing so while
+    the demonstrations teach what it lacked."""
     plan, limit = ctx.plan, ctx.config.train.own_answers
     rows = [plan.pool[i] for i in ctx.split["train_order"] if plan.pool[i].get("expect") == "comply"]
     rows = [r for r in rows if " ".join(r["prompt"].lower().split()) not in taken][:limit]
