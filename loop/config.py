@@ -71,6 +71,7 @@ class RunSection:
     prompts_per_round: int = field(default=8, metadata={"help": "Training prompts per round (a fresh, seeded slice of the pool each round)."})
     heldout_size: int = field(default=6, metadata={"help": "Prompts set aside once per run for evaluation; never trained on. Must leave some of the pool to train on."})
     seed: int = field(default=0, metadata={"help": "Seed for the pool split, the slices and training."})
+    cache_mb: int = field(default=200, metadata={"help": "Size limit in MB of the content cache in .loop/cache/: a reading whose inputs did not change (judge readings, probe and held-out answers) is read back, not measured twice; 0: no cache."})
 
     def __post_init__(self):
         require(prompts_per_round=(self.prompts_per_round >= 1, "must be at least 1"),

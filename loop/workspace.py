@@ -46,6 +46,11 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
+    @property
+    def cache_dir(self) -> Path:
+        """The content cache (loop/cache.py): readings nothing changed, read back, not measured twice."""
+        return self.root / ".loop" / "cache"
+
     def config(self, problems: Problems | None = None) -> Config:
         return load_config(self.root, problems)
 
@@ -229,6 +234,6 @@ def init_workspace(path: str | Path = ".") -> Workspace:
     source = defaults_dir()
     shutil.copytree(source / "constitution", root / "constitution", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(source / "prompts", root / "prompts", ignore=shutil.ignore_patterns("__pycache__"))
-    atomic_write(root / ".gitignore", "runs/\n")
+    atomic_write(root / ".gitignore", "runs/\n.loop/\n")
     atomic_write(root / CONFIG_FILE, render_default_config())  # last: its presence marks a finished init
     return Workspace(root)

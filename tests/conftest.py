@@ -9,6 +9,8 @@ import pytest
 # Fast tests never touch a hub; the embedded model is cached under the user cache unless set.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests read what they compute: the content cache (loop/cache.py) is on only where a test turns it on.
+os.environ.setdefault("LOOP_NO_CACHE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ import pytest
 import loop
 
 PACKAGE = Path(loop.__file__).parent
-GROUND = ["config", "constitution", "datafile", "dist", "errors", "generation", "model", "pairs", "pool", "stats", "templates",
-          "workspace"]
+GROUND = ["cache", "config", "constitution", "datafile", "dist", "errors", "generation", "model", "pairs", "pool", "stats",
+          "templates", "workspace"]
 
 
 def imported(path: Path) -> set[str]:

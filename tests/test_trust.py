@@ -122,10 +122,13 @@ def test_a_later_round_with_a_changed_judge_reads_only_its_slice(workspace):
     assert not any("->" in line for line in notes.lines)  # no weight changed: nothing to say
 
 
-def test_a_judge_with_the_same_weights_reads_nothing_again(workspace):
+def test_a_judge_with_the_same_weights_reads_its_slice_back_from_the_cache(workspace, monkeypatch):
+    monkeypatch.delenv("LOOP_NO_CACHE", raising=False)
     assess(workspace, 1)
-    trust, _, _ = assess(workspace, 2)
-    assert trust.pairs_read == 0 and trust.weights["honest"] == 0
+    judge = LabelReader(None, None, Workspace(workspace).constitution())
+    trust, _, _ = assess(workspace, 2, judge=judge)
+    assert judge.calls == [] and trust.cache == {"pair": {"hits": 4 * 5, "misses": 0}}
+    assert trust.pairs_read == 4 * 5 and trust.weights["honest"] == 0
 
 
 def test_an_edited_principle_is_read_again_in_full(workspace):
@@ -138,12 +141,16 @@ def test_an_edited_principle_is_read_again_in_full(workspace):
     assert sum(len(call[1]) for call in honest) == 2 * 40 and trust.pairs_read == 40 + 3 * 5
 
 
-def test_an_edited_pair_is_read_and_the_others_carry_over(workspace):
+def test_an_edited_pair_is_read_and_the_others_carry_over(workspace, monkeypatch):
+    monkeypatch.delenv("LOOP_NO_CACHE", raising=False)
     assess(workspace, 1)
     path = workspace / "constitution" / "pairs" / "honest.jsonl"
     path.write_text(path.read_text().replace("The Pacific Ocean.", "The Pacific.", 1))
-    trust, _, _ = assess(workspace, 2, judge=LabelReader(None, None, Workspace(workspace).constitution()))
-    assert trust.pairs_read == 1 and trust.reliability["honest"]["n"] == 40
+    judge = LabelReader(None, None, Workspace(workspace).constitution())
+    trust, _, _ = assess(workspace, 2, judge=judge)
+    # The edited pair's two answers alone are scored; the slice the same judge read comes back from the cache.
+    assert sum(len(call[1]) for call in judge.calls) == 2 and trust.cache["pair"]["misses"] == 1
+    assert trust.reliability["honest"]["n"] == 40
 
 
 def reversed_on_helpful(workspace) -> LabelReader:

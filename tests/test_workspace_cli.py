@@ -237,7 +237,7 @@ def test_init_writes_the_defaults_and_refuses_twice(tmp_path, monkeypatch):
     code, out, err = run_cli("init", "ws")
     assert (code, err) == (0, "")
     assert "Initialized a loop workspace" in out
-    assert (tmp_path / "ws/.gitignore").read_text() == "runs/\n"
+    assert (tmp_path / "ws/.gitignore").read_text() == "runs/\n.loop/\n"  # the ledger and the content cache
     assert len(list((tmp_path / "ws/constitution/principles").glob("*.toml"))) == shipped_principles()
     assert not (tmp_path / "ws/constitution").is_symlink()  # copies to edit, not links into the package
     assert (tmp_path / "ws/prompts/pool.jsonl").exists()

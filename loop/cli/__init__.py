@@ -17,7 +17,7 @@ from loop.dist import EchoedError
 from loop.errors import LoopError
 
 # One module per command group; each has register(subparsers).
-GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "probes", "bench"]
+GROUPS = ["workspace", "constitution", "prompts", "model", "judge", "run", "views", "probes", "bench", "cache"]
 
 
 def command(subparsers, name: str, func: Callable, **kwargs) -> argparse.ArgumentParser:

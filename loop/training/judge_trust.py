@@ -6,7 +6,9 @@ round, so the pairs are read with the policy as it is, before the trainer exists
 pair it has no valid reading of (the first round: all of them) and a rotating slice of
 `[judge] reliability_sample` pairs a principle; the other pairs keep their latest reading. A reading
 stays valid while the principle's file, the judge's templates and its [judge] settings are the same
-(`fingerprint`); a reading by a judge with the same weights (`judge_state`) is as good as a new one.
+(`fingerprint`). What this very judge read before (the same weights, adapter, settings, templates and
+principle: `reading_key`), in this run or another, it reads back from the workspace's content cache
+(loop/cache.py) instead of scoring again; a judge whose adapter changed misses and scores.
 The slice is also a check that the carried readings still describe the judge: where the judge orders
 the slice's pairs unlike their earlier readings (CREAM consistency below `DRIFT_TAU`, as after a
 warm start), it reads every pair again.
@@ -20,7 +22,8 @@ The round records, in its folder:
     round.json          "reliability": {id: {accuracy, low, high, n}}, "effective_weights": {id: w},
                         "declared_weights": {id: w}, "consistency": {id: {tau, n, against_round}},
                         "confidence": {id: the factor consistency gave its weight},
-                        "judge_state" ("base": the model without an adapter, i.e. the anchor), "pairs_read"
+                        "judge_state" ("base": the model without an adapter, i.e. the anchor), "pairs_read",
+                        "cache": {"pair": {hits, misses}} (readings read back from the cache, and scored)
 Round 0 (the starting model, no adapter) may call `assess` too: its figures are then the anchor's.
 """
 
@@ -32,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loop.cache import Cache, model_identity, workspace_cache
 from loop.datafile import atomic_write, atomic_write_json
 from loop.judging.judge_check import judge_scores, principle_pairs
 from loop.judging.reliability import (DRIFT_TAU, confidence, consistency, correct, effective_weight, figure,
@@ -39,6 +43,8 @@ from loop.judging.reliability import (DRIFT_TAU, confidence, consistency, correc
 from loop.ledger import read_jsonl
 
 JUDGE_TEMPLATES = ("judge", "critique", "verdict", "lift")  # the templates a judge's score depends on
+# [judge] settings that decide which pairs a round reads and how it weighs them, not what a reading is.
+NOT_READING = ("reliability_weights", "consistency_confidence", "reliability_sample", "anchor_on_training")
 
 
 @dataclass
@@ -51,7 +57,8 @@ class Trust:
     consistency: dict[str, dict] = field(default_factory=dict)  # judged principle -> {tau, n, against_round}
     confidence: dict[str, float] = field(default_factory=dict)  # judged principle -> the factor consistency gave
     judge_state: str = "base"
-    pairs_read: int = 0
+    pairs_read: int = 0  # pairs the round's judge read, scoring them or reading them back from the cache
+    cache: dict[str, dict] = field(default_factory=dict)  # kind -> {hits, misses} (loop/cache.py)
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
@@ -73,15 +80,42 @@ def judge_state(model) -> str:
     return digest.hexdigest()[:12]
 
 
+def judge_sources(plan, principle) -> list[str]:
+    """The texts a judge's reading against a principle depends on: the principle's file (question,
+    few-shots, signals) and the judge's templates."""
+    return [plan.constitution.files.get(f"principles/{Path(principle.path).name}", principle.text),
+            *(plan.templates.sources.get(name, "") for name in JUDGE_TEMPLATES)]
+
+
 def fingerprint(plan, principle) -> str:
     """What a judge's reading of a principle's pairs depends on, besides the weights and the pair itself
-    (a pair's key is its content, so an edited pair is a new pair): the principle's file (question,
-    few-shots, signals), the judge's templates, the [judge] settings that change a score."""
+    (a pair's key is its content, so an edited pair is a new pair): `judge_sources` and the [judge]
+    settings that change a score."""
     settings = plan.config.judge
-    parts = [plan.constitution.files.get(f"principles/{Path(principle.path).name}", principle.text),
-             *(plan.templates.sources.get(name, "") for name in JUDGE_TEMPLATES),
+    parts = [*judge_sources(plan, principle),
              repr((settings.mode, settings.few_shot, settings.calibrate, settings.guard, settings.critique_tokens))]
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
+def reading_key(plan, judge, model, principle, cache: Cache | None = None) -> dict[str, Any]:
+    """Everything that decides a judge's score of an answer against `principle`, but the answer: the
+    judge (its class, its settings but those in NOT_READING), the model as it stands now (inside a
+    view, that view's adapter; loop/cache.py), `judge_sources`. The shared part of the cache key of
+    every judge reading, of labeled pairs here and of held-out answers (loop/training/measure.py)."""
+    settings = getattr(judge, "settings", None) or plan.config.judge
+    return {"judge": {"class": f"{type(judge).__module__}.{type(judge).__qualname__}",
+                      "settings": {k: v for k, v in asdict(settings).items() if k not in NOT_READING},
+                      **{name: getattr(judge, name, None) for name in ("system", "min_mass", "prefix_cache")}},
+            "model": model_identity(model, getattr(judge, "tokenizer", None), cache),
+            "principle": principle.id, "sources": judge_sources(plan, principle)}
+
+
+def count_unscored(judge, scores) -> None:
+    """Count the None scores among readings read back from the cache as the judge counts its own (a
+    round's `unscored`), so a round counts alike with the cache and without. A wrapper that forwards
+    the count (a benchmark's timed judge) is left alone: setting it there would hide the judge's own."""
+    if "unscored" in getattr(judge, "__dict__", {}):
+        judge.unscored += sum(score is None for score in scores)
 
 
 def latest_readings(ledger, before: int) -> tuple[dict[str, dict], dict[str, Any]]:
@@ -97,6 +131,8 @@ def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
     """Read the pairs this round must read, and record the round's reliability and weights."""
     constitution, settings = plan.constitution, plan.config.judge
     trust = Trust(judge_state=judge_state(model))
+    cache = workspace_cache(plan.workspace, plan.config, progress.note)
+    scores = PairScores(plan, judge, model, cache)
     earlier, earlier_info = latest_readings(plan.ledger, r)
     judged = [p for p in constitution.principles if not p.is_rule]
     readers = [PrincipleReading(constitution, p, fingerprint(plan, p), earlier, trust.judge_state, r) for p in judged]
@@ -106,14 +142,14 @@ def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
         progress.note(f"the judge reads {total} labeled pairs to measure how far to trust it")
     readings = []
     for reader in readers:
-        reader.read(judge, first[reader.principle.id])
+        reader.read(scores, first[reader.principle.id])
         agreement = reader.agreement()
         if agreement is not None and agreement["tau"] < DRIFT_TAU and reader.carried():
             # The judge orders the re-read pairs unlike the readings it would carry over (a warm start,
             # or a round that moved the judge far): those readings no longer describe it. Read them all.
             progress.note(f"{reader.principle.id}: the judge moved (consistency {agreement['tau']:+.2f} with "
                           f"earlier readings); it reads all {len(reader.pairs)} pairs again")
-            reader.read(judge, reader.carried())
+            reader.read(scores, reader.carried())
             agreement = reader.agreement()
         trust.pairs_read += reader.read_count
         trust.reliability[reader.principle.id] = figure(rec["correct"] for rec in reader.readings())
@@ -128,9 +164,30 @@ def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
             continue
         trust.confidence[p.id] = confidence(trust.consistency.get(p.id)) if settings.consistency_confidence else 1.0
         trust.weights[p.id] = effective_weight(p.weight, measured, trust.confidence[p.id])
+    trust.cache = cache.counts
     _record(folder, trust, readings)
     _tell(progress, constitution, trust, earlier_info.get("effective_weights", {}))
     return trust
+
+
+@dataclass
+class PairScores:
+    """The round judge's (chosen, rejected) scores of a principle's labeled pairs: read back from the
+    workspace's content cache where this very judge read them before (`reading_key`), else scored."""
+
+    plan: Any
+    judge: Any
+    model: Any
+    cache: Cache
+
+    def __call__(self, principle, pairs: list) -> list[tuple]:
+        # A pair from the principle's own examples is judged with it left out of the few-shots.
+        items = [{"pair": [p.prompt, p.chosen, p.rejected], "from_examples": p.from_examples} for p in pairs]
+        values = self.cache.reuse(
+            "pair", lambda: reading_key(self.plan, self.judge, self.model, principle, self.cache), items,
+            lambda idx: [list(s) for s in judge_scores(self.judge, [pairs[i] for i in idx])],
+            on_hits=lambda hits: count_unscored(self.judge, [score for pair in hits for score in pair]))
+        return [tuple(value) for value in values]
 
 
 class PrincipleReading:
@@ -144,14 +201,13 @@ class PrincipleReading:
         self.read_count = 0
 
     def to_read(self, sample: int, seed: int) -> list[str]:
-        """Every pair without a valid reading and the round's rotating slice, less what this very judge
-        (the same weights) has read already."""
+        """Every pair without a valid reading and the round's rotating slice (what this very judge read
+        before, it reads back from the cache: PairScores)."""
         valid = {k for k in self.pairs if self.earlier.get(k, {}).get("fingerprint") == self.fp}
-        same = {k for k in valid if self.earlier[k].get("judge_state") == self.state}
-        return [k for k in pairs_to_read(list(self.pairs), valid, sample, self.round, seed) if k not in same]
+        return pairs_to_read(list(self.pairs), valid, sample, self.round, seed)
 
-    def read(self, judge, keys: list[str]) -> None:
-        for key, (chosen, rejected) in zip(keys, judge_scores(judge, [self.pairs[k] for k in keys]) if keys else []):
+    def read(self, scores: PairScores, keys: list[str]) -> None:
+        for key, (chosen, rejected) in zip(keys, scores(self.principle, [self.pairs[k] for k in keys]) if keys else []):
             self.fresh[key] = {"key": key, "principle": self.principle.id, "chosen": chosen, "rejected": rejected,
                                "correct": correct(chosen, rejected), "round": self.round,
                                "judge_state": self.state, "fingerprint": self.fp}

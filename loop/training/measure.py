@@ -10,6 +10,9 @@
    model (drift over the whole run) and against the round start (this round's step), and the share of
    greedy answers (held-out and probes) that changed since the previous round. A round that changes
    almost no answer did nothing a user could see, whatever its reward curve says.
+
+Answers and judgments whose inputs did not change are read back from the workspace's content cache
+(loop/cache.py); what was read back and what was measured, per kind, is in metrics.json "cache".
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager
 
-from loop.generation import greedy_answers
+from loop.cache import workspace_cache
 from loop.ledger import read_jsonl
 from loop.stats import mean
 from loop.templates import policy_messages
-from loop.training import diagnostics, evaluate
-from loop.training.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
+from loop.training import diagnostics, evaluate, judge_trust
+from loop.training.probes import (RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats,
+                                  reused_answers)
 from loop.training.steps import Judging, RoundContext
 
 # Greedy answers whose likelihood is read for the drift figures: enough to average over, few enough that
@@ -37,11 +41,12 @@ class Measurement:
     probe_records: list[dict[str, Any]]
     probe_metrics: dict[str, Any]
     movement: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, dict] = field(default_factory=dict)  # kind -> {hits, misses}: read back, and measured
 
     def metrics(self, train_log: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
         """metrics.json of the round (without its summary, which publish adds)."""
         return {"train": train_log, "eval": self.eval_metrics, **self.probe_metrics, "movement": self.movement,
-                **more}
+                "cache": self.cache, **more}
 
 
 def measure_policy(ctx: RoundContext, model, judging: Judging,
@@ -49,6 +54,7 @@ def measure_policy(ctx: RoundContext, model, judging: Judging,
     """The outside view of `model` (the round's output policy, its adapter active). `start_view` makes
     the shared model act as the round start; None when the round did not train (round 0)."""
     plan, progress, config = ctx.plan, ctx.progress, ctx.config
+    cache = workspace_cache(plan.workspace, config, progress.note)
     rows = [{**plan.pool[i], "heldout_index": i} for i in ctx.split["heldout"]]
     probes = plan.probes.subset(config.probes.per_round, config.run.seed)
     conversation = lambda prompt: policy_messages(plan.templates, plan.constitution, prompt)  # noqa: E731
@@ -57,13 +63,16 @@ def measure_policy(ctx: RoundContext, model, judging: Judging,
     progress.add("eval judge", total=len(judged))
     advance = lambda n: progress.advance("eval generate", n)  # noqa: E731
     limit = config.grpo["max_completion_length"]
-    answers = greedy_answers(model, ctx.tokenizer, [conversation(row["prompt"]) for row in rows], limit,
-                             on_batch=advance)
+    answers = reused_answers(model, ctx.tokenizer, [conversation(row["prompt"]) for row in rows], limit, cache,
+                             "heldout", on_batch=advance)
     probe_records = answer_probes(model, ctx.tokenizer, probes, conversation, config.probes.max_new_tokens,
-                                  on_batch=advance)
+                                  on_batch=advance, cache=cache)
+    reading = lambda pid: judge_trust.reading_key(plan, judging.judge, judging.model,  # noqa: E731
+                                                  plan.constitution.get(pid), cache)
     records, metrics = evaluate.evaluate_heldout(
         ctx.number, [a.text for a in answers], rows, judging.judge, plan.constitution, judging.judge_view,
-        None if judging.judge_is_anchor else judging.anchor_view, on_judged=lambda: progress.advance("eval judge"))
+        None if judging.judge_is_anchor else judging.anchor_view, on_judged=lambda: progress.advance("eval judge"),
+        cache=cache, reading=reading)
     for record, answer in zip(records, answers):
         record["cut_tokens"] = limit if answer.cut else None
     baseline = round_zero_probes(ctx)
@@ -78,7 +87,7 @@ def measure_policy(ctx: RoundContext, model, judging: Judging,
         pairs = spread(pairs, DRIFT_ANSWERS)
         movement["drift_base"] = token_kl(model, ctx.tokenizer, pairs, judging.anchor_view)
         movement["drift_start"] = token_kl(model, ctx.tokenizer, pairs, start_view)
-    return Measurement(records, metrics, probe_records, probe_metrics, movement)
+    return Measurement(records, metrics, probe_records, probe_metrics, movement, cache.counts)
 
 
 def token_kl(model, tokenizer, pairs: list[tuple[list[dict], str]],

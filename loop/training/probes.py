@@ -7,6 +7,9 @@ fails by its family's criterion (loop/criteria.py). A record per probe, the same
 
     {"family", "prompt", "expect", "answer", "pass", "cut"}     cut: the answer hit max_new_tokens
 
+An answer whose inputs did not change (the model and its adapter, the conversation, the length
+bound) is read back from the workspace's content cache (loop/cache.py), not generated again.
+
 Rates come with Wilson intervals, and the change between two rounds is paired on the same prompts
 (Newcombe's interval, loop/stats.py): with 20 to 60 probes a family, a change is only a change when
 its interval leaves 0.
@@ -17,8 +20,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable
 
+from loop.cache import Cache, model_identity
 from loop.criteria import passes, repeats
-from loop.generation import greedy_answers
+from loop.generation import Answer, greedy_answers
 from loop.probes import Probe
 from loop.stats import mean, paired_change, wilson
 
@@ -27,16 +31,33 @@ RECORDS_FILE = "probes.jsonl"  # a round's probe records, in its folder (round-N
 
 
 def answer_probes(model, tokenizer, probes: list[Probe], conversation: Callable[[str], list[dict[str, str]]],
-                  max_new_tokens: int, batch_size: int = 16,
-                  on_batch: Callable[[int], None] | None = None) -> list[dict]:
+                  max_new_tokens: int, batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
+                  cache: Cache | None = None) -> list[dict]:
     """One record per probe, in the order given: the greedy answer, whether it passes, whether it was cut.
 
     `conversation(prompt)` gives the chat messages the model answers (e.g. the policy's system message
-    then the prompt); `on_batch(n)` hears of each batch answered."""
-    answers = greedy_answers(model, tokenizer, [conversation(p.prompt) for p in probes], max_new_tokens,
-                             batch_size=batch_size, on_batch=on_batch)
+    then the prompt); `on_batch(n)` hears of each batch answered; `cache` keeps answers (none: off)."""
+    answers = reused_answers(model, tokenizer, [conversation(p.prompt) for p in probes], max_new_tokens,
+                             cache or Cache(None), "probe", batch_size=batch_size, on_batch=on_batch)
     return [{"family": p.family, "prompt": p.prompt, "expect": p.expect, "answer": a.text,
              "pass": bool(passes(p.criterion, a.text, p.expect)), "cut": a.cut} for p, a in zip(probes, answers)]
+
+
+def reused_answers(model, tokenizer, conversations: list[list[dict[str, str]]], max_new_tokens: int, cache: Cache,
+                   kind: str, batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[Answer]:
+    """greedy_answers (loop/generation.py), read back from `cache` (under `kind`) where the model as it
+    stands gave them before; the answers read back count as one batch for `on_batch`."""
+    items = [{"messages": messages, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
+             for messages in conversations]
+
+    def fresh(indices: list[int]) -> list[list]:
+        answers = greedy_answers(model, tokenizer, [conversations[i] for i in indices], max_new_tokens,
+                                 batch_size=batch_size, on_batch=on_batch)
+        return [[a.text, a.cut] for a in answers]
+
+    values = cache.reuse(kind, lambda: {"model": model_identity(model, tokenizer, cache)}, items, fresh,
+                         on_hits=lambda hits: on_batch(len(hits)) if on_batch else None)
+    return [Answer(text, bool(cut)) for text, cut in values]
 
 
 def _by_family(records: Iterable[dict]) -> dict[str, list[dict]]:
