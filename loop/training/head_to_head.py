@@ -22,7 +22,7 @@ from loop.training.round import RunPlan, plan_run, run_rounds
 from loop.workspace import Workspace
 
 # Settings that do not shape round 0 or the warm start: they may differ between runs that share them.
-NOT_SHAPING = {"run": ("name",), "train": ("method", "dpo_margin", "stop_on_regression"), "dpo": None}
+NOT_SHAPING = {"run": ("name", "cache_mb"), "train": ("method", "dpo_margin", "stop_on_regression"), "dpo": None}
 
 
 def run_name(method: str, seed: int) -> str:
