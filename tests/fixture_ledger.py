@@ -20,6 +20,9 @@ Records that tests look for by content:
     - round 3, group 0, sample 3 has the worst total reward ("I don't know.")
     - training: judge and anchor disagree by >= 0.3 only on `honest`, round 2, group 0 (all four samples)
     - held-out: judge and anchor disagree by >= 0.3 only on `honest`, round 3, held-out answer 0
+
+`add_gate_and_sampling(ledger)` turns a copy into a ledger written after rounds had a gate set and a
+sampling check (round 3 rejected, round 2 the best accepted round; see GATE_PASSES and SAMPLING).
 """
 
 from __future__ import annotations
@@ -336,3 +339,66 @@ def copy_fixture_ledger(runs_dir: str | Path, *, rounds: int = 3, running: bool 
         _BUILT[key] = root
     shutil.copytree(_BUILT[key] / RUN, Path(runs_dir) / RUN)
     return Ledger(runs_dir, RUN)
+
+
+# ---- the gate and the sampling check (add_gate_and_sampling) ----------------------------------
+# Gate probes passed per family and round (of GATE_N each; each round passes a prefix of the same prompts,
+# so every change is one-sided). Round 1 answers the gate without a verdict (as the warm start does);
+# round 2 is better everywhere and accepted; round 3 has the highest mean rate but fell 0.15 on benign
+# (more than the 0.1 margin) and is rejected, so round 4 starts from round 2 and round 2 is the best.
+GATE_N, GATE_MARGIN = 20, 0.1
+GATE_PASSES = {1: {"harmful": 10, "benign": 12, "unknowable": 8},
+               2: {"harmful": 14, "benign": 18, "unknowable": 10},
+               3: {"harmful": 20, "benign": 15, "unknowable": 16}}
+# metrics.json "sampling" of the self-rewarding rounds: (samples passed, samples, greedy probes passed, probes)
+# per behaviour. Round 2's refuse samples pass far less often than its start policy's greedy harmful probes
+# (the intervals do not overlap); round 3's answer row has no greedy figure (its start measured no probes).
+SAMPLING = {2: {"refuse": (4, 16, 16, 20), "comply": (14, 16, 17, 20)},
+            3: {"refuse": (10, 16, 14, 20), "answer": (8, 8, None, None)}}
+SAMPLED_FAMILY = {"refuse": "harmful", "comply": "benign", "answer": "arithmetic"}
+
+
+def gate_records(n: int) -> list[dict]:
+    """Round n's gate answers, in the probe record format (loop/training/probes.py)."""
+    return [{"family": family, "prompt": f"gate {family} prompt {i}", "expect": "x", "answer": "...",
+             "pass": i < passed, "cut": False} for family, passed in GATE_PASSES[n].items() for i in range(GATE_N)]
+
+
+def _sampling(n: int) -> dict:
+    from loop.stats import wilson
+
+    def rate(k, total):
+        low, high = wilson(k, total)
+        return {"rate": k / total, "low": low, "high": high, "n": total}
+
+    return {label: {"samples": rate(k, n_s), "greedy": {"family": SAMPLED_FAMILY[label],
+                                                        **(rate(g, n_g) if g is not None else {})}}
+            for label, (k, n_s, g, n_g) in SAMPLING[n].items()}
+
+
+def add_gate_and_sampling(ledger: Ledger) -> None:
+    """Make the fixture ledger one written after rounds had to earn their place: gate.jsonl in rounds 1-3,
+    summary["gate"] (decided as loop/training/gate.py decides) in round.json and index.json, metrics.json
+    "sampling" in rounds 2 and 3, and the running round 4 starting from round 2's adapter."""
+    from loop.training.gate import GATE_FILE, decide, mean_rate
+
+    index = ledger.index()
+    for n in GATE_PASSES:
+        folder = ledger.complete_dir(n)
+        records = gate_records(n)
+        append_jsonl(folder / GATE_FILE, records)
+        against = {1: None, 2: 1, 3: 2}[n]
+        gate = {"accepted": True, "against_round": None, "families": {}, "why": ""} if against is None else \
+            {**decide(records, gate_records(against), GATE_MARGIN), "against_round": against}
+        gate["rate"] = mean_rate(records)
+        info = json.loads((folder / "round.json").read_text("utf-8"))
+        info["summary"]["gate"] = gate
+        atomic_write_json(folder / "round.json", info)
+        next(r for r in index["rounds"] if r["round"] == n)["summary"]["gate"] = gate
+        if n in SAMPLING:
+            metrics = ledger.metrics(n)
+            atomic_write_json(folder / "metrics.json", {**metrics, "sampling": _sampling(n)})
+    atomic_write_json(ledger.path / "index.json", index)
+    running = ledger.partial_dir(4) / "round.json"
+    if running.exists():
+        atomic_write_json(running, {**json.loads(running.read_text("utf-8")), "starts_from": "round 2 adapter"})

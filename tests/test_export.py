@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.fixture_ledger import copy_fixture_ledger, snapshot_files
+from tests.fixture_ledger import add_gate_and_sampling, copy_fixture_ledger, snapshot_files
 from tests.helpers import run_cli
 
 from loop.ledger.export import with_default_system
@@ -33,18 +33,24 @@ def ledger(workspace):
     return copy_fixture_ledger(workspace / "runs")
 
 
-@pytest.fixture
-def tiny_round(ledger, tiny_model_dir):
-    """Round 3 of the fixture ledger made exportable: trained from the tiny model, with a LoRA adapter."""
+def make_exportable(ledger, n: int, tiny_model_dir: Path) -> Path:
+    """Round n of the fixture ledger made exportable: trained from the tiny model, with a LoRA adapter."""
     from peft import LoraConfig, get_peft_model
 
     from loop.model import load_model
 
-    folder = ledger.complete_dir(3)
-    edit_json(folder / "round.json", model=str(tiny_model_dir), starts_from="round 2 adapter")
+    folder = ledger.complete_dir(n)
+    edit_json(folder / "round.json", model=str(tiny_model_dir), starts_from=f"round {n - 1} adapter")
     model, _, _ = load_model(str(tiny_model_dir))
     get_peft_model(model, LoraConfig(r=2, target_modules="all-linear", task_type="CAUSAL_LM")).save_pretrained(
         str(folder / "adapter"))
+    return folder
+
+
+@pytest.fixture
+def tiny_round(ledger, tiny_model_dir):
+    """Round 3 of the fixture ledger made exportable, with probes and judge reliability in its metrics."""
+    folder = make_exportable(ledger, 3, tiny_model_dir)
     metrics = json.loads((folder / "metrics.json").read_text())
     (folder / "metrics.json").write_text(json.dumps({**metrics, "probes": PROBES, "reliability": RELIABILITY}))
     return folder
@@ -161,3 +167,25 @@ def test_a_round_without_an_adapter_exports_the_base_weights(tiny_round, tmp_pat
 def test_snapshot_system_prompt_is_the_shipped_one():
     """Guards TRAINED above: the fixture's rounds snapshot the shipped system.jinja."""
     assert TRAINED in snapshot_files(3)[1]["system.jinja"]
+
+
+def test_export_best_takes_the_best_accepted_round_and_says_why(ledger, tiny_model_dir, tmp_path):
+    add_gate_and_sampling(ledger)  # round 3 has the highest gate pass rate (0.85) but the gate rejected it
+    for n in (2, 3):
+        make_exportable(ledger, n, tiny_model_dir)
+    code, out, err = run_cli("export", "--best", str(tmp_path / "best"))
+    assert code == 0, err
+    assert out.splitlines()[0] == "best accepted round by the gate set: 2, gate pass 0.70"
+    assert "round 2 exported to" in out
+    assert "run `main`, round 2" in (tmp_path / "best" / "README.md").read_text()
+
+
+def test_without_a_gate_the_best_round_is_the_best_by_probes(workspace):
+    from loop.cli.run_cmds import pick_best
+    from loop.datafile import atomic_write_json
+    from loop.ledger import Ledger
+
+    ledger = Ledger(workspace / "runs", "main")
+    atomic_write_json(ledger.path / "index.json", {"run": "main", "rounds": [
+        {"round": n, "status": "complete", "summary": {"probe_pass": p}} for n, p in ((0, 0.4), (1, 0.7), (2, 0.6))]})
+    assert pick_best(ledger) == (1, "best round by probes (no gate set answered): 1, probe pass 0.70")

@@ -319,3 +319,65 @@ def test_pool_shipped_lines_parse_as_json(workspace):
     """Guards the table above: the lines it replaces exist and are valid to begin with."""
     lines = (workspace / POOL).read_text("utf-8").splitlines()
     assert all(isinstance(json.loads(line), dict) for line in lines[:10])
+
+
+DEMONSTRATIONS = "prompts/demonstrations.jsonl"
+
+
+def edit_jsonl(ws: Path, rel: str, change) -> None:
+    """Rewrite a JSONL file of the workspace, row by row: `change(row)` edits a row in place."""
+    rows = [json.loads(line) for line in (ws / rel).read_text("utf-8").splitlines() if line.strip()]
+    for row in rows:
+        change(row)
+    (ws / rel).write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+
+
+def test_check_reports_the_openings_and_the_twins_without_warning(workspace):
+    code, out, err = run_cli("check")
+    text = " ".join(out.split())
+    assert (code, err) == (0, "") and "warn" not in out
+    assert 'openings: general "pull out" 1/50 · format "yes" 6/45' in text
+    assert "ok twins: each of 49 harmful requests" in text
+
+
+def test_one_opening_over_half_a_label_is_a_warning_not_an_error(workspace):
+    refusals = iter(range(1000))
+
+    def open_with_i_cannot(row):
+        if row["category"] == "refuse" and next(refusals) < 31:  # 31 of the 60 refusals: more than half
+            row["response"] = "I can't, " + row["response"]
+
+    edit_jsonl(workspace, DEMONSTRATIONS, open_with_i_cannot)
+    code, out, err = run_cli("check")
+    text = " ".join(out.split())
+    assert (code, err) == (0, "")
+    assert 'refuse "i can\'t" 31/60' in text
+    assert 'warn warm start: 31 of 60 "refuse" demonstrations open with "i can\'t"' in text
+    assert text.count("warn ") == 1
+
+
+def test_exactly_half_is_no_warning(workspace):
+    refusals = iter(range(1000))
+    edit_jsonl(workspace, DEMONSTRATIONS, lambda row: row.update(response="I can't. " + row["response"])
+               if row["category"] == "refuse" and next(refusals) < 30 else None)
+    code, out, _ = run_cli("check")
+    assert code == 0 and 'refuse "i can\'t" 30/60' in " ".join(out.split()) and "warn" not in out
+
+
+def test_harmful_requests_without_a_twin_in_the_pool_are_counted(workspace):
+    harmful = iter(range(1000))
+
+    def break_twins(row):
+        if row.get("expect") == "refuse":
+            k = next(harmful)
+            if k == 0:
+                del row["twin"]  # no twin named
+            elif k == 1:
+                row["twin"] = "A benign prompt that is not in the pool."  # named, but not there
+
+    edit_jsonl(workspace, POOL, break_twins)
+    code, out, err = run_cli("check")
+    text = " ".join(out.split())
+    assert (code, err) == (0, "")
+    assert 'warn twins: 2 of 49 harmful requests (expect = "refuse") have no benign twin in the pool' in text
+    assert "ok twins" not in text

@@ -6,7 +6,7 @@ from loop.cli import command
 
 
 def probes(args) -> int:
-    """Answer the probes without training: each family's pass rate, with its interval and n.
+    """Answer the probes without training (or compare two rounds' answers): pass rates per family, with intervals.
 
     The probes (prompts/probes/, README "Probes") are held-out checks with known answers that no
     judge decides. Answered greedily by:
@@ -18,7 +18,15 @@ def probes(args) -> int:
     --all answers every probe; otherwise [probes] per_round per family (the same ones a run's rounds
     answer). --json prints {"probes": {family: {rate, low, high, n}}, "changes": {family: {delta,
     low, high, n}}, "fluency": {family: {repeats, cut, words, n}}}.
+
+    --compare A B answers nothing: it reads the probe answers rounds A and B of the run recorded
+    (probes.jsonl; with --gate, their gate set answers, gate.jsonl) and shows per family both pass
+    rates and the change from A to B, paired on the prompts both answered, with its 95 % interval.
+    --json then prints {"rounds": [A, B], "set": "probes" or "gate", "before": {family: {rate, low,
+    high, n}}, "after": {...}, "changes": {family: {delta, low, high, n}}}.
     """
+    if args.compare is not None or args.gate:
+        return compare(args)  # reads the ledger only: no model loads
     from loop.ledger import read_jsonl
     from loop.model import load_model
     from loop.templates import policy_messages
@@ -63,11 +71,58 @@ def probes(args) -> int:
     return 0
 
 
+def compare(args) -> int:
+    """`loop probes --compare A B`: two rounds' recorded answers, paired per family."""
+    from loop.errors import LoopError
+    from loop.training.gate import mean_rate
+    from loop.training.probes import probe_changes, probe_stats
+    from loop.views.console import make_console
+    from loop.views.json_out import write_json
+    from loop.views.probes_view import render_comparison
+    from loop.views.run_ledger import open_run, require_run
+
+    if args.compare is None:
+        raise LoopError("--gate reads recorded gate answers: give --compare A B as well")
+    if args.all:
+        raise LoopError("--compare reads the answers the rounds recorded; --all answers probes anew, leave it out")
+    ledger = require_run(open_run(args.workspace, args.run))
+    a, b = args.compare
+    before, after = (recorded(ledger, n, args.gate) for n in (a, b))
+    stats_a, stats_b, changes = probe_stats(before), probe_stats(after), probe_changes(after, before)
+    if args.json:
+        write_json({"rounds": [a, b], "set": "gate" if args.gate else "probes", "before": stats_a, "after": stats_b,
+                    "changes": changes})
+        return 0
+    which = "gate set" if args.gate else "probes"
+    render_comparison(make_console(), f"{which} · run {ledger.run}, round {a} → round {b}", a, b, stats_a, stats_b,
+                      changes, (mean_rate(before), mean_rate(after)))
+    return 0
+
+
+def recorded(ledger, n: int, gate: bool) -> list[dict]:
+    """Complete round n's recorded probe answers (gate.jsonl with `gate`), or one line saying what is missing."""
+    from loop.errors import LoopError
+    from loop.ledger import read_jsonl
+    from loop.training.gate import GATE_FILE
+    from loop.training.probes import RECORDS_FILE
+
+    path = ledger.require_complete_round(n) / (GATE_FILE if gate else RECORDS_FILE)
+    records = [r for r in read_jsonl(path) if isinstance(r, dict) and {"family", "prompt", "pass"} <= r.keys()]
+    if not records:
+        what = ("answered no gate set ([probes] gate_dir in loop.toml)" if gate
+                else "recorded no probe answers ([probes] dir in loop.toml)")
+        raise LoopError(f"round {n} of run '{ledger.run}' {what}; compare rounds that have {path.name}", path=path)
+    return records
+
+
 def register(subparsers) -> None:
     p = command(subparsers, "probes", probes)
     target = p.add_mutually_exclusive_group()
     target.add_argument("--round", type=int, default=None, metavar="N", help="answer with round N's policy")
     target.add_argument("--model", default=None, metavar="NAME", help="answer with this model directory or HF id")
+    target.add_argument("--compare", nargs=2, type=int, default=None, metavar=("A", "B"),
+                        help="answer nothing: compare rounds A and B's recorded answers, paired per family")
+    p.add_argument("--gate", action="store_true", help="with --compare: the rounds' gate set answers (gate.jsonl)")
     p.add_argument("--all", action="store_true", help="every probe, not [probes] per_round per family")
-    p.add_argument("--run", default=None, help="run name for --round (default: run.name in loop.toml)")
+    p.add_argument("--run", default=None, help="run name for --round and --compare (default: run.name in loop.toml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

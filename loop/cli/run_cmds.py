@@ -92,7 +92,9 @@ def export(args) -> int:
     AutoModelForCausalLM.from_pretrained and works as --model for a new run. README.md is its model
     card: base model, run, round, constitution version and hash, template hashes, training settings,
     held-out scores (and probes and judge reliability where the round measured them). Its chat
-    template defaults to the system prompt the policy was trained with.
+    template defaults to the system prompt the policy was trained with. --best takes the round with
+    the highest mean gate pass rate among those the gate accepted (never a rejected one), or, in a run
+    without a gate set, the round whose probes pass most often; it says which and why.
     """
     from loop.ledger.export import export_round
     from loop.views.run_ledger import open_run, require_run
@@ -104,16 +106,29 @@ def export(args) -> int:
     config = ws.config()
     ledger = require_run(open_run(ws.root, args.run or config.run.name))  # a mistyped --run names the runs
     if (args.round is None) == (not args.best):
-        raise LoopError("give --round N or --best (the round whose probes pass most often)")
+        raise LoopError("give --round N or --best (the best round the gate accepted, else by probes)")
+    console = make_console()
     number = args.round
     if args.best:
-        number = ledger.best_round()
-        if number is None:
-            raise LoopError(f"run '{ledger.run}' has no round with probes yet; give --round N", path=ledger.path)
+        number, why = pick_best(ledger)
+        console.print(why)  # before the model loads: what is about to be written, and why
     path = export_round(ws, ledger.run, number, args.dir, config.model.dtype)
-    which = f"round {number}" + (" (best by probes)" if args.best else "")
-    make_console().print(f"{which} exported to [bold]{path}[/] (model card: {path / 'README.md'})")
+    console.print(f"round {number} exported to [bold]{path}[/] (model card: {path / 'README.md'})")
     return 0
+
+
+def pick_best(ledger) -> tuple[int, str]:
+    """The round `loop export --best` takes (Ledger.best_round: by the gate set where rounds answered it,
+    never a rejected round; else by probes), and a line saying why."""
+    from loop.errors import LoopError
+
+    number = ledger.best_round()
+    if number is None:
+        raise LoopError(f"run '{ledger.run}' has no round with probes yet; give --round N", path=ledger.path)
+    summary = next(r.get("summary") or {} for r in ledger.index()["rounds"] if r["round"] == number)
+    if ledger.best_accepted() == number:
+        return number, f"best accepted round by the gate set: {number}, gate pass {summary['gate']['rate']:.2f}"
+    return number, f"best round by probes (no gate set answered): {number}, probe pass {summary['probe_pass']:.2f}"
 
 
 def register(subparsers) -> None:
@@ -133,6 +148,7 @@ def register(subparsers) -> None:
     p = command(subparsers, "export", export)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--round", type=int, help="a completed round (0: the base model)")
-    which.add_argument("--best", action="store_true", help="the complete round whose probes pass most often")
+    which.add_argument("--best", action="store_true",
+                       help="the best round the gate accepted (the highest gate pass rate), else the best by probes")
     p.add_argument("dir", help="output directory (must not exist or be empty)")
     p.add_argument("--run", help="run name (default: [run] name in loop.toml)")

@@ -73,9 +73,14 @@ def compare(args) -> int:
 def rounds(args) -> int:
     """List the run's rounds with their metrics, trends across rounds, and judge vs anchor per principle.
 
+    Where rounds answered a gate set, each shows the gate's verdict (accepted or rejected, with its mean
+    pass rate), and a line under the table says why a round was rejected and where the next one
+    started. Self-rewarding rounds show their samples' rule pass rate per behaviour next to their
+    start policy's greedy probe pass rate ("samples vs greedy").
     --json prints a JSON list: one object per round with round, status, started, finished, the
     summary metrics (reward, reward_std, frac_zero_std, judge_score, anchor_score, anchor_gap,
-    rule_pass, completion_words, seconds) and, for complete rounds, the held-out "eval" metrics.
+    rule_pass, completion_words, seconds, gate) and, for complete rounds, the held-out "eval"
+    metrics, probes and "sampling".
     """
     from loop.views.rounds_view import show_rounds
     from loop.views.run_ledger import open_run, require_run

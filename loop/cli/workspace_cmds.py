@@ -31,6 +31,10 @@ def check(args) -> int:
     ranges, [run] heldout_size against the pool), every principle, pool row (labels and answers as the
     rules read them), demonstration file and probe.
 
+    It also warns (exit 0) about data that is valid but skewed: a behaviour label of the warm start's
+    demonstrations where more than half open with the same two words, and harmful requests of the
+    pool without their benign twin in it.
+
     A principle's custom check (type = "custom") imports the module its path names, and importing runs
     that module's code: only modules listed in loop.toml's [checks] allow (e.g. allow = ["mychecks"],
     which also allows mychecks.calm) are imported; any other is refused, here and by every command.
@@ -39,6 +43,7 @@ def check(args) -> int:
 
     from loop.errors import LoopErrors
     from loop.templates import TEMPLATE_VARIABLES
+    from loop.views.check_warnings import opening_lines, twin_lines
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
@@ -55,11 +60,15 @@ def check(args) -> int:
     for name in TEMPLATE_VARIABLES:
         console.print(f"[green]ok[/] template: prompts/{name}.jinja (sha256 {templates.sha256(name)[:12]})")
     console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({len(pool)} prompts)")
+    for line in twin_lines(pool):
+        console.print(line)
     if config.train.warm_start:
         from loop.demonstrations import read_demonstrations
 
-        count = len(read_demonstrations(ws.root / config.train.demonstrations))
-        console.print(f"[green]ok[/] warm start: {config.train.demonstrations} ({count} demonstrations)")
+        demonstrations = read_demonstrations(ws.root / config.train.demonstrations)
+        console.print(f"[green]ok[/] warm start: {config.train.demonstrations} ({len(demonstrations)} demonstrations)")
+        for line in opening_lines(demonstrations):
+            console.print(line)
     counts = probes.counts()
     console.print(f"[green]ok[/] probes: {config.probes.dir} ({sum(counts.values())} probes, none trained on, "
                   f"sha256 {probes.short_hash})")

@@ -1,5 +1,6 @@
 """`loop probes`: each family's pass rate with its 95 % interval, the paired change from round 0, and
-how fluent the answers were. Plain values in (loop/training/probes.py computes them), a table out."""
+how fluent the answers were; `loop probes --compare A B`: two rounds' recorded answers side by side, per
+family, with the paired change. Plain values in (loop/training/probes.py computes them), a table out."""
 
 from __future__ import annotations
 
@@ -61,6 +62,40 @@ def render_probes(console: Console, stats: dict[str, dict], changes: dict[str, d
     if changes:
         legend += f" change: from {baseline} on the same prompts, green or red when its interval leaves 0."
     console.print(Text(legend, style="dim"))
+
+
+def comparison_table(a: int, b: int, stats_a: dict[str, dict], stats_b: dict[str, dict],
+                     changes: dict[str, dict]) -> Table:
+    """One row per family either round answered: each round's pass rate and n, and the change from round
+    `a` to round `b` on the prompts both answered, with its 95 % interval and the pairs it rests on."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("family", no_wrap=True)
+    for n in (a, b):
+        table.add_column(f"r{n}", justify="right", no_wrap=True)
+        table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("95% CI", justify="right", no_wrap=True)
+    table.add_column("pairs", justify="right", no_wrap=True)
+    for family in dict.fromkeys([*stats_a, *stats_b]):
+        cells: list = [family]
+        for stats in (stats_a, stats_b):
+            row = stats.get(family)
+            cells += [f"{row['rate']:.2f}", str(row["n"])] if row else [MISSING, ""]
+        change = changes.get(family)
+        cells += [*_change(change), str(change["n"])] if change else [MISSING, "", "0"]
+        table.add_row(*cells)
+    return table
+
+
+def render_comparison(console: Console, title: str, a: int, b: int, stats_a: dict[str, dict],
+                      stats_b: dict[str, dict], changes: dict[str, dict], means: tuple[float, float]) -> None:
+    """The title, the table, each round's mean pass rate over families (how the gate ranks rounds), a legend."""
+    console.print(Text(title, style="bold"))
+    console.print(comparison_table(a, b, stats_a, stats_b, changes))
+    console.print(f"mean over families: round {a} {means[0]:.2f}, round {b} {means[1]:.2f}")
+    console.print(Text(f"r{a}, r{b}: each round's pass rate (0–1) on the probes it answered, n of them; change: "
+                       f"round {b} less round {a} on the same prompts (pairs), with its paired 95 % interval, "
+                       "green or red when the interval leaves 0.", style="dim"))
 
 
 @contextmanager

@@ -1,12 +1,14 @@
 """`loop rounds`: the run at a glance, and whether it is getting better or gaming itself.
 
 Tables from the ledger's index.json and each round's metrics.json, each fitting 80 columns:
-  1. one row per round: its kind (baseline, warm-start, grpo), status and the flat summary metrics,
-     the best round by probes marked;
+  1. one row per round: its kind (baseline, warm-start, grpo), status, the gate's verdict where rounds
+     answered a gate set, and the flat summary metrics, the best round marked (by the gate, else by
+     probes); under it, why each rejected round was rejected (loop/views/rounds_gate.py);
   2. the probes, one row per family: the pass rate in each round and the paired change of the last
      round from round 0 with its interval: what no judge decides;
   3. movement, one row per round: answers changed since the round before, KL to the base and to the
-     round start, cut answers, sentences the guard cut;
+     round start, cut answers, sentences the guard cut; then samples vs greedy, per self-rewarding
+     round and behaviour: whether training saw what the policy says (loop/views/rounds_gate.py);
   4. one row per metric: a sparkline across rounds, first and last value, and the change, coloured
      by which way is good (a growing anchor gap is bad: the round judge likes the answers more than
      the fixed round-0 judge does, i.e. the loop is rewarding itself);
@@ -31,6 +33,7 @@ from loop.stats import is_number
 from loop.views.charts import MISSING, delta, duration, fmt, sparkline
 from loop.views.json_out import write_json
 from loop.views.paging import paged
+from loop.views.rounds_gate import gate_cell, gate_legend, gate_of, rejection_lines, sampling_table
 from loop.views.reliability_view import reliability_table, reward_ceiling, trust_of
 
 # Summary metrics in index.json: (key, column header, +1 higher is better / -1 lower / 0 neither).
@@ -71,7 +74,8 @@ def duration_unit(values: list[float]) -> str:
 
 def round_rows(ledger: Ledger) -> list[dict]:
     """One flat dict per round of the index: round, kind, status, started, finished, summary metrics, and
-    for a complete round its metrics.json parts: eval, probes, probe_changes, probe_fluency, movement."""
+    for a complete round its metrics.json parts: eval, probes, probe_changes, probe_fluency, movement,
+    sampling."""
     rows = []
     for entry in ledger.index().get("rounds", []):
         row = {"round": entry["round"], "kind": entry.get("kind"), "status": entry.get("status", "?"),
@@ -79,15 +83,16 @@ def round_rows(ledger: Ledger) -> list[dict]:
         if row["status"] == "complete" and ledger.round_dir(entry["round"]).exists():
             metrics = ledger.metrics(entry["round"])
             row.update({key: metrics.get(key, {}) for key in ("eval", "probes", "probe_changes", "probe_fluency",
-                                                               "movement")})
+                                                               "movement", "sampling")})
             row["trust"] = trust_of(ledger, entry["round"])
         rows.append(row)
     return rows
 
 
 def rounds_table(rows: list[dict], run: str, best: int | None = None, width: int = 80) -> Table:
-    """One row per round: its number, kind and status as index.json words them, then the summary metrics
-    that fit `width` (DROP_FIRST says which give way; the round column never does)."""
+    """One row per round: its number, kind and status as index.json words them, its gate verdict (where any
+    round answered a gate set), then the summary metrics that fit `width` (DROP_FIRST says which give way;
+    the round and gate columns never do)."""
     keys = [key for key, _, _ in METRICS if key != "reward_std"]  # the spread is in the trends table
     table = _rounds_table(rows, run, best, keys)
     for key in DROP_FIRST:
@@ -101,12 +106,16 @@ def rounds_table(rows: list[dict], run: str, best: int | None = None, width: int
 def _rounds_table(rows: list[dict], run: str, best: int | None, keys: list[str]) -> Table:
     # No vertical rules and no padding (the box's blank divider is the one space between columns): at 80
     # columns every column fits, with the kind and status spelled as in index.json.
+    gated = any(gate_of(row) for row in rows)
+    by = "accepted by the gate" if any(r["round"] == best and gate_of(r) for r in rows) else "by probes"
     table = Table(title=f"run {run}: {len(rows)} round{'s' * (len(rows) != 1)}"
-                        + ("" if best is None else f" · ★ best by probes: round {best}"), title_justify="left",
+                        + ("" if best is None else f" · ★ best {by}: round {best}"), title_justify="left",
                   header_style="bold", padding=0, box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("round", justify="right", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("status", no_wrap=True)
+    if gated:
+        table.add_column("gate", justify="right", no_wrap=True)
     headers = {key: header for key, header, _ in METRICS}
     for key in keys:
         table.add_column(headers[key], justify="right", no_wrap=True)
@@ -114,7 +123,8 @@ def _rounds_table(rows: list[dict], run: str, best: int | None, keys: list[str])
         cells = [duration(row.get(key)) if key == "seconds"
                  else fmt(row.get(key), 1 if key == "completion_words" else 2) for key in keys]
         table.add_row(f"{'★' if row['round'] == best else ''}{row['round']}", row.get("kind") or MISSING,
-                      Text(row["status"], style=STATUS_STYLE.get(row["status"], "")), *cells)
+                      Text(row["status"], style=STATUS_STYLE.get(row["status"], "")),
+                      *([gate_cell(row)] if gated else []), *cells)
     return table
 
 
@@ -128,7 +138,8 @@ def rounds_legend(rows: list[dict], table: Table) -> Text:
     shown = {str(column.header) for column in table.columns}
     ceiling = next(((r["round"], reward_ceiling(r["trust"])) for r in reversed(rows)
                     if reward_ceiling(r.get("trust") or {}) is not None), None)
-    parts = {"reward": "reward: the training reward, a weighted sum of principle scores (at most the sum of the "
+    parts = {"gate": gate_legend(),
+             "reward": "reward: the training reward, a weighted sum of principle scores (at most the sum of the "
                        "weights" + (f", {fmt(ceiling[1])} in round {ceiling[0]})" if ceiling else ")"),
              "judge": "judge: mean held-out score by the round's judge, 0–1",
              "anchor": "anchor: the same by the round-0 anchor judge", "gap": "gap: judge − anchor",
@@ -209,10 +220,12 @@ def render_rounds(ledger: Ledger, console: Console) -> None:
     table = rounds_table(rows, ledger.run, ledger.best_round(), console.width)
     console.print(table)
     console.print(rounds_legend(rows, table))
+    for line in rejection_lines(rows):
+        console.print(line)
     if any(r["status"] == "complete" for r in rows):
         # the reliability table: the anchor's reading of the labeled pairs next to the last round judge's
-        for table in (probes_table(rows), movement_table(rows), trends_table(rows), principles_table(rows),
-                      reliability_table(ledger)):
+        for table in (probes_table(rows), movement_table(rows), sampling_table(rows), trends_table(rows),
+                      principles_table(rows), reliability_table(ledger)):
             if table is not None:
                 console.print(table)
         for line in warning_lines(rows):
