@@ -15,8 +15,9 @@ from loop.ledger import CRITIQUE_KEYS, Ledger
 from loop.training.round import round_kind, run_rounds
 
 # Three prompts x three samples of 8 tokens, margin 0: the scripted judge scores by length, so groups
-# differ and every prompt gives a pair.
-DPO = {"train": {"method": "dpo", "dpo_margin": 0.0}, "run": {"prompts_per_round": 3},
+# differ and every prompt gives a pair. The weighted aggregation, so the judge's differences count in full
+# (rules first is tested on its own below).
+DPO = {"train": {"method": "dpo", "dpo_margin": 0.0, "aggregation": "weighted"}, "run": {"prompts_per_round": 3},
        "grpo": {"num_generations": 3}, "dpo": {"learning_rate": 1e-2}}
 
 
@@ -162,12 +163,30 @@ def test_the_reward_functions_get_trls_arguments_and_the_pools_columns(tiny, tmp
 
     row = {"prompt": [{"role": "user", "content": "What is 2 + 2?"}], "answer": "4", "slot": 0, "pool_index": 7}
     ctx = SimpleNamespace(tokenizer=tokenizer, progress=Silent())
-    group = sample_and_reward(ctx, model, row, grpo_args(config, tmp_path), [reward], Recorder())
+    group = sample_and_reward(ctx, model, row, grpo_args(config, tmp_path), [reward], Recorder(),
+                              rank=lambda rewards: [r[0] for r in rewards])
     prompts, completions, kwargs = calls[0]
     assert prompts == [row["prompt"]] * 2 and [c[0]["role"] for c in completions] == ["assistant"] * 2
     assert kwargs["answer"] == ["4", "4"] and kwargs["pool_index"] == [7, 7]
     assert len(kwargs["completion_ids"]) == 2 and all(len(ids) <= 5 for ids in kwargs["completion_ids"])
-    assert group["rewards"] == [[1.0], [0.0]]
+    assert group["rewards"] == [[1.0], [0.0]] and group["values"] == [1.0, 0.0]
+
+
+def test_rules_first_pairs_never_prefer_an_answer_the_rules_score_lower(workspace, tiny_model_dir):
+    from loop.quotas import behaviour  # noqa: F401  (the pool's labels decide the rules)
+
+    plan = dpo_plan(workspace, tiny_model_dir, train={"aggregation": "rules_first"})
+    run_rounds(plan, 1, make_judge=ScriptedJudge)
+    rules = [p.id for p in plan.constitution.principles if p.is_rule]
+    weights = {p.id: p.weight for p in plan.constitution.principles}
+
+    def rule_total(scores):
+        return sum(weights[pid] * scores[pid] for pid in rules if scores.get(pid) is not None)
+
+    pairs = read_lines(workspace / "runs/main/round-001/preferences.jsonl")
+    assert all(rule_total(p["chosen_scores"]) >= rule_total(p["rejected_scores"]) for p in pairs)
+    counts = plan.ledger.metrics(1)["preferences"]
+    assert counts["ranked_by"] == "rules_first"
 
 
 def test_a_crash_mid_round_resumes_and_finishes_the_dpo_round(workspace, tiny_model_dir, monkeypatch):

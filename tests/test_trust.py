@@ -83,9 +83,14 @@ def assess(workspace: Path, r: int, judge=None, model=None, **judge_settings):
 
 
 def test_the_first_round_reads_every_labeled_pair(workspace):
+    from loop.workspace import Workspace
+
     trust, _, folder = assess(workspace, 1)
-    assert trust.pairs_read == 160 and len((folder / "reliability.jsonl").read_text().splitlines()) == 160
-    assert {pid: trust.reliability[pid]["n"] for pid in JUDGED} == {pid: 40 for pid in JUDGED}
+    constitution = Workspace(workspace).constitution()
+    sizes = {pid: len(constitution.pairs(pid)) for pid in JUDGED}
+    assert trust.pairs_read == sum(sizes.values()) and len((folder / "reliability.jsonl").read_text().splitlines()) == \
+        sum(sizes.values())
+    assert {pid: trust.reliability[pid]["n"] for pid in JUDGED} == sizes
 
 
 def test_the_round_records_reliability_and_effective_weights(workspace):

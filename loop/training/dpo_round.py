@@ -78,7 +78,8 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
         progress.add("sample", total=len(dataset))
         progress.add("judge", total=max(1, len(dataset) * len(judged)))
         #    With several processes, rank 0 alone samples and rewards; every process trains on its groups.
-        groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder, rank)
+        groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder, rank,
+                                                    aggregation == "rules_first")
                                   for row in dataset])
         values = [g["values"] for g in groups]
         choices = [choose_pair(v, config.train.dpo_margin) for v in values]
@@ -115,7 +116,7 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------------
 # 6. One prompt's group: N answers sampled as GRPOTrainer samples them, rewarded as it rewards them.
 def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, reward_funcs: list,
-                      recorder, rank) -> dict[str, Any]:
+                      recorder, rank, record_values: bool = False) -> dict[str, Any]:
     ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling)
     stop = stop_ids(model, ctx.tokenizer)  # the recorder's cut rule, as TRL's
     texts = ctx.tokenizer.batch_decode(ids, skip_special_tokens=True)
@@ -130,8 +131,8 @@ def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, r
                 for func in reward_funcs]
     rewards = [[r[i] for r in per_func] for i in range(n)]
     values = rank(rewards)
-    if ctx.config.train.aggregation == "rules_first":
-        recorder.take_totals(values)  # each record's total is the value the pair is chosen by
+    if record_values:
+        recorder.take_totals(values)  # each record's total is the value the pair is chosen by (rules first)
     # Step 0 in critiques.jsonl: sampled before any training step; the prompt's slot is its group.
     recorder.flush(0, n, sampling.max_completion_length, across_processes=False)
     ctx.progress.advance("sample")

@@ -59,6 +59,11 @@ class RulesFirstReward:
 
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         per_func = [func(prompts=prompts, completions=completions, **kwargs) for func in self.funcs]
+        log_metric = kwargs.get("log_metric")
+        for principle, rewards in zip(self.principles, per_func):  # each principle's mean, as TRL logs one per function
+            scored = [r for r in rewards if r is not None]
+            if log_metric is not None and scored:
+                log_metric(f"rewards/principle_{principle.id}/mean", sum(scored) / len(scored))
         slots = kwargs.get("slot") or [0] * len(completions)
         rows = [(slot, [r[i] for r in per_func]) for i, slot in enumerate(slots)]
         everyone = gather_object(rows)
