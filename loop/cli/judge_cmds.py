@@ -57,7 +57,7 @@ def judge(args) -> int:
     NAME=VALUE; without it the rule cannot score). In critique mode (--mode critique, or [judge] mode
     in loop.toml) the judge writes a short critique before it scores.
     """
-    from loop.training.rules import resolve_check
+    from loop.rules import resolve_check
     from loop.workspace import open_workspace
 
     row = _columns(args.column)
@@ -111,7 +111,6 @@ def judge_check(args) -> int:
     before it); a principle with a rule check is also read by its rule.
     """
     from loop.judging.judge_check import check, constitution_pairs, load_pairs
-    from loop.training.rules import resolve_check
     from loop.workspace import open_workspace
 
     if args.pairs:  # validate the files before the model loads
@@ -130,7 +129,7 @@ def judge_check(args) -> int:
         pairs = constitution_pairs(constitution)
     bars = make_console(stderr=True)  # progress on stderr: --json's stdout stays JSON
     with task_bar(bars, "judging pairs", len(pairs)) as advance:
-        result = check(judge_, pairs, rule_of=resolve_check, on_progress=advance)
+        result = check(judge_, pairs, on_progress=advance)
     _add_weights(result, constitution, config.judge.reliability_weights)
     if args.injection:
         source = "built-in" if args.injection == BUILTIN else args.injection

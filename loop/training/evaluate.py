@@ -17,7 +17,7 @@ from loop.cache import Cache
 from loop.constitution import Constitution
 from loop.stats import mean
 from loop.training.judge_trust import count_unscored
-from loop.training.rules import resolve_check
+from loop.rules import resolve_check
 
 
 def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[str, Any]], judge,

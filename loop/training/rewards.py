@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from typing import Any, Callable, ContextManager
 
 from loop.constitution import Constitution, Principle
-from loop.training.rules import resolve_check
+from loop.rules import resolve_check
 
 
 # ---- what TRL hands a reward function ---------------------------------------------------------

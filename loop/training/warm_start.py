@@ -35,7 +35,7 @@ from loop.templates import policy_messages
 from loop.training.gate import gate_round
 from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
-from loop.training.rules import resolve_check
+from loop.rules import resolve_check
 from loop.training.steps import (RoundContext, anchor_judging, begin_round, conclude_round, fresh_adapter,
                                  write_jsonl)
 

@@ -6,7 +6,9 @@ its dotted import path; the constitution names it, it never holds code. None mea
 check" (no answer to compare against, a row without the label a check reads), never 0.
 
 The checks that read a pool row's label (answer, refusal, admits_unknown, format) and max_words' loops judge
-with loop/criteria.py, the same functions the probes pass or fail by.
+with loop/criteria.py, the same functions the probes pass or fail by. On the ground floor, next to
+criteria: it needs only them and the constitution, so the rewards, the held-out evaluation and
+judge-check (loop/judging/judge_check.py) all read the one copy.
 """
 
 from __future__ import annotations
