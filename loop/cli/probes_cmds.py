@@ -22,7 +22,7 @@ def probes(args) -> int:
     from loop.ledger import read_jsonl
     from loop.model import load_model
     from loop.templates import policy_messages
-    from loop.training.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
+    from loop.measure.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
     from loop.views.console import make_console
     from loop.views.json_out import write_json
     from loop.views.probes_view import answering, render_probes

@@ -33,11 +33,11 @@ from loop.config import dpo_args, grpo_args
 from loop.dist import is_main, on_main
 from loop.errors import LoopError
 from loop.generation import cut_at, encode_chats, eos_ids, stop_ids
+from loop.measure import diagnostics, evaluate
+from loop.measure.gate import gate_round, start_round
+from loop.measure.outside_view import measure_policy
 from loop.model import no_telemetry
 from loop.stats import mean
-from loop.training import diagnostics, evaluate
-from loop.training.gate import gate_round, start_round
-from loop.training.measure import measure_policy
 from loop.training.parts import rewarded_parts
 from loop.training.preferences import PairChoice, choose_pair, pair_counts, ranking_values
 from loop.training.progress import step_progress

@@ -1,5 +1,5 @@
 """`loop probes`: each family's pass rate with its 95 % interval, the paired change from round 0, and
-how fluent the answers were. Plain values in (loop/training/probes.py computes them), a table out."""
+how fluent the answers were. Plain values in (loop/measure/probes.py computes them), a table out."""
 
 from __future__ import annotations
 

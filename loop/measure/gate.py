@@ -23,9 +23,9 @@ GATE_FILE = "gate.jsonl"  # a round's gate answers, in its folder
 
 
 def answer_gate(ctx, model) -> list[dict[str, Any]]:
-    """The policy's greedy answers to every gate probe, one probe record each (loop/training/probes.py)."""
+    """The policy's greedy answers to every gate probe, one probe record each (loop/measure/probes.py)."""
     from loop.templates import policy_messages
-    from loop.training.probes import answer_probes
+    from loop.measure.probes import answer_probes
 
     plan = ctx.plan
     conversation = lambda prompt: policy_messages(plan.templates, plan.constitution, prompt)  # noqa: E731
@@ -89,9 +89,9 @@ def gate_round(ctx, folder: Path, model, judged: bool) -> dict[str, Any] | None:
 
 def comparison_warnings(ctx, probe_records: list[dict[str, Any]], gate: dict[str, Any] | None) -> list[str]:
     """Warnings that compare a round with the round before it and with the best accepted round (round 0
-    has its own, loop/training/diagnostics.py): a probe family significantly below either, and a round the
+    has its own, loop/measure/diagnostics.py): a probe family significantly below either, and a round the
     gate rejected, with why and where the next round starts."""
-    from loop.training.probes import RECORDS_FILE, probe_changes
+    from loop.measure.probes import RECORDS_FILE, probe_changes
 
     out = []
     if gate is not None and not gate.get("accepted", True):

@@ -5,7 +5,7 @@
    while the anchor's stall, the loop is rewarding itself (`anchor_gap`).
 2. The objective probes (loop/probes.py): answers no judge decides, passed or failed by a rule of their
    family, the same subset every round of a run, so each round's change from round 0 is paired on the
-   same prompts (loop/training/probes.py). Probes decide efficacy; the self-judge cannot flatter them.
+   same prompts (loop/measure/probes.py). Probes decide efficacy; the self-judge cannot flatter them.
 3. Movement: how far the policy moved. The mean per-token KL of its greedy answers against the base
    model (drift over the whole run) and against the round start (this round's step), and the share of
    greedy answers (held-out and probes) that changed since the previous round. A round that changes
@@ -13,6 +13,9 @@
 
 Answers and judgments whose inputs did not change are read back from the workspace's content cache
 (loop/cache.py); what was read back and what was measured, per kind, is in metrics.json "cache".
+
+Measurement sits below training: a round recipe (loop/training/) calls `measure_policy` with its
+context and its judges, and nothing here imports loop.training.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager
 
 from loop.cache import workspace_cache
+from loop.judging.readings import reading_key
 from loop.ledger import read_jsonl
+from loop.measure import diagnostics, evaluate
+from loop.measure.probes import (RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats,
+                                 reused_answers)
 from loop.stats import mean
 from loop.templates import policy_messages
-from loop.training import diagnostics, evaluate, judge_trust
-from loop.training.probes import (RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats,
-                                  reused_answers)
-from loop.training.steps import Judging, RoundContext
 
 # Greedy answers whose likelihood is read for the drift figures: enough to average over, few enough that
 # the extra forward passes stay a small part of a round.
@@ -49,10 +52,10 @@ class Measurement:
                 "cache": self.cache, **more}
 
 
-def measure_policy(ctx: RoundContext, model, judging: Judging,
-                   start_view: Callable[[], ContextManager] | None) -> Measurement:
-    """The outside view of `model` (the round's output policy, its adapter active). `start_view` makes
-    the shared model act as the round start; None when the round did not train (round 0)."""
+def measure_policy(ctx, model, judging, start_view: Callable[[], ContextManager] | None) -> Measurement:
+    """The outside view of `model` (the round's output policy, its adapter active). `ctx` and `judging`:
+    the round's RoundContext and Judging (loop/training/steps.py). `start_view` makes the shared model
+    act as the round start; None when the round did not train (round 0)."""
     plan, progress, config = ctx.plan, ctx.progress, ctx.config
     cache = workspace_cache(plan.workspace, config, progress.note)
     rows = [{**plan.pool[i], "heldout_index": i} for i in ctx.split["heldout"]]
@@ -67,8 +70,8 @@ def measure_policy(ctx: RoundContext, model, judging: Judging,
                              "heldout", on_batch=advance)
     probe_records = answer_probes(model, ctx.tokenizer, probes, conversation, config.probes.max_new_tokens,
                                   on_batch=advance, cache=cache)
-    reading = lambda pid: judge_trust.reading_key(plan, judging.judge, judging.model,  # noqa: E731
-                                                  plan.constitution.get(pid), cache)
+    reading = lambda pid: reading_key(plan, judging.judge, judging.model,  # noqa: E731
+                                      plan.constitution.get(pid), cache)
     records, metrics = evaluate.evaluate_heldout(
         ctx.number, [a.text for a in answers], rows, judging.judge, plan.constitution, judging.judge_view,
         None if judging.judge_is_anchor else judging.anchor_view, on_judged=lambda: progress.advance("eval judge"),
@@ -115,7 +118,7 @@ def answer_keys(eval_records: list[dict], probe_records: list[dict]) -> dict[tup
     return keys
 
 
-def previous_answers(ctx: RoundContext) -> dict[tuple, str]:
+def previous_answers(ctx) -> dict[tuple, str]:
     """The previous complete round's greedy answers (none for round 0)."""
     previous = ctx.number - 1
     if previous < 0 or previous not in ctx.ledger.complete_rounds():
@@ -124,7 +127,7 @@ def previous_answers(ctx: RoundContext) -> dict[tuple, str]:
     return answer_keys(read_jsonl(folder / "eval.jsonl"), read_jsonl(folder / RECORDS_FILE))
 
 
-def round_zero_probes(ctx: RoundContext) -> list[dict]:
+def round_zero_probes(ctx) -> list[dict]:
     """Round 0's probe records, the baseline every later round's change is paired with."""
     if ctx.number == 0 or 0 not in ctx.ledger.complete_rounds():
         return []

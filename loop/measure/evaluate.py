@@ -15,9 +15,9 @@ from typing import Any, Callable, ContextManager
 
 from loop.cache import Cache
 from loop.constitution import Constitution
-from loop.stats import mean
-from loop.training.judge_trust import count_unscored
+from loop.judging.readings import count_unscored
 from loop.rules import resolve_check
+from loop.stats import mean
 
 
 def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[str, Any]], judge,
@@ -29,7 +29,7 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
     `anchor_view` None: the round's judge is the anchor itself (a round that starts from the base
     model), so the answers are judged once and the anchor's scores are the judge's. With `cache`,
     `reading(principle id)` gives what decides a judgment but the answer, inside the view it is
-    called in (loop/training/judge_trust.py reading_key)."""
+    called in (loop/judging/readings.py reading_key)."""
     prompts = [row["prompt"] for row in rows]
     scores: dict[str, list] = {}
     anchor: dict[str, list] = {}
