@@ -2,7 +2,7 @@
 to each prompt of the round's slice, the frozen round-start model M_t rewards them against every
 principle, the best and the worst answer of each group become a preference pair, and TRL's DPOTrainer
 trains the policy on the pairs: M_{t+1} comes out. This is Self-Rewarding LMs' own recipe, here beside
-GRPO ([train] method) so the two can be run head to head (loop/training/head_to_head.py).
+GRPO ([train] method) so the two can be run head to head (loop/bench/head_to_head.py).
 
 How it departs from Self-Rewarding LMs, and what it shares with the GRPO round (grpo_round.py):
 1. The same prompts (`round_prompts`, dealt by behaviour), sampled as GRPOTrainer samples: [grpo]'s num_generations,

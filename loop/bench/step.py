@@ -1,122 +1,25 @@
-"""`loop bench round`: how long one self-rewarding round takes, where the time goes, and how much
-memory it holds.
-
-The round runs for real (the same code as `loop run`) in a throwaway workspace with the shipped
-defaults; the judge is wrapped to time its calls, so the judge's share of a training step is
-measured, not estimated. Peak memory is the process's maximum resident set size.
+"""`loop bench step`: one training step, timed twice on the same model, prompts and batch: as a plain
+TRL GRPO step with a constant reward, and as loop's self-judged step. Both trainers are built from the
+same plan (peft/LoRA setup, GRPOConfig, seed), so they sample the same completions in their first
+step; each runs warmup + repeats steps (one prompt's group a step, as in a round) and the medians are
+kept. `loop bench inference` is the step's baseline: the same batches sampled without training,
+measured in a process of its own.
 """
 
 from __future__ import annotations
 
-import resource
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from transformers import TrainerCallback
+from loop.bench.timing import StepClock, TimedJudge, median, peak_rss_mb
+from loop.errors import LoopError
 
-from loop.stats import mean
-
-
-class TimedJudge:
-    """A Judge that adds up the seconds spent in its calls (training and evaluation alike): wall time,
-    and this process's CPU time, which other people's work on a shared machine disturbs far less."""
-
-    def __init__(self, judge):
-        self.judge = judge
-        self.seconds = self.cpu_seconds = 0.0
-        self.calls = 0
-
-    def score(self, *args, **kwargs):
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            return self.judge.score(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.cpu_seconds += time.process_time() - cpu
-            self.calls += 1
-
-    def __getattr__(self, name):
-        return getattr(self.judge, name)
-
-
-def round_overrides(model: str, prompts_per_round: int | None, num_generations: int | None,
-                    max_completion_length: int | None, judge_mode: str | None) -> dict[str, dict[str, Any]]:
-    """The benchmark round's plan overrides: round 1 is a GRPO round (no warm start); unset knobs keep
-    the shipped defaults."""
-    overrides: dict[str, dict[str, Any]] = {"model": {"name": model}, "run": {}, "grpo": {}, "judge": {},
-                                            "train": {"warm_start": False}}
-    if prompts_per_round:
-        overrides["run"]["prompts_per_round"] = prompts_per_round
-    if num_generations:
-        overrides["grpo"]["num_generations"] = num_generations
-    if max_completion_length:
-        overrides["grpo"]["max_completion_length"] = max_completion_length
-    if judge_mode:
-        overrides["judge"]["mode"] = judge_mode
-    return overrides
-
-
-def bench_round(model: str = "embedded", prompts_per_round: int | None = None, num_generations: int | None = None,
-                max_completion_length: int | None = None, judge_mode: str | None = None) -> dict[str, Any]:
-    """Run one self-rewarding round in a temporary workspace; unset knobs keep the shipped defaults.
-
-    A run starts with round 0 (the base model measured) and, by default, a warm start (an SFT round,
-    no judge): the benchmark runs round 0 untimed, then times round 1 as a GRPO round ([train]
-    warm_start off), which judges and trains exactly as any later self-rewarding round does."""
-    from loop.judging.judge import Judge
-    from loop.model import load_model
-    from loop.training.round import plan_run, run_rounds
-    from loop.workspace import init_workspace
-
-    overrides = round_overrides(model, prompts_per_round, num_generations, max_completion_length, judge_mode)
-    start = time.perf_counter()
-    load_model(model)  # builds the embedded cache if needed, so the round below times a warm load
-    cache_seconds = time.perf_counter() - start
-    timed: list[TimedJudge] = []
-
-    def make_judge(*args, **kwargs):
-        timed.append(TimedJudge(Judge(*args, **kwargs)))
-        return timed[-1]
-
-    with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
-        ws = init_workspace(Path(tmp) / "ws")
-        plan = plan_run(ws, overrides)
-        run_rounds(plan, 0, make_judge=make_judge)  # round 0, untimed: the baseline every run starts with
-        timed.clear()
-        start = time.perf_counter()
-        summary = run_rounds(plan, 1, make_judge=make_judge)[0]
-        round_seconds = time.perf_counter() - start
-        metrics = plan.ledger.metrics(1)
-    steps = [row for row in metrics["train"] if "step_time" in row]
-    step_seconds = mean(row["step_time"] for row in steps)
-    judge = timed[-1]
-    train_judge_seconds = judge.seconds  # includes the held-out evaluation's judging too
-    config = plan.config
-    return {
-        "model": model,
-        "settings": {"prompts_per_round": config.run.prompts_per_round, "heldout_size": config.run.heldout_size,
-                     "num_generations": config.grpo["num_generations"],
-                     "max_completion_length": config.grpo["max_completion_length"], "judge_mode": config.judge.mode},
-        "round_kind": summary.get("kind"),
-        "round_seconds": round(round_seconds, 1),
-        "first_model_load_seconds": round(cache_seconds, 1),
-        "train_steps": len(steps),
-        "seconds_per_step": None if step_seconds is None else round(step_seconds, 2),
-        "judge_seconds": round(train_judge_seconds, 1),
-        "judge_share_of_round": round(train_judge_seconds / round_seconds, 3),
-        "judge_calls": judge.calls,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "reward": summary.get("reward"),
-    }
-
-
-# ---- loop bench step --------------------------------------------------------------------------
-# One training step, timed twice on the same model, prompts and batch: as a plain TRL GRPO step with
-# a constant reward, and as loop's self-judged step. Both trainers are built from the same plan
-# (peft/LoRA setup, GRPOConfig, seed), so they sample the same completions in their first step; each
-# runs warmup + repeats steps (one prompt's group a step, as in a round) and the medians are kept.
 
 class ConstantReward:
     """The plain step's reward: the same for every completion, so nothing is judged."""
@@ -125,50 +28,6 @@ class ConstantReward:
 
     def __call__(self, prompts, completions, **kwargs):
         return [1.0] * len(completions)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory since the last `reset_peak_rss()` (VmHWM on Linux; the
-    lifetime peak elsewhere)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def reset_peak_rss() -> None:
-    """Start a new peak: Linux resets VmHWM to the current resident size on "5" to clear_refs."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # the peak then covers the whole process, which can only overstate it
-
-
-class StepClock(TrainerCallback):
-    """Each training step's wall and CPU time, the judge's share of both, and the step's peak memory.
-    `judge()`: the timed judge of the steps, None when nothing is judged."""
-
-    def __init__(self, judge: Callable[[], TimedJudge | None] = lambda: None):
-        self.judge = judge
-        self.steps: list[dict[str, float]] = []
-        self._start: tuple[float, ...] = ()
-
-    def _now(self) -> tuple[float, ...]:
-        judge = self.judge()
-        judge = (judge.seconds, judge.cpu_seconds) if judge else (0.0, 0.0)
-        return (time.perf_counter(), time.process_time(), *judge)
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        reset_peak_rss()
-        self._start = self._now()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        spent = [b - a for a, b in zip(self._start, self._now())]
-        self.steps.append({**dict(zip(("seconds", "cpu_seconds", "judge_seconds", "judge_cpu_seconds"), spent)),
-                           "peak_rss_mb": peak_rss_mb()})
 
 
 def bench_plan(workspace: str | Path | None, overrides: dict[str, dict[str, Any]], tmp: Path):
@@ -249,12 +108,6 @@ def plain_trainer(ctx, policy, dataset, folder: Path, callbacks: list):
                           processing_class=ctx.tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
     return trainer
-
-
-def median(values: list[float]) -> float | None:
-    import statistics
-
-    return statistics.median(values) if values else None
 
 
 def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
@@ -341,3 +194,18 @@ def bench_inference(workspace: str | Path | None = None, overrides: dict[str, di
             "generate_s": round(median(seconds[warmup:]), 2),
             # VmHWM, not ru_maxrss: a process started by fork + exec inherits its parent's ru_maxrss.
             "peak_rss_mb": round(peak_rss_mb())}
+
+
+def inference_in_another_process(workspace: str, flags: list[str]) -> float:
+    """Peak resident memory (MB) of `loop bench inference` (with the step's `flags`) run as its own
+    process: a process's peak covers everything it ever held, so the baseline cannot be measured beside
+    the training step."""
+    command = [sys.executable, "-m", "loop", "-C", workspace, "bench", "inference", "--json", *flags]
+    # The same loop as this process, wherever it is imported from (a checkout on PYTHONPATH or an install).
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LoopError(f"the inference baseline (`{' '.join(command[2:])}`) failed: {last}")
+    return json.loads(done.stdout)["peak_rss_mb"]
