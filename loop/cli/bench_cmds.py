@@ -83,7 +83,7 @@ def efficacy(args) -> int:
     from loop.views.console import make_console
     from loop.views.efficacy_view import show_efficacy
     from loop.views.progress import RichRoundProgress
-    from loop.views.run_ledger import open_run
+    from loop.ledger.queries import open_run
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)

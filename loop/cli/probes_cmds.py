@@ -34,7 +34,7 @@ def probes(args) -> int:
     seed, baseline = config.run.seed, []
     if args.round is not None:
         from loop.ledger.policy import load_round_policy
-        from loop.views.run_ledger import open_run, require_run
+        from loop.ledger.queries import open_run, require_run
 
         ledger = require_run(open_run(args.workspace, args.run))
         policy = load_round_policy(ledger, args.round, config.model.dtype, config.model.name)

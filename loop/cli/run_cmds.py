@@ -95,7 +95,7 @@ def export(args) -> int:
     template defaults to the system prompt the policy was trained with.
     """
     from loop.ledger.export import export_round
-    from loop.views.run_ledger import open_run, require_run
+    from loop.ledger.queries import open_run, require_run
     from loop.workspace import open_workspace
 
     from loop.errors import LoopError

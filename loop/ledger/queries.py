@@ -1,8 +1,10 @@
-"""Finding the run a view command reads: the workspace, the run name, the round asked for.
+"""Queries over a run's ledger: which run a command reads (the workspace, the run name), which rounds it
+has and in what state, and what a round recorded about its judges and principles.
 
-Views only read JSON, so they must start fast. The run name comes straight from loop.toml's [run]
-table rather than through `load_config`, which validates [grpo] against trl.GRPOConfig and so
-imports trl (seconds). `loop check` and `loop run` still validate the whole config.
+The view commands ask these, and views only read JSON, so they must start fast. The run name comes
+straight from loop.toml's [run] table rather than through `load_config`, which validates [grpo] against
+trl.GRPOConfig and so imports trl (seconds). `loop check` and `loop run` still validate the whole
+config.
 """
 
 from __future__ import annotations
