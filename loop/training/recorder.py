@@ -4,7 +4,8 @@ Reward functions report what they saw and said (`add`: the user's question and t
 text, and each score); once TRL has turned the rewards into advantages, the step ends and
 `on_step_end` writes the batch's records to critiques.jsonl, so `loop log --follow` can read them
 while the round runs, and keeps them in memory (`records`) for the round's movement figures. The
-trainer hands each batch's advantages to `take_advantages` (loop/training/trainer.py).
+trainer hands each batch's advantages to `take_advantages` (loop/training/trainer.py). A trainer
+callback, so it lives with training; it writes into the round folder through loop/ledger/store.py.
 (`loop log` itself is the viewer, loop/views/log_view.py.)
 """
 
