@@ -18,26 +18,9 @@ from loop.bench.timing import TimedJudge
 from loop.stats import mean
 
 
-def round_overrides(model: str, prompts_per_round: int | None, num_generations: int | None,
-                    max_completion_length: int | None, judge_mode: str | None) -> dict[str, dict[str, Any]]:
-    """The benchmark round's plan overrides: round 1 is a GRPO round (no warm start); unset knobs keep
-    the shipped defaults."""
-    overrides: dict[str, dict[str, Any]] = {"model": {"name": model}, "run": {}, "grpo": {}, "judge": {},
-                                            "train": {"warm_start": False}}
-    if prompts_per_round:
-        overrides["run"]["prompts_per_round"] = prompts_per_round
-    if num_generations:
-        overrides["grpo"]["num_generations"] = num_generations
-    if max_completion_length:
-        overrides["grpo"]["max_completion_length"] = max_completion_length
-    if judge_mode:
-        overrides["judge"]["mode"] = judge_mode
-    return overrides
-
-
-def bench_round(model: str = "embedded", prompts_per_round: int | None = None, num_generations: int | None = None,
-                max_completion_length: int | None = None, judge_mode: str | None = None) -> dict[str, Any]:
-    """Run one self-rewarding round in a temporary workspace; unset knobs keep the shipped defaults.
+def bench_round(model: str = "embedded", overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run one self-rewarding round in a temporary workspace; settings `overrides` does not name keep the
+    shipped defaults.
 
     A run starts with round 0 (the base model measured) and, by default, a warm start (an SFT round,
     no judge): the benchmark runs round 0 untimed, then times round 1 as a GRPO round ([train]
@@ -47,7 +30,8 @@ def bench_round(model: str = "embedded", prompts_per_round: int | None = None, n
     from loop.training.round import plan_run, run_rounds
     from loop.workspace import init_workspace
 
-    overrides = round_overrides(model, prompts_per_round, num_generations, max_completion_length, judge_mode)
+    overrides = {**(overrides or {}), "model": {"name": model}}
+    overrides["train"] = {**overrides.get("train", {}), "warm_start": False}  # round 1 is a GRPO round
     start = time.perf_counter()
     load_model(model)  # builds the embedded cache if needed, so the round below times a warm load
     cache_seconds = time.perf_counter() - start

@@ -9,8 +9,15 @@ from __future__ import annotations
 import json
 
 from loop.cli import command
+from loop.cli.flags import flag_overrides
 from loop.config import METHODS, SCORE_MODES
 from loop.errors import LoopError
+
+
+# The flags each target passes on as settings (loop/cli/flags.py); --model is the round's own argument.
+ROUND_FLAGS = ("prompts_per_round", "num_generations", "max_completion_length", "judge_mode")
+STEP_FLAGS = ("model", "num_generations", "max_completion_length", "judge_mode")
+EFFICACY_FLAGS = ("model", *ROUND_FLAGS)
 
 
 def bench_judge_target(args) -> dict:
@@ -31,17 +38,13 @@ def bench_round_target(args) -> dict:
     from loop.bench.round import bench_round
     from loop.bench.timing import machine
 
-    result = bench_round(args.model or "embedded", args.prompts_per_round, args.num_generations,
-                         args.max_completion_length, args.judge_mode)
+    result = bench_round(args.model or "embedded", flag_overrides(args, ROUND_FLAGS, zero_is_unset=True))
     return {"target": "round", "machine": machine(), **result}
 
 
 def step_overrides(args) -> dict:
     """The flags that change a step, as plan overrides (unset flags keep the workspace's values)."""
-    return {"model": {"name": args.model} if args.model else {},
-            "grpo": {k: v for k, v in (("num_generations", args.num_generations),
-                                       ("max_completion_length", args.max_completion_length)) if v},
-            "judge": {"mode": args.judge_mode} if args.judge_mode else {}}
+    return flag_overrides(args, STEP_FLAGS, zero_is_unset=True)
 
 
 def step_flags(args) -> list[str]:
@@ -90,13 +93,7 @@ def efficacy(args) -> int:
     console = None if args.json else make_console()
     if not args.report:
         _check_efficacy(args)
-        overrides = {"model": {"name": args.model} if args.model else {}, "judge": {}, "run": {}, "grpo": {}}
-        for flag, section, key in (("prompts_per_round", "run", "prompts_per_round"),
-                                   ("num_generations", "grpo", "num_generations"),
-                                   ("max_completion_length", "grpo", "max_completion_length"),
-                                   ("judge_mode", "judge", "mode")):
-            if getattr(args, flag) is not None:
-                overrides[section][key] = getattr(args, flag)
+        overrides = flag_overrides(args, EFFICACY_FLAGS)
 
         def on_run(plan, copied):
             if console is not None:
