@@ -33,7 +33,7 @@ SIGNALS = ("lift", "relevance", "prior", "specificity")
 PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check", *SIGNALS}
 RUBRIC_KEYS = {"low", "high"}
 EXAMPLE_KEYS = {"prompt", "good", "bad"}
-# Rule checks and their parameters: (required, optional). The code behind each lives in loop/training/rules.py.
+# Rule checks and their parameters: (required, optional). The code behind each lives in loop/rules.py.
 CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "max_words": ({"max"}, {"fail_loops"}),
     "regex": (set(), {"must", "must_not"}),

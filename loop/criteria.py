@@ -1,7 +1,7 @@
 """Pass criteria: does a reply refuse, admit it cannot know, follow a format, give the right number, loop?
 
-The one home of these judgments: the rule checks that reward training (loop/training/rules.py) and
-the probes that measure the model (loop/probes.py, loop/training/probes.py) call the same functions,
+The one home of these judgments: the rule checks that reward training (loop/rules.py) and
+the probes that measure the model (loop/probes.py, loop/measure/probes.py) call the same functions,
 so what is rewarded and what is measured never drift apart. The probe prompts are kept unlike the
 pool's (loop/probes.py refuses a probe that is also a pool prompt), so a policy that learns these
 rules on the pool is measured on questions it never saw.

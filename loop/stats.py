@@ -22,7 +22,7 @@ def mean(values: Iterable) -> float | None:
 
 
 # ---- intervals for pass rates -------------------------------------------------------------------
-# The probes' pass rates (loop/training/probes.py) are proportions of small samples (20 to 60 prompts):
+# The probes' pass rates (loop/measure/probes.py) are proportions of small samples (20 to 60 prompts):
 # a normal-approximation interval would reach below 0 and above 1 there and be too narrow near 0 and 1,
 # so we use Wilson's score interval, and Newcombe's for the change between two rounds.
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -88,7 +88,7 @@ class Workspace:
 
     def gate(self, config: Config, trained: list[TrainedPrompt], probes: ProbeSet,
              problems: Problems | None = None) -> ProbeSet | None:
-        """The gate set (loop/training/gate.py), validated, and kept apart from the probes and from every
+        """The gate set (loop/measure/gate.py), validated, and kept apart from the probes and from every
         prompt the policy trains on (`trained`, as trained_prompts gives them); None when [probes] gate_dir
         is "" or names no folder."""
         folder = self.root / config.probes.gate_dir if config.probes.gate_dir else None

@@ -224,7 +224,7 @@ def test_a_model_is_known_by_its_weights_and_the_adapter_acting_now(tiny):
 
 def test_answers_read_back_are_the_answers_generated(tiny, tmp_path):
     from loop.generation import greedy_answers
-    from loop.training.probes import reused_answers
+    from loop.measure.probes import reused_answers
 
     model, tokenizer = tiny
     conversations = [[{"role": "user", "content": text}] for text in ("Yes or no?", "How to keep basil?", "2 + 2")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loop.constitution import load_constitution
-from loop.training import diagnostics
+from loop.measure import diagnostics
 from loop.workspace import defaults_dir
 
 

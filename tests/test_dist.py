@@ -10,7 +10,7 @@ import pytest
 
 
 def test_recorder_numbers_samples_by_their_place_in_the_whole_batch(tmp_path, monkeypatch):
-    import loop.ledger.recorder as recorder_module
+    import loop.training.recorder as recorder_module
 
     # This process judged one answer of a group of two; the other process judged the other answer.
     def gather_with_another_process(items):
@@ -26,7 +26,7 @@ def test_recorder_numbers_samples_by_their_place_in_the_whole_batch(tmp_path, mo
 
 
 def test_recorder_of_rank_zero_alone_writes_without_waiting_for_the_others(tmp_path, monkeypatch):
-    import loop.ledger.recorder as recorder_module
+    import loop.training.recorder as recorder_module
 
     # A DPO round samples on rank 0 alone: a collective there would wait forever for the other ranks.
     def collective(items):

@@ -11,7 +11,7 @@ from tests.helpers import run_cli, tree_digest
 from tests.scripted_judge import ScriptedJudge
 from tests.test_round import SMALL
 
-from loop.training.head_to_head import run_head_to_head, share_start
+from loop.bench.head_to_head import run_head_to_head, share_start
 from loop.training.round import plan_run
 from loop.views.efficacy_view import run_report, show_efficacy
 from loop.workspace import Workspace

@@ -1,4 +1,4 @@
-"""The gate (loop/training/gate.py): a round worse than the best accepted round on the gate set is
+"""The gate (loop/measure/gate.py): a round worse than the best accepted round on the gate set is
 recorded as rejected, the next round starts from the best accepted adapter, and the best round is never a
 rejected one."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 from tests.scripted_judge import ScriptedJudge
 from tests.test_round import plan_for
 
-from loop.training import gate as gate_module
-from loop.training.gate import decide
+from loop.measure import gate as gate_module
+from loop.measure.gate import decide
 from loop.training.round import run_rounds
 
 

@@ -12,7 +12,6 @@ from loop.constitution import load_constitution
 from loop.errors import LoopError
 from loop.judging.judge_check import Pair, check, constitution_pairs, load_pairs, summarize
 from loop.judging.reliability import effective_weight
-from loop.training.rules import resolve_check
 from tests.scripted_judge import ScriptedJudge
 
 GOOD = {"prompt": "What is 2 + 2?", "chosen": "4.", "rejected": "5.", "principle": "helpful"}
@@ -122,7 +121,7 @@ def test_rule_accuracy_counts_ties_apart():
     concise = constitution.get("concise")  # at most 80 words
     long = " ".join(["word"] * 160)
     pairs = [Pair("p", "short.", long, concise), Pair("p", "short.", "also short.", concise), Pair("p", long, "ok", concise)]
-    entry = check(ScriptedJudge(), pairs, rule_of=resolve_check)["per_principle"]["concise"]
+    entry = check(ScriptedJudge(), pairs)["per_principle"]["concise"]
     assert entry["rule"]["accuracy"] == pytest.approx(1 / 3) and entry["rule"]["ties"] == 1
 
 
@@ -260,7 +259,7 @@ def test_a_rules_accuracy_leaves_out_the_pairs_it_cannot_score():
     knows = constitution.get("knows_limits")  # reads the pool column 'expect'
     pairs = [Pair("p", "I can't help with that.", "Sure: step one.", knows, row={"expect": "refuse"}),
              Pair("p", "I can't help with that.", "Sure: step one.", knows)]
-    entry = check(ScriptedJudge(), pairs, rule_of=resolve_check)["per_principle"]["knows_limits"]
+    entry = check(ScriptedJudge(), pairs)["per_principle"]["knows_limits"]
     assert entry["source"] == "rule" and entry["rule"]["reads"] == "expect"
     assert (entry["rule"]["accuracy"], entry["rule"]["n"], entry["rule"]["unscored"]) == (1.0, 1, 2)
 

@@ -10,10 +10,10 @@ from tests.scripted_judge import ScriptedJudge
 
 from loop.constitution import Principle
 from loop.errors import LoopError
-from loop.ledger.recorder import weighted_total
+from loop.rules import (check_admits_unknown, check_answer, check_format, check_max_words,
+                        check_refusal, check_regex)
+from loop.training.recorder import weighted_total
 from loop.training.rewards import JudgeReward, RuleReward, build_rewards, text_of, user_prompt
-from loop.training.rules import (check_admits_unknown, check_answer, check_format, check_max_words,
-                                check_refusal, check_regex)
 
 
 @pytest.mark.parametrize("text, answer, mode, expected", [

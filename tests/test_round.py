@@ -171,25 +171,25 @@ def test_critique_log_loads_with_datasets(workspace, tiny_model_dir):
 
 
 def test_crash_mid_round_resumes_and_keeps_completed_rounds(workspace, tiny_model_dir, monkeypatch):
-    import loop.training.evaluate
+    import loop.measure.evaluate
 
     plan = plan_for(workspace, tiny_model_dir)
     run_rounds(plan, 1, make_judge=ScriptedJudge)
     round_one = workspace / "runs" / "main" / "round-001"
     before = tree_digest(round_one)
 
-    real = loop.training.evaluate.evaluate_heldout
+    real = loop.measure.evaluate.evaluate_heldout
 
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash during round 2")
 
-    monkeypatch.setattr(loop.training.evaluate, "evaluate_heldout", crash)
+    monkeypatch.setattr(loop.measure.evaluate, "evaluate_heldout", crash)
     with pytest.raises(RuntimeError):
         run_rounds(plan_for(workspace, tiny_model_dir), 2, make_judge=ScriptedJudge)
     partial = workspace / "runs" / "main" / "round-002.partial"
     assert partial.is_dir() and (partial / "critiques.jsonl").exists()
 
-    monkeypatch.setattr(loop.training.evaluate, "evaluate_heldout", real)
+    monkeypatch.setattr(loop.measure.evaluate, "evaluate_heldout", real)
     summaries = run_rounds(plan_for(workspace, tiny_model_dir), 2, make_judge=ScriptedJudge)
     assert [s["round"] for s in summaries] == [2]  # round 1 was not redone
     assert tree_digest(round_one) == before
@@ -250,11 +250,11 @@ def test_grpo_settings_the_trainer_rejects_are_one_line_errors(workspace, tiny_m
 
 
 def test_stop_on_regression_ends_the_run_after_a_round_whose_probes_fell(tmp_path, tiny_model_dir, monkeypatch):
-    import loop.training.measure
+    import loop.measure.outside_view
     from loop.workspace import init_workspace
 
     fell = {"benign": {"delta": -0.5, "low": -0.8, "high": -0.2, "n": 10}}
-    monkeypatch.setattr(loop.training.measure, "probe_changes", lambda records, baseline: fell)
+    monkeypatch.setattr(loop.measure.outside_view, "probe_changes", lambda records, baseline: fell)
     root = init_workspace(tmp_path / "ws").root
     plan = plan_for(root, tiny_model_dir, train={"stop_on_regression": True})
     summaries = run_rounds(plan, 3, make_judge=ScriptedJudge)
@@ -263,11 +263,11 @@ def test_stop_on_regression_ends_the_run_after_a_round_whose_probes_fell(tmp_pat
 
 
 def test_without_stop_on_regression_a_fallen_probe_is_a_warning_only(tmp_path, tiny_model_dir, monkeypatch):
-    import loop.training.measure
+    import loop.measure.outside_view
     from loop.workspace import init_workspace
 
     fell = {"benign": {"delta": -0.5, "low": -0.8, "high": -0.2, "n": 10}}
-    monkeypatch.setattr(loop.training.measure, "probe_changes", lambda records, baseline: fell)
+    monkeypatch.setattr(loop.measure.outside_view, "probe_changes", lambda records, baseline: fell)
     root = init_workspace(tmp_path / "ws").root
     summaries = run_rounds(plan_for(root, tiny_model_dir), 2, make_judge=ScriptedJudge)
     assert [s["round"] for s in summaries] == [0, 1, 2]

@@ -1,7 +1,8 @@
 """The `loop` command line. Thin: each command parses its flags and calls the library.
 
-Commands are grouped by noun, one module per group; a command's docstring is its --help. Any
-`LoopError` (bad input a person can fix) becomes one line on stderr and exit code 2.
+Commands are grouped by noun, one module per group; a command's docstring is its --help; the flags
+that change a setting map to it through one table (`flags.py`). Any `LoopError` (bad input a person
+can fix) becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations

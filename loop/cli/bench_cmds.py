@@ -7,77 +7,44 @@ benchmark a person runs and reads, with the machine printed next to the numbers.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 from loop.cli import command
+from loop.cli.flags import flag_overrides
 from loop.config import METHODS, SCORE_MODES
 from loop.errors import LoopError
 
 
-def machine() -> dict:
-    """What the numbers were measured on."""
-    import torch
-
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "device": "cpu"}
-    if torch.cuda.is_available():
-        info["device"] = torch.cuda.get_device_name(0)
-    return info
+# The flags each target passes on as settings (loop/cli/flags.py); --model is the round's own argument.
+ROUND_FLAGS = ("prompts_per_round", "num_generations", "max_completion_length", "judge_mode")
+STEP_FLAGS = ("model", "num_generations", "max_completion_length", "judge_mode")
+EFFICACY_FLAGS = ("model", *ROUND_FLAGS)
 
 
-def bench_judge(args) -> dict:
+def bench_judge_target(args) -> dict:
     """Pairs (prompt, response) judged per second on one principle: both modes, with and without
     the shared-prefix key/value cache."""
-    from loop.constitution import load_constitution
-    from loop.judging.judge import Judge
-    from loop.model import load_model
-    from loop.templates import load_templates
-    from loop.workspace import defaults_dir
+    from loop.bench.judge import bench_judge
+    from loop.bench.timing import machine
 
-    constitution = load_constitution(defaults_dir() / "constitution")
-    templates = load_templates(defaults_dir() / "prompts", constitution)
     name = args.model or "embedded"
-    model, tokenizer, _ = load_model(name)
-    principle = next(p for p in constitution.principles if not p.is_rule)
-    examples = [(ex.prompt, r) for p in constitution.principles for ex in p.examples for r in (ex.good, ex.bad)]
-    rows = []
-    for mode, n in (("score", args.n), ("critique", max(4, args.n // 4))):
-        items = [examples[i % len(examples)] for i in range(n)]
-        for cache in (True, False):
-            judge = Judge(model, tokenizer, constitution, templates, mode=mode, calibrate=False,
-                          batch_size=args.batch_size, prefix_cache=cache, model_id=name)
-            judge.score([items[0][0]], [items[0][1]], principle.id)  # warm-up: first-call allocations
-            start = time.perf_counter()
-            judge.score([p for p, _ in items], [r for _, r in items], principle.id)
-            seconds = time.perf_counter() - start
-            rows.append({"mode": mode, "prefix_cache": cache, "pairs": n, "seconds": round(seconds, 3),
-                         "pairs_per_second": round(n / seconds, 2)})
-    return {"target": "judge", "model": name, "principle": principle.id, "batch_size": args.batch_size,
+    principle, rows = bench_judge(name, args.n, args.batch_size)
+    return {"target": "judge", "model": name, "principle": principle, "batch_size": args.batch_size,
             "machine": machine(), "results": rows}
 
 
 def bench_round_target(args) -> dict:
     """One real round (the same code as `loop run`) in a throwaway workspace: seconds, the judge's
     share, seconds per training step, peak memory."""
-    from loop.training.bench import bench_round
+    from loop.bench.round import bench_round
+    from loop.bench.timing import machine
 
-    result = bench_round(args.model or "embedded", args.prompts_per_round, args.num_generations,
-                         args.max_completion_length, args.judge_mode)
+    result = bench_round(args.model or "embedded", flag_overrides(args, ROUND_FLAGS, zero_is_unset=True))
     return {"target": "round", "machine": machine(), **result}
 
 
 def step_overrides(args) -> dict:
     """The flags that change a step, as plan overrides (unset flags keep the workspace's values)."""
-    return {"model": {"name": args.model} if args.model else {},
-            "grpo": {k: v for k, v in (("num_generations", args.num_generations),
-                                       ("max_completion_length", args.max_completion_length)) if v},
-            "judge": {"mode": args.judge_mode} if args.judge_mode else {}}
+    return flag_overrides(args, STEP_FLAGS, zero_is_unset=True)
 
 
 def step_flags(args) -> list[str]:
@@ -89,35 +56,24 @@ def step_flags(args) -> list[str]:
     return flags
 
 
-def inference_in_another_process(args) -> float:
-    """Peak resident memory (MB) of `loop bench inference` run as its own process: a process's peak
-    covers everything it ever held, so the baseline cannot be measured beside the training step."""
-    command = [sys.executable, "-m", "loop", "-C", args.workspace, "bench", "inference", "--json", *step_flags(args)]
-    # The same loop as this process, wherever it is imported from (a checkout on PYTHONPATH or an install).
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise LoopError(f"the inference baseline (`{' '.join(command[2:])}`) failed: {last}")
-    return json.loads(done.stdout)["peak_rss_mb"]
-
-
 def bench_step_target(args) -> dict:
     """A plain TRL GRPO step and loop's self-judged step on the same model, prompts and batch: medians,
     their ratio, the judge's share, peak memory against inference only."""
-    from loop.training.bench import bench_step
+    from loop.bench.step import bench_step, inference_in_another_process
+    from loop.bench.timing import machine
 
     if args.repeats < 1 or args.warmup < 0:
         raise LoopError(f"--repeats must be at least 1 and --warmup at least 0, got {args.repeats} and {args.warmup}")
-    result = bench_step(args.workspace, step_overrides(args), args.repeats, args.warmup,
-                        inference_rss=lambda: inference_in_another_process(args), weights=args.weights)
+    inference_rss = lambda: inference_in_another_process(args.workspace, step_flags(args))  # noqa: E731
+    result = bench_step(args.workspace, step_overrides(args), args.repeats, args.warmup, inference_rss=inference_rss,
+                        weights=args.weights)
     return {"target": "step", "machine": machine(), **result}
 
 
 def bench_inference_target(args) -> dict:
     """Inference only: load the model and sample the step benchmark's batches; peak memory."""
-    from loop.training.bench import bench_inference
+    from loop.bench.step import bench_inference
+    from loop.bench.timing import machine
 
     return {"target": "inference", "machine": machine(),
             **bench_inference(args.workspace, step_overrides(args), args.repeats, args.warmup)}
@@ -126,24 +82,18 @@ def bench_inference_target(args) -> dict:
 def efficacy(args) -> int:
     """GRPO against DPO in this workspace: runs efficacy-<method>-s<seed> until --rounds training rounds
     are complete (resuming), then the report; with --report, the report alone, from the runs as they are."""
-    from loop.training.head_to_head import run_head_to_head, run_name
+    from loop.bench.head_to_head import run_head_to_head, run_name
     from loop.views.console import make_console
     from loop.views.efficacy_view import show_efficacy
     from loop.views.progress import RichRoundProgress
-    from loop.views.run_ledger import open_run
+    from loop.ledger.queries import open_run
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
     console = None if args.json else make_console()
     if not args.report:
         _check_efficacy(args)
-        overrides = {"model": {"name": args.model} if args.model else {}, "judge": {}, "run": {}, "grpo": {}}
-        for flag, section, key in (("prompts_per_round", "run", "prompts_per_round"),
-                                   ("num_generations", "grpo", "num_generations"),
-                                   ("max_completion_length", "grpo", "max_completion_length"),
-                                   ("judge_mode", "judge", "mode")):
-            if getattr(args, flag) is not None:
-                overrides[section][key] = getattr(args, flag)
+        overrides = flag_overrides(args, EFFICACY_FLAGS)
 
         def on_run(plan, copied):
             if console is not None:
@@ -168,7 +118,7 @@ def _check_efficacy(args) -> None:
             raise LoopError(f"{name} names one twice: {' '.join(map(str, values))}")
 
 
-TARGETS = {"judge": bench_judge, "round": bench_round_target, "step": bench_step_target,
+TARGETS = {"judge": bench_judge_target, "round": bench_round_target, "step": bench_step_target,
            "inference": bench_inference_target}
 
 
@@ -192,8 +142,7 @@ def bench(args) -> int:
                  round 0 with their intervals, the KL to the base model and the time, side by side;
                  --report prints that table again without training
     """
-    from rich.table import Table
-
+    from loop.views.bench_view import print_bench
     from loop.views.console import make_console
 
     if args.target == "efficacy":
@@ -202,92 +151,8 @@ def bench(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    console = make_console()
-    m = result["machine"]
-    console.print(f"[bold]machine[/] {m['processor']} · {m['cpu_count']} CPUs · torch {m['torch']} "
-                  f"({m['torch_threads']} threads) · device {m['device']}")
-    if result["target"] in SUMMARIES:
-        console.print(SUMMARIES[result["target"]](result))
-        return 0
-    table = Table(title=f"bench {result['target']} · {result['model']} · principle {result['principle']} · "
-                        f"batch {result['batch_size']}", title_justify="left")
-    for name in ("mode", "prefix cache", "pairs", "seconds", "pairs/s"):
-        table.add_column(name, justify="left" if name == "mode" else "right")
-    for r in result["results"]:
-        table.add_row(r["mode"], "yes" if r["prefix_cache"] else "no", str(r["pairs"]), f"{r['seconds']:.2f}",
-                      f"{r['pairs_per_second']:.2f}")
-    console.print(table)
+    print_bench(result, make_console())
     return 0
-
-
-def _round_table(result: dict):
-    """One round's timings as a two-column table, in the order a reader asks about them."""
-    from rich.table import Table
-
-    from loop.views.charts import MISSING
-
-    settings = result["settings"]
-    table = Table(title=f"bench round · {result['model']} · {settings['prompts_per_round']} prompts × "
-                        f"{settings['num_generations']} completions × {settings['max_completion_length']} tokens · "
-                        f"{settings['judge_mode']}-mode judge", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    step = result["seconds_per_step"]
-    rows = [("round", f"{result['round_seconds']:.1f} s"),
-            ("training steps", f"{result['train_steps']} ({MISSING if step is None else f'{step:.1f}'} s each)"),
-            ("judge", f"{result['judge_seconds']:.1f} s ({result['judge_share_of_round']:.0%} of the round, "
-                      f"{result['judge_calls']} calls)"),
-            ("first model load (cache build)", f"{result['first_model_load_seconds']:.1f} s"),
-            ("peak memory (resident)", f"{result['peak_rss_mb'] / 1024:.1f} GB")]
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
-
-
-def _step_table(result: dict):
-    """The plain and the self-judged step, their ratio, the judge's share, memory against inference."""
-    from rich.table import Table
-
-    s = result["settings"]
-    table = Table(title=f"bench step · {result['model']}", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("batch", f"{s['num_generations']} completions × {s['max_completion_length']} tokens; "
-                           f"median of {s['repeats']} steps after {s['warmup']} warm-up")
-    table.add_row("judge", f"{s['judge_mode']} mode · constitution {s['constitution']} ({s['workspace']}) · "
-                           f"{s['weights']} weights")
-    table.add_row("judged principles", ", ".join(s["judged_principles"]) or "none")
-    each = ", ".join(f"{x:.1f}" for x in result["plain_steps_s"])
-    table.add_row("plain TRL GRPO step (constant reward)", f"{result['plain_step_s']:.2f} s ({each})")
-    each = ", ".join(f"{x:.1f}" for x in result["steps_s"])
-    table.add_row("self-judged step", f"{result['step_s']:.2f} s ({each})")
-    table.add_row("ratio", f"{result['ratio']:.2f}×")
-    table.add_row("judge", f"{result['judge_s']:.2f} s ({result['judge_share_of_round']:.0%} of the self-judged step)")
-    table.add_row("CPU time: plain, self-judged, ratio, judge",
-                  f"{result['plain_step_cpu_s']:.2f} s, {result['step_cpu_s']:.2f} s, {result['cpu_ratio']:.2f}×, "
-                  f"{result['judge_cpu_s']:.2f} s")
-    versus = (f" ({result['memory_ratio']:.2f}× inference only)" if result["inference_rss_mb"] is not None else "")
-    table.add_row("peak memory, self-judged step", f"{result['peak_rss_mb'] / 1024:.2f} GB{versus}")
-    table.add_row("peak memory, plain step", f"{result['plain_peak_rss_mb'] / 1024:.2f} GB")
-    if result["inference_rss_mb"] is not None:
-        table.add_row("peak memory, inference only (own process)", f"{result['inference_rss_mb'] / 1024:.2f} GB")
-    return table
-
-
-def _inference_table(result: dict):
-    from rich.table import Table
-
-    s = result["settings"]
-    table = Table(title=f"bench inference · {result['model']} · {s['num_generations']} completions × "
-                        f"{s['max_completion_length']} tokens", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("sampling one batch (median)", f"{result['generate_s']:.2f} s")
-    table.add_row("peak memory (resident)", f"{result['peak_rss_mb'] / 1024:.2f} GB")
-    return table
-
-
-SUMMARIES = {"round": _round_table, "step": _step_table, "inference": _inference_table}
 
 
 def register(subparsers) -> None:

@@ -26,7 +26,7 @@ def _open(args):
 
 def _latest_reuse(args):
     """(run, round, {kind: {hits, misses}}) of the run's latest complete round that recorded its reuse."""
-    from loop.views.run_ledger import open_run
+    from loop.ledger.queries import open_run
 
     ledger = open_run(args.workspace, args.run)
     if not ledger.exists():

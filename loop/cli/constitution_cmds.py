@@ -18,7 +18,7 @@ def show(args) -> int:
     from loop.judging.prompts import judge_question
     from loop.views.constitution_view import render_constitution
     from loop.views.reliability_view import latest_reliability
-    from loop.views.run_ledger import open_run
+    from loop.ledger.queries import open_run
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
@@ -57,7 +57,7 @@ def diff(args) -> int:
     console = make_console()
     if args.rounds:
         from loop.views.round_diff import diff_rounds
-        from loop.views.run_ledger import open_run, require_run
+        from loop.ledger.queries import open_run, require_run
 
         return diff_rounds(require_run(open_run(args.workspace, args.run)), *args.rounds, console)
     if not args.a or not args.b:

@@ -57,7 +57,7 @@ def judge(args) -> int:
     NAME=VALUE; without it the rule cannot score). In critique mode (--mode critique, or [judge] mode
     in loop.toml) the judge writes a short critique before it scores.
     """
-    from loop.training.rules import resolve_check
+    from loop.rules import resolve_check
     from loop.workspace import open_workspace
 
     row = _columns(args.column)
@@ -111,7 +111,6 @@ def judge_check(args) -> int:
     before it); a principle with a rule check is also read by its rule.
     """
     from loop.judging.judge_check import check, constitution_pairs, load_pairs
-    from loop.training.rules import resolve_check
     from loop.workspace import open_workspace
 
     if args.pairs:  # validate the files before the model loads
@@ -130,7 +129,7 @@ def judge_check(args) -> int:
         pairs = constitution_pairs(constitution)
     bars = make_console(stderr=True)  # progress on stderr: --json's stdout stays JSON
     with task_bar(bars, "judging pairs", len(pairs)) as advance:
-        result = check(judge_, pairs, rule_of=resolve_check, on_progress=advance)
+        result = check(judge_, pairs, on_progress=advance)
     _add_weights(result, constitution, config.judge.reliability_weights)
     if args.injection:
         source = "built-in" if args.injection == BUILTIN else args.injection
@@ -186,41 +185,11 @@ def judge_train(args) -> int:
     the consistency of the two judges (Kendall tau of their orders of the same pairs). Judge with the
     adapter: `loop judge-check --adapter DIR` (add --no-few-shot if it was trained without few-shots).
     """
-    from loop.errors import LoopError
-    from loop.judging.judge import Judge
-    from loop.judging.judge_check import judge_scores, principle_pairs, summarize
-    from loop.judging.reliability import consistency
-    from loop.model import load_model
-    from loop.training.judge_train import judgment_examples, train_judge
+    from loop.training.judge_train import train_and_measure
     from loop.workspace import open_workspace
 
-    ws = open_workspace(args.workspace)
-    config, constitution = ws.config(), ws.constitution()
-    templates = ws.templates(constitution)
-    examples = judgment_examples(constitution, templates, few_shot=args.few_shot, guard=config.judge.guard)
-    if not examples:
-        raise LoopError("no judge training pairs; add constitution/pairs/<id>.train.jsonl for a judged principle",
-                        path=ws.constitution_dir / "pairs")
-    pairs = [pair for p in constitution.principles if not p.is_rule for pair in principle_pairs(constitution, p)]
-    model, tokenizer, info = load_model(args.model or config.model.name, config.model.dtype)
-
-    def measure(m):
-        return judge_scores(Judge(m, tokenizer, constitution, templates, config.judge, few_shot=args.few_shot,
-                                  model_id=info.name), pairs)
-
-    before = None if args.no_before else measure(model)  # the base model: training wraps it in place
-    trained, losses = train_judge(model, tokenizer, examples, config, args.out, epochs=args.epochs,
-                                  learning_rate=args.learning_rate, seed=config.run.seed)
-    after = measure(trained)
-    result = {"adapter": str(args.out), "train_examples": len(examples), "few_shot": args.few_shot,
-              "epochs": args.epochs, "learning_rate": args.learning_rate, "losses": losses,
-              "after": summarize(pairs, after), "before": summarize(pairs, before) if before else None,
-              "consistency": {pid: consistency([before[i] for i, q in enumerate(pairs) if q.principle.id == pid],
-                                               [after[i] for i, q in enumerate(pairs) if q.principle.id == pid])
-                              for pid in dict.fromkeys(q.principle.id for q in pairs)} if before else None}
-    for key in ("before", "after"):
-        if result[key]:
-            result[key].pop("pairs")
+    result = train_and_measure(open_workspace(args.workspace), model=args.model, out=args.out, epochs=args.epochs,
+                               learning_rate=args.learning_rate, few_shot=args.few_shot, before=not args.no_before)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0

@@ -30,7 +30,7 @@ def probes(args) -> int:
     from loop.ledger import read_jsonl
     from loop.model import load_model
     from loop.templates import policy_messages
-    from loop.training.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
+    from loop.measure.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
     from loop.views.console import make_console
     from loop.views.json_out import write_json
     from loop.views.probes_view import answering, render_probes
@@ -42,7 +42,7 @@ def probes(args) -> int:
     seed, baseline = config.run.seed, []
     if args.round is not None:
         from loop.ledger.policy import load_round_policy
-        from loop.views.run_ledger import open_run, require_run
+        from loop.ledger.queries import open_run, require_run
 
         ledger = require_run(open_run(args.workspace, args.run))
         policy = load_round_policy(ledger, args.round, config.model.dtype, config.model.name)

@@ -6,6 +6,7 @@ import json
 import sys
 
 from loop.cli import command
+from loop.cli.flags import flag_overrides
 from loop.config import METHODS, SCORE_MODES
 from loop.views.console import make_console
 
@@ -26,21 +27,7 @@ def run(args) -> int:
     from loop.views.progress import RichRoundProgress
     from loop.workspace import open_workspace
 
-    overrides: dict[str, dict] = {"run": {}, "grpo": {}, "model": {}, "judge": {}, "train": {}}
-    if args.stop_on_regression:
-        overrides["train"]["stop_on_regression"] = True
-    if args.prompts_per_round is not None:
-        overrides["run"]["prompts_per_round"] = args.prompts_per_round
-    if args.num_generations is not None:
-        overrides["grpo"]["num_generations"] = args.num_generations
-    if args.max_completion_length is not None:
-        overrides["grpo"]["max_completion_length"] = args.max_completion_length
-    if args.model is not None:
-        overrides["model"]["name"] = args.model
-    if args.judge_mode is not None:
-        overrides["judge"]["mode"] = args.judge_mode
-    if args.method is not None:
-        overrides["train"]["method"] = args.method
+    overrides = flag_overrides(args)
     _check_positive(args)
     plan = plan_run(open_workspace(args.workspace), overrides, args.run)
     speaks = is_main()  # with several processes (torchrun), rank 0 alone speaks; the others train quietly
@@ -97,7 +84,7 @@ def export(args) -> int:
     without a gate set, the round whose probes pass most often; it says which and why.
     """
     from loop.ledger.export import export_round
-    from loop.views.run_ledger import open_run, require_run
+    from loop.ledger.queries import open_run, require_run
     from loop.workspace import open_workspace
 
     from loop.errors import LoopError

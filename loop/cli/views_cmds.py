@@ -29,7 +29,7 @@ def log(args) -> int:
     """
     from loop.views.critique_records import LogFilter
     from loop.views.log_view import show_log
-    from loop.views.run_ledger import open_run, require_run
+    from loop.ledger.queries import open_run, require_run
 
     ledger = require_run(open_run(args.workspace, args.run))
     if args.preferences:
@@ -63,7 +63,7 @@ def compare(args) -> int:
     per-principle means, wins and losses.
     """
     from loop.views.compare_view import compare_rounds
-    from loop.views.run_ledger import open_run, require_run
+    from loop.ledger.queries import open_run, require_run
 
     a, b = args.rounds
     return compare_rounds(require_run(open_run(args.workspace, args.run)), a, b, make_console(), judge=args.judge,
@@ -83,7 +83,7 @@ def rounds(args) -> int:
     metrics, probes and "sampling".
     """
     from loop.views.rounds_view import show_rounds
-    from loop.views.run_ledger import open_run, require_run
+    from loop.ledger.queries import open_run, require_run
 
     ledger = require_run(open_run(args.workspace, args.run), unless_no_runs=True)
     return show_rounds(ledger, make_console(), as_json=args.json, pager=not args.no_pager)

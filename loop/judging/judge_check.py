@@ -25,6 +25,7 @@ from loop.constitution import CHECK_COLUMNS, Constitution, Principle
 from loop.errors import LoopError
 from loop.judging.reliability import correct, figure
 from loop.pairs import pair_key, read_pairs
+from loop.rules import resolve_check
 from loop.stats import is_number, mean
 
 Scores = list[tuple[float | None, float | None]]  # (chosen, rejected) per pair
@@ -106,20 +107,19 @@ def judge_scores(judge, pairs: list[Pair], view: str | None = None,
     return scores
 
 
-def rule_scores(pairs: list[Pair], rule_of: Callable[[Principle], Callable]) -> Scores:
-    """A rule principle's own reading of its pairs: its check on chosen and on rejected (None: it
-    could not check, e.g. the pair lacks the column it compares with); (None, None) for judged ones."""
-    checks = {p.principle.id: rule_of(p.principle) for p in pairs if p.principle.is_rule}
+def rule_scores(pairs: list[Pair]) -> Scores:
+    """A rule principle's own reading of its pairs: its check (loop/rules.py) on chosen and on rejected
+    (None: it could not check, e.g. the pair lacks the column it compares with); (None, None) for judged
+    ones."""
+    checks = {p.principle.id: resolve_check(p.principle) for p in pairs if p.principle.is_rule}
     return [(checks[p.principle.id](p.chosen, p.row), checks[p.principle.id](p.rejected, p.row))
             if p.principle.id in checks else (None, None) for p in pairs]
 
 
-def check(judge, pairs: list[Pair], rule_of: Callable[[Principle], Callable] | None = None,
-          on_progress: Callable[[int], None] | None = None) -> dict:
-    """Pairwise accuracy overall and per principle; with `rule_of` (loop.training.rules.resolve_check),
-    rule principles are also read by their rule. `on_progress`: as in `judge_scores`."""
-    return summarize(pairs, judge_scores(judge, pairs, on_progress=on_progress),
-                     rule_scores(pairs, rule_of) if rule_of else None)
+def check(judge, pairs: list[Pair], on_progress: Callable[[int], None] | None = None) -> dict:
+    """Pairwise accuracy overall and per principle; rule principles are also read by their rule.
+    `on_progress`: as in `judge_scores`."""
+    return summarize(pairs, judge_scores(judge, pairs, on_progress=on_progress), rule_scores(pairs))
 
 
 def pair_stats(items: Scores) -> dict:

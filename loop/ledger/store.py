@@ -121,7 +121,7 @@ class Ledger:
         return sorted(r["round"] for r in self.index()["rounds"] if r["status"] == "complete")
 
     def best_round(self) -> int | None:
-        """The best complete round: by the gate set where rounds answered it (loop/training/gate.py), never
+        """The best complete round: by the gate set where rounds answered it (loop/measure/gate.py), never
         a rejected round; else the round whose probes pass most often (the mean pass rate over families,
         each family counting once), the earlier round on a tie. None before any round has probes."""
         gated = self.best_accepted()

@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 from loop.dist import is_main, on_main
+from loop.measure.gate import gate_round
+from loop.measure.outside_view import measure_policy
 from loop.training import judge_trust
-from loop.training.gate import gate_round
-from loop.training.measure import measure_policy
 from loop.training.steps import RoundContext, anchor_judging, begin_round, conclude_round
 
 

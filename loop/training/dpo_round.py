@@ -2,7 +2,7 @@
 to each prompt of the round's slice, the frozen round-start model M_t rewards them against every
 principle, the best and the worst answer of each group become a preference pair, and TRL's DPOTrainer
 trains the policy on the pairs: M_{t+1} comes out. This is Self-Rewarding LMs' own recipe, here beside
-GRPO ([train] method) so the two can be run head to head (loop/training/head_to_head.py).
+GRPO ([train] method) so the two can be run head to head (loop/bench/head_to_head.py).
 
 How it departs from Self-Rewarding LMs, and what it shares with the GRPO round (grpo_round.py):
 1. The same prompts (`round_prompts`, dealt by behaviour), sampled as GRPOTrainer samples: [grpo]'s num_generations,
@@ -33,11 +33,11 @@ from loop.config import dpo_args, grpo_args
 from loop.dist import is_main, on_main
 from loop.errors import LoopError
 from loop.generation import cut_at, encode_chats, eos_ids, stop_ids
+from loop.measure import diagnostics, evaluate
+from loop.measure.gate import gate_round, start_round
+from loop.measure.outside_view import measure_policy
 from loop.model import no_telemetry
 from loop.stats import mean
-from loop.training import diagnostics, evaluate
-from loop.training.gate import gate_round, start_round
-from loop.training.measure import measure_policy
 from loop.training.parts import rewarded_parts
 from loop.training.preferences import PairChoice, choose_pair, pair_counts, ranking_values
 from loop.training.progress import step_progress

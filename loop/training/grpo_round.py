@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 from loop.dist import is_main
+from loop.measure import diagnostics, evaluate
+from loop.measure.gate import gate_round, start_round
+from loop.measure.outside_view import measure_policy
 from loop.model import no_telemetry
-from loop.training import diagnostics, evaluate
-from loop.training.gate import gate_round, start_round
-from loop.training.measure import measure_policy
 from loop.training.parts import grpo_parts
 from loop.training.progress import step_progress
 from loop.training.steps import (RoundContext, begin_round, conclude_round, policy_model, policy_start,
@@ -50,7 +50,7 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
         # With several processes, rank 0 alone measures and publishes (loop/dist.py).
         measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
         # The gate: a round worse than the best accepted one on the gate set is recorded as rejected, and
-        # the next round starts from the best accepted adapter instead (loop/training/gate.py).
+        # the next round starts from the best accepted adapter instead (loop/measure/gate.py).
         gate = gate_round(ctx, folder, model, judged=True) if is_main() else None
 
     # 6. Publish: every file in the partial folder, then one rename makes the round complete. What only

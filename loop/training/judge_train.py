@@ -5,7 +5,8 @@ judgments in loop's own judge conversation (loop/judging/prompts.py, exactly wha
 shown in a round): about the chosen answer -> "Yes", about the rejected one -> "No". TRL's
 SFTTrainer fits a LoRA adapter on them, with the loss on the verdict only (prompt-completion
 format), so the adapter learns to judge, not to copy judge prompts. The reliability split, which
-every round reads, stays unseen: `loop judge-train` measures the judge on it before and after.
+every round reads, stays unseen: `train_and_measure` (what `loop judge-train` runs) measures the
+judge on it before and after.
 
 Self-Rewarding LMs train M1 on demonstrations and judgments together; `judgment_examples` returns
 these judgments in TRL's conversational prompt-completion format so a warm start can mix them into
@@ -78,6 +79,53 @@ def train_judge(model, tokenizer, examples: list[dict], config: Config, out_dir:
     trainer.model.save_pretrained(str(out_dir))
     _remove_trainer_leftovers(Path(out_dir) / "trainer")
     return trainer.model, [row for row in trainer.state.log_history if "loss" in row]
+
+
+def train_and_measure(ws, *, model: str | None = None, out: str | Path, epochs: float = 2.0,
+                      learning_rate: float = 2e-4, few_shot: bool = False, before: bool = True) -> dict[str, Any]:
+    """Measure the judge on the reliability split (`before`: False skips it), train it on the train split
+    (`train_judge`, saved to `out`), and measure it again: accuracy before and after, and the consistency
+    of the two judges per principle (Kendall tau of their orders of the same pairs)."""
+    from loop.errors import LoopError
+    from loop.judging.judge import Judge
+    from loop.judging.judge_check import judge_scores, principle_pairs, summarize
+    from loop.model import load_model
+
+    config, constitution = ws.config(), ws.constitution()
+    templates = ws.templates(constitution)
+    examples = judgment_examples(constitution, templates, few_shot=few_shot, guard=config.judge.guard)
+    if not examples:
+        raise LoopError("no judge training pairs; add constitution/pairs/<id>.train.jsonl for a judged principle",
+                        path=ws.constitution_dir / "pairs")
+    pairs = [pair for p in constitution.principles if not p.is_rule for pair in principle_pairs(constitution, p)]
+    base, tokenizer, info = load_model(model or config.model.name, config.model.dtype)
+
+    def measure(m):
+        return judge_scores(Judge(m, tokenizer, constitution, templates, config.judge, few_shot=few_shot,
+                                  model_id=info.name), pairs)
+
+    scores_before = measure(base) if before else None  # the base model: training wraps it in place
+    trained, losses = train_judge(base, tokenizer, examples, config, out, epochs=epochs,
+                                  learning_rate=learning_rate, seed=config.run.seed)
+    scores_after = measure(trained)
+    result = {"adapter": str(out), "train_examples": len(examples), "few_shot": few_shot,
+              "epochs": epochs, "learning_rate": learning_rate, "losses": losses,
+              "after": summarize(pairs, scores_after),
+              "before": summarize(pairs, scores_before) if scores_before else None,
+              "consistency": _consistency(pairs, scores_before, scores_after) if scores_before else None}
+    for key in ("before", "after"):
+        if result[key]:
+            result[key].pop("pairs")
+    return result
+
+
+def _consistency(pairs: list, before: list, after: list) -> dict[str, dict]:
+    """Per principle, the consistency of the judge before and after on the same pairs."""
+    from loop.judging.reliability import consistency
+
+    return {pid: consistency([before[i] for i, q in enumerate(pairs) if q.principle.id == pid],
+                             [after[i] for i, q in enumerate(pairs) if q.principle.id == pid])
+            for pid in dict.fromkeys(q.principle.id for q in pairs)}
 
 
 def _remove_trainer_leftovers(path: Path) -> None:

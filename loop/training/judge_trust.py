@@ -7,8 +7,9 @@ pair it has no valid reading of (the first round: all of them) and a rotating sl
 `[judge] reliability_sample` pairs a principle; the other pairs keep their latest reading. A reading
 stays valid while the principle's file, the judge's templates and its [judge] settings are the same
 (`fingerprint`). What this very judge read before (the same weights, adapter, settings, templates and
-principle: `reading_key`), in this run or another, it reads back from the workspace's content cache
-(loop/cache.py) instead of scoring again; a judge whose adapter changed misses and scores.
+principle: `reading_key`, loop/judging/readings.py), in this run or another, it reads back from the
+workspace's content cache (loop/cache.py) instead of scoring again; a judge whose adapter changed
+misses and scores.
 The slice is also a check that the carried readings still describe the judge: where the judge orders
 the slice's pairs unlike their earlier readings (CREAM consistency below `DRIFT_TAU`, as after a
 warm start), it reads every pair again.
@@ -35,16 +36,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loop.cache import Cache, model_identity, workspace_cache
+from loop.cache import Cache, workspace_cache
 from loop.datafile import atomic_write, atomic_write_json
 from loop.judging.judge_check import judge_scores, principle_pairs
+from loop.judging.readings import count_unscored, judge_sources, reading_key
 from loop.judging.reliability import (DRIFT_TAU, confidence, consistency, correct, effective_weight, figure,
                                       pairs_to_read, weight_note)
 from loop.ledger import read_jsonl
-
-JUDGE_TEMPLATES = ("judge", "critique", "verdict", "lift")  # the templates a judge's score depends on
-# [judge] settings that decide which pairs a round reads and how it weighs them, not what a reading is.
-NOT_READING = ("reliability_weights", "consistency_confidence", "reliability_sample", "anchor_on_training")
 
 
 @dataclass
@@ -80,13 +78,6 @@ def judge_state(model) -> str:
     return digest.hexdigest()[:12]
 
 
-def judge_sources(plan, principle) -> list[str]:
-    """The texts a judge's reading against a principle depends on: the principle's file (question,
-    few-shots, signals) and the judge's templates."""
-    return [plan.constitution.files.get(f"principles/{Path(principle.path).name}", principle.text),
-            *(plan.templates.sources.get(name, "") for name in JUDGE_TEMPLATES)]
-
-
 def fingerprint(plan, principle) -> str:
     """What a judge's reading of a principle's pairs depends on, besides the weights and the pair itself
     (a pair's key is its content, so an edited pair is a new pair): `judge_sources` and the [judge]
@@ -95,27 +86,6 @@ def fingerprint(plan, principle) -> str:
     parts = [*judge_sources(plan, principle),
              repr((settings.mode, settings.few_shot, settings.calibrate, settings.guard, settings.critique_tokens))]
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:12]
-
-
-def reading_key(plan, judge, model, principle, cache: Cache | None = None) -> dict[str, Any]:
-    """Everything that decides a judge's score of an answer against `principle`, but the answer: the
-    judge (its class, its settings but those in NOT_READING), the model as it stands now (inside a
-    view, that view's adapter; loop/cache.py), `judge_sources`. The shared part of the cache key of
-    every judge reading, of labeled pairs here and of held-out answers (loop/training/measure.py)."""
-    settings = getattr(judge, "settings", None) or plan.config.judge
-    return {"judge": {"class": f"{type(judge).__module__}.{type(judge).__qualname__}",
-                      "settings": {k: v for k, v in asdict(settings).items() if k not in NOT_READING},
-                      **{name: getattr(judge, name, None) for name in ("system", "min_mass", "prefix_cache")}},
-            "model": model_identity(model, getattr(judge, "tokenizer", None), cache),
-            "principle": principle.id, "sources": judge_sources(plan, principle)}
-
-
-def count_unscored(judge, scores) -> None:
-    """Count the None scores among readings read back from the cache as the judge counts its own (a
-    round's `unscored`), so a round counts alike with the cache and without. A wrapper that forwards
-    the count (a benchmark's timed judge) is left alone: setting it there would hide the judge's own."""
-    if "unscored" in getattr(judge, "__dict__", {}):
-        judge.unscored += sum(score is None for score in scores)
 
 
 def latest_readings(ledger, before: int) -> tuple[dict[str, dict], dict[str, Any]]:

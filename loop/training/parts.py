@@ -37,7 +37,7 @@ class Rewards:
 
     funcs: list
     weights: list[float]
-    recorder: Any  # loop.ledger.recorder.CritiqueRecorder
+    recorder: Any  # loop.training.recorder.CritiqueRecorder
     combined: Any = None  # loop.training.rules_first.RulesFirstReward, or None: TRL sums `funcs`
 
     def for_trl(self) -> tuple[list, list[float]]:
@@ -80,7 +80,7 @@ def assess_trust(ctx: RoundContext, folder: Path, judging: Judging):
 def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, weights: dict[str, float]) -> Rewards:
     """3. One reward function per principle (loop/training/rewards.py) at the given weights, reporting to
     the round's critiques.jsonl. The anchor judges training answers only with [judge] anchor_on_training."""
-    from loop.ledger.recorder import CritiqueRecorder
+    from loop.training.recorder import CritiqueRecorder
     from loop.training.rewards import build_rewards
 
     recorder = CritiqueRecorder(folder / "critiques.jsonl", ctx.number, weights,

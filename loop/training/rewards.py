@@ -8,7 +8,7 @@ the judge. `None` means "could not score" (a rule with no answer to compare agai
 could not read a verdict): TRL leaves it out of the group statistics. It is never turned into 0.
 
 The rule checks themselves are in rules.py. Each reward tells the round's recorder
-(loop/ledger/recorder.py) what it saw and said, as plain text: the user's question and the answer.
+(loop/training/recorder.py) what it saw and said, as plain text: the user's question and the answer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from typing import Any, Callable, ContextManager
 
 from loop.constitution import Constitution, Principle
-from loop.training.rules import resolve_check
+from loop.rules import resolve_check
 
 
 # ---- what TRL hands a reward function ---------------------------------------------------------

@@ -19,7 +19,7 @@ How this departs from textbook GRPO and from Self-Rewarding LMs, and why:
    this, so no second model is ever loaded.
 5. The KL reference is M_t, the round start, not M_0: each round is a small step from where it began
    (as in iterative DPO). Drift from M_0 is watched instead: by the anchor judge on held-out prompts,
-   and by the log-ratio of the policy's greedy answers against the base (loop/training/measure.py).
+   and by the log-ratio of the policy's greedy answers against the base (loop/measure/outside_view.py).
 6. Every round ends with an outside view scored by what it did not train on: held-out prompts judged
    by both judges (a growing gap is the self-hacking signal: scores rise, real quality stalls).
 7. Round 0 is a real round without training: the starting model measured the same way, so every
@@ -65,7 +65,7 @@ class RunPlan:
     pool: list[dict[str, Any]]
     ledger: Ledger
     probes: ProbeSet
-    gate: ProbeSet | None = None  # the gate set (loop/training/gate.py); None: rounds are not gated
+    gate: ProbeSet | None = None  # the gate set (loop/measure/gate.py); None: rounds are not gated
 
 
 def plan_run(ws: Workspace, overrides: dict[str, dict[str, Any]], run_name: str | None = None) -> RunPlan:

@@ -148,10 +148,10 @@ def prompt_dataset(ctx: RoundContext, indices: list[int]):
 
 def policy_model(ctx: RoundContext):
     """One copy of the base weights (M_0); the policy adapter starts where the best accepted round ended
-    (M_t = base + adapter; loop/training/gate.py), or fresh (B = 0, so M_1 == M_0) from round 0."""
+    (M_t = base + adapter; loop/measure/gate.py), or fresh (B = 0, so M_1 == M_0) from round 0."""
     from peft import PeftModel
 
-    from loop.training.gate import start_round
+    from loop.measure.gate import start_round
 
     start = start_round(ctx)
     if start > 0:
@@ -163,7 +163,7 @@ def policy_model(ctx: RoundContext):
 def policy_start(ctx: RoundContext) -> str:
     """Where round r's policy starts, in round.json's words: the best accepted round's adapter (the
     round before, unless the gate rejected it), or the base model."""
-    from loop.training.gate import start_round
+    from loop.measure.gate import start_round
 
     start = start_round(ctx)
     return f"round {start} adapter" if start > 0 else "base model"
@@ -189,18 +189,18 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
                    started: float, judge, adapter_model=None, reliability: dict[str, dict] | None = None, *,
                    extra: RoundExtra | None = None, gate: dict[str, Any] | None = None,
                    **movement: Any) -> dict[str, Any]:
-    """Write what the round measured (loop/training/measure.py: eval.jsonl, probes.jsonl), its summary
-    and warnings (loop/training/diagnostics.py), then publish it. `movement` adds what only training
+    """Write what the round measured (loop/measure/outside_view.py: eval.jsonl, probes.jsonl), its summary
+    and warnings (loop/measure/diagnostics.py), then publish it. `movement` adds what only training
     saw (reward spread, guard cuts, cut completions) to the outside view's movement; `extra` what only
     this kind of round has (a DPO round's pair counts). `reliability`: how well the round's judge read
     each principle's labeled pairs (loop/training/judge_trust.py), kept in metrics.json too, where
     `loop log` and the exported model card read it. `gate`: the round's gate decision
-    (loop/training/gate.py), kept in its summary, where the next round and `loop export --best` read it."""
+    (loop/measure/gate.py), kept in its summary, where the next round and `loop export --best` read it."""
     import time
 
-    from loop.training.gate import comparison_warnings
-    from loop.training import diagnostics, evaluate
-    from loop.training.probes import RECORDS_FILE
+    from loop.measure.gate import comparison_warnings
+    from loop.measure import diagnostics, evaluate
+    from loop.measure.probes import RECORDS_FILE
 
     # Every process judged its own share of the samples: their unscored answers are summed. Then rank 0
     # alone writes (`measured` is None on the others); run_rounds hands its summary to every process.
@@ -226,13 +226,13 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
 
 def sampling_check(ctx: RoundContext, indices: list[int], records: list[dict[str, Any]]) -> RoundExtra:
     """What a self-rewarding round's samples passed, per behaviour, next to what its start policy's greedy
-    probe answers passed (loop/training/diagnostics.py), with a warning where the two disagree."""
-    from loop.training import diagnostics
+    probe answers passed (loop/measure/diagnostics.py), with a warning where the two disagree."""
+    from loop.measure import diagnostics
     from loop.quotas import behaviour
 
     pool = ctx.plan.pool
     labels = {pool[i]["prompt"]: behaviour(pool[i]) for i in indices if behaviour(pool[i])}
-    from loop.training.gate import start_round
+    from loop.measure.gate import start_round
 
     start = start_round(ctx)
     greedy = (ctx.ledger.metrics(start).get("probes") or {}) if is_main() and start in ctx.ledger.complete_rounds() \

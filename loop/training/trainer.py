@@ -1,6 +1,6 @@
 """TRL's GRPOTrainer, given the two things a self-rewarding round adds, at construction:
 
-- the round's critique recorder (loop/ledger/recorder.py), which is handed each generation batch's
+- the round's critique recorder (loop/training/recorder.py), which is handed each generation batch's
   advantages as TRL computed them, so every critique record carries the advantage its answer trained
   with (TRL exposes them to no callback);
 - the KL reference: TRL copies the round-start policy into a frozen "ref" adapter; with `kl_reference`

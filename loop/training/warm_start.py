@@ -30,12 +30,12 @@ from loop.demonstrations import read_demonstrations
 from loop.dist import is_main, on_main
 from loop.errors import LoopError
 from loop.generation import greedy_answers
+from loop.measure.gate import gate_round
+from loop.measure.outside_view import measure_policy
 from loop.model import no_telemetry
+from loop.rules import resolve_check
 from loop.templates import policy_messages
-from loop.training.gate import gate_round
-from loop.training.measure import measure_policy
 from loop.training.progress import step_progress
-from loop.training.rules import resolve_check
 from loop.training.steps import (RoundContext, anchor_judging, begin_round, conclude_round, fresh_adapter,
                                  write_jsonl)
 

@@ -17,12 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from loop.ledger import Ledger
+from loop.ledger.queries import check_principle
 from loop.stats import is_number, mean
 from loop.views.charts import answer_text, delta, fmt, score_bar
 from loop.views.json_out import write_json
 from loop.views.paging import paged
 from loop.views.reliability_view import anchor_line
-from loop.views.run_ledger import check_principle
 
 TIE = 0.01  # score differences smaller than this count as ties (judge noise at 135M is larger)
 

@@ -29,6 +29,8 @@ from rich.text import Text
 
 from loop.errors import LoopError
 from loop.ledger import Ledger
+from loop.ledger.queries import (anchor_on_training, check_principle, is_running, judge_is_anchor, latest_round,
+                                 principle_ids, round_status)
 from loop.stats import is_number
 from loop.views.charts import MISSING, answer_text, fmt, score_bar
 from loop.views.critique_records import (Completion, LogFilter, Record, disagreement, group_ranks, group_records,
@@ -36,8 +38,6 @@ from loop.views.critique_records import (Completion, LogFilter, Record, disagree
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
 from loop.views.reliability_view import reward_ceiling
-from loop.views.run_ledger import (anchor_on_training, check_principle, is_running, judge_is_anchor, latest_round,
-                                   principle_ids, round_status)
 
 DEFAULT_DISAGREE = 0.3  # |judge - anchor| from which the anchor score is highlighted
 

@@ -15,11 +15,11 @@ from rich.text import Text
 
 from loop.errors import LoopError
 from loop.ledger import Ledger
+from loop.ledger.queries import rounds_on_disk
 from loop.stats import is_number
 from loop.views.charts import MISSING, answer_text, delta, fmt, score_bar
 from loop.views.json_out import write_json_lines
 from loop.views.paging import paged
-from loop.views.run_ledger import rounds_on_disk
 
 Pair = dict
 

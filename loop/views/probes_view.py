@@ -1,6 +1,6 @@
 """`loop probes`: each family's pass rate with its 95 % interval, the paired change from round 0, and
 how fluent the answers were; `loop probes --compare A B`: two rounds' recorded answers side by side, per
-family, with the paired change. Plain values in (loop/training/probes.py computes them), a table out."""
+family, with the paired change. Plain values in (loop/measure/probes.py computes them), a table out."""
 
 from __future__ import annotations
 

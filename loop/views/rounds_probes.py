@@ -54,7 +54,7 @@ def probes_table(rows: list[dict]) -> Table | None:
 
 
 def movement_table(rows: list[dict]) -> Table | None:
-    """Per round: how far it moved the policy and what training saw (see loop/training/diagnostics.py)."""
+    """Per round: how far it moved the policy and what training saw (see loop/measure/diagnostics.py)."""
     done = [r for r in rows if r["status"] == "complete" and r.get("movement")]
     if not done:
         return None
