@@ -359,7 +359,7 @@ SAMPLED_FAMILY = {"refuse": "harmful", "comply": "benign", "answer": "arithmetic
 
 
 def gate_records(n: int) -> list[dict]:
-    """Round n's gate answers, in the probe record format (loop/training/probes.py)."""
+    """Round n's gate answers, in the probe record format (loop/measure/probes.py)."""
     return [{"family": family, "prompt": f"gate {family} prompt {i}", "expect": "x", "answer": "...",
              "pass": i < passed, "cut": False} for family, passed in GATE_PASSES[n].items() for i in range(GATE_N)]
 
@@ -378,9 +378,9 @@ def _sampling(n: int) -> dict:
 
 def add_gate_and_sampling(ledger: Ledger) -> None:
     """Make the fixture ledger one written after rounds had to earn their place: gate.jsonl in rounds 1-3,
-    summary["gate"] (decided as loop/training/gate.py decides) in round.json and index.json, metrics.json
+    summary["gate"] (decided as loop/measure/gate.py decides) in round.json and index.json, metrics.json
     "sampling" in rounds 2 and 3, and the running round 4 starting from round 2's adapter."""
-    from loop.training.gate import GATE_FILE, decide, mean_rate
+    from loop.measure.gate import GATE_FILE, decide, mean_rate
 
     index = ledger.index()
     for n in GATE_PASSES:

@@ -74,12 +74,12 @@ def probes(args) -> int:
 def compare(args) -> int:
     """`loop probes --compare A B`: two rounds' recorded answers, paired per family."""
     from loop.errors import LoopError
-    from loop.training.gate import mean_rate
-    from loop.training.probes import probe_changes, probe_stats
+    from loop.measure.gate import mean_rate
+    from loop.measure.probes import probe_changes, probe_stats
     from loop.views.console import make_console
     from loop.views.json_out import write_json
     from loop.views.probes_view import render_comparison
-    from loop.views.run_ledger import open_run, require_run
+    from loop.ledger.queries import open_run, require_run
 
     if args.compare is None:
         raise LoopError("--gate reads recorded gate answers: give --compare A B as well")
@@ -103,8 +103,8 @@ def recorded(ledger, n: int, gate: bool) -> list[dict]:
     """Complete round n's recorded probe answers (gate.jsonl with `gate`), or one line saying what is missing."""
     from loop.errors import LoopError
     from loop.ledger import read_jsonl
-    from loop.training.gate import GATE_FILE
-    from loop.training.probes import RECORDS_FILE
+    from loop.measure.gate import GATE_FILE
+    from loop.measure.probes import RECORDS_FILE
 
     path = ledger.require_complete_round(n) / (GATE_FILE if gate else RECORDS_FILE)
     records = [r for r in read_jsonl(path) if isinstance(r, dict) and {"family", "prompt", "pass"} <= r.keys()]

@@ -2,7 +2,7 @@
 what the policy says.
 
   - the gate cell of the rounds table: each round's mean pass rate on the gate set, marked accepted or
-    rejected when the gate compared it with the best accepted round before it (loop/training/gate.py);
+    rejected when the gate compared it with the best accepted round before it (loop/measure/gate.py);
   - a line under the table per rejected round: the families that rejected it and where the next round
     started;
   - "samples vs greedy", per self-rewarding round and behaviour: the rule pass rate of the samples the
