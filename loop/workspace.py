@@ -182,7 +182,7 @@ class Workspace:
     def _settings(self, config: Config, constitution: Constitution | None, problems: Problems) -> None:
         """Settings checked against the rest of the workspace (the constitution when it loaded whole), and
         TRL's own checks of its tables."""
-        from loop.config import dpo_args, grpo_args, sft_args
+        from loop.trl_tables import dpo_args, grpo_args, sft_args
 
         with problems.gather():
             if constitution and config.train.warm_start and config.train.judgment_epochs and \

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from loop.config import (DEFAULT_DPO, DEFAULT_GRPO, SECTIONS, Config, RunSection, build_config, dpo_args, grpo_fields,
-                         load_config, render_default_config, trl_fields)
+from loop.config import SECTIONS, Config, RunSection, build_config, load_config, render_default_config
+from loop.trl_tables import DEFAULT_DPO, DEFAULT_GRPO, dpo_args, grpo_fields, trl_fields
 from loop.datafile import tomllib
 from loop.errors import LoopError, LoopErrors, Problems
 from loop.fieldtypes import expected_type

@@ -144,7 +144,8 @@ def test_answers_nothing_could_score_are_in_no_pair(workspace, tiny_model_dir):
 
 
 def test_the_reward_functions_get_trls_arguments_and_the_pools_columns(tiny, tmp_path):
-    from loop.config import Config, grpo_args
+    from loop.config import Config
+    from loop.trl_tables import grpo_args
     from loop.training.dpo_round import sample_and_reward
     from loop.training.progress import Silent
 

@@ -88,7 +88,8 @@ def grpo_advantages(tiny_model_dir, tmp_path, aggregation):
     from peft import LoraConfig, get_peft_model
     from trl import GRPOTrainer
 
-    from loop.config import Config, grpo_args
+    from loop.config import Config
+    from loop.trl_tables import grpo_args
     from loop.model import load_model
 
     seen: list[list] = []

@@ -30,7 +30,8 @@ def grpo_step(tiny_model_dir, tmp_path, reward_funcs, weights, aggregation=None)
     from peft import LoraConfig, get_peft_model
     from trl import GRPOTrainer
 
-    from loop.config import Config, grpo_args
+    from loop.config import Config
+    from loop.trl_tables import grpo_args
     from loop.model import load_model
 
     config = Config()

@@ -101,7 +101,7 @@ def plain_trainer(ctx, policy, dataset, folder: Path, callbacks: list):
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
-    from loop.config import grpo_args
+    from loop.trl_tables import grpo_args
 
     args = grpo_args(ctx.config, folder / "trainer", seed=ctx.config.run.seed + 1, path=ctx.toml)
     trainer = GRPOTrainer(model=policy, reward_funcs=[ConstantReward()], args=args, train_dataset=dataset,

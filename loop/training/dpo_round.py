@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from loop.config import dpo_args, grpo_args
+from loop.trl_tables import dpo_args, grpo_args
 from loop.dist import is_main, on_main
 from loop.errors import LoopError
 from loop.generation import cut_at, encode_chats, eos_ids, stop_ids

@@ -116,7 +116,7 @@ def kl_reference(ctx: RoundContext) -> Path | str | None:
 def grpo_parts(ctx: RoundContext, folder: Path, model, dataset, *, trust=None,
                callbacks: list | None = None) -> RoundParts:
     """4. Every part of a GRPO round, the trainer last, built whole."""
-    from loop.config import grpo_args
+    from loop.trl_tables import grpo_args
     from loop.errors import LoopError
     from loop.training.trainer import SelfRewardingGRPOTrainer
     from transformers import PrinterCallback

@@ -42,7 +42,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from loop.config import TRL_TABLES, Config, refuse_loop_decided
+from loop.config import Config
+from loop.trl_tables import TRL_TABLES, refuse_loop_decided
 from loop.constitution import Constitution
 from loop.datafile import atomic_write, atomic_write_json
 from loop.dist import use_cpu_without_gpu

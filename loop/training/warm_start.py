@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from loop import criteria
-from loop.config import sft_args
+from loop.trl_tables import sft_args
 from loop.demonstrations import read_demonstrations
 from loop.dist import is_main, on_main
 from loop.errors import LoopError
