@@ -27,10 +27,7 @@ def probes(args) -> int:
     """
     if args.compare is not None or args.gate:
         return compare(args)  # reads the ledger only: no model loads
-    from loop.ledger import read_jsonl
-    from loop.model import load_model
-    from loop.templates import policy_messages
-    from loop.measure.probes import RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats
+    from loop.measure.probes import answer_probes, probe_changes, probe_fluency, probe_stats
     from loop.views.console import make_console
     from loop.views.json_out import write_json
     from loop.views.probes_view import answering, render_probes
@@ -39,25 +36,7 @@ def probes(args) -> int:
     ws = open_workspace(args.workspace)
     config = ws.config()
     probe_set = ws.probes(config)  # a bad probe file fails here, before any model loads
-    seed, baseline = config.run.seed, []
-    if args.round is not None:
-        from loop.ledger.policy import load_round_policy
-        from loop.ledger.queries import open_run, require_run
-
-        ledger = require_run(open_run(args.workspace, args.run))
-        policy = load_round_policy(ledger, args.round, config.model.dtype, config.model.name)
-        model, tokenizer, conversation = policy.model, policy.tokenizer, policy.conversation
-        seed = policy.config.get("run", {}).get("seed", seed)  # the subset the run's rounds answered
-        if args.round != 0 and 0 in ledger.complete_rounds():
-            baseline = read_jsonl(ledger.round_dir(0) / RECORDS_FILE)
-        title = f"probes · run {ledger.run}, round {args.round}"
-    else:
-        name = args.model or config.model.name
-        constitution = ws.constitution()
-        templates = ws.templates(constitution)
-        model, tokenizer, _ = load_model(name, config.model.dtype)
-        conversation = lambda prompt: policy_messages(templates, constitution, prompt)  # noqa: E731
-        title = f"probes · {name}"
+    model, tokenizer, conversation, seed, baseline, title = answerer(args, ws, config)
     chosen = probe_set.subset(0 if args.all else config.probes.per_round, seed)
     with answering(None if args.json else make_console(stderr=True), len(chosen)) as advance:
         records = answer_probes(model, tokenizer, chosen, conversation, config.probes.max_new_tokens, on_batch=advance)
@@ -69,6 +48,33 @@ def probes(args) -> int:
     render_probes(make_console(), stats, changes, fluency, f"{title} · {len(chosen)} probes",
                   baseline="round 0", max_new_tokens=config.probes.max_new_tokens)
     return 0
+
+
+def answerer(args, ws, config):
+    """(model, tokenizer, conversation, seed, baseline records, title) of whoever answers the probes:
+    round N's policy of the run, a named model, or the workspace's model."""
+    from loop.ledger import read_jsonl
+    from loop.measure.probes import RECORDS_FILE
+    from loop.model import load_model
+    from loop.templates import policy_messages
+
+    if args.round is not None:
+        from loop.ledger.policy import load_round_policy
+        from loop.ledger.queries import open_run, require_run
+
+        ledger = require_run(open_run(args.workspace, args.run))
+        policy = load_round_policy(ledger, args.round, config.model.dtype, config.model.name)
+        seed = policy.config.get("run", {}).get("seed", config.run.seed)  # the subset the run's rounds answered
+        baseline = read_jsonl(ledger.round_dir(0) / RECORDS_FILE) if args.round != 0 and \
+            0 in ledger.complete_rounds() else []
+        return (policy.model, policy.tokenizer, policy.conversation, seed, baseline,
+                f"probes · run {ledger.run}, round {args.round}")
+    name = args.model or config.model.name
+    constitution = ws.constitution()
+    templates = ws.templates(constitution)
+    model, tokenizer, _ = load_model(name, config.model.dtype)
+    conversation = lambda prompt: policy_messages(templates, constitution, prompt)  # noqa: E731
+    return model, tokenizer, conversation, config.run.seed, [], f"probes · {name}"
 
 
 def compare(args) -> int:

@@ -50,7 +50,7 @@ from loop.training.steps import (RoundContext, RoundExtra, begin_round, conclude
 def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     """One self-rewarding round by DPO; each numbered step is a function below, in the same order."""
     started = time.time()
-    config, constitution, r, progress = ctx.config, ctx.constitution, ctx.number, ctx.progress
+    config, r, progress = ctx.config, ctx.number, ctx.progress
     no_telemetry()
     # 1. A clean folder for the round, and a record of exactly what it uses.
     slice_indices = round_prompts(ctx)
@@ -68,23 +68,11 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     # 5. The judge (a frozen copy of the round start M_t), how far it is trusted, and the rewards, built
     #    together as a GRPO round builds them (loop/training/parts.py); the trainer needs the pairs first.
     parts = rewarded_parts(ctx, folder, model)
-    judging, trust, recorder = parts.judging, parts.trust, parts.rewards.recorder
-    reward_funcs, weights = parts.rewards.funcs, parts.rewards.weights
-    rank = group_ranking(parts.rewards, aggregation)
+    judging, trust, recorder, weights = parts.judging, parts.trust, parts.rewards.recorder, parts.rewards.weights
 
     with progress:
         # 6. Sample each prompt's group, reward it, and keep its best and worst answer as a pair.
-        judged = [p for p in constitution.principles if not p.is_rule]
-        progress.add("sample", total=len(dataset))
-        progress.add("judge", total=max(1, len(dataset) * len(judged)))
-        #    With several processes, rank 0 alone samples and rewards; every process trains on its groups.
-        groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, reward_funcs, recorder, rank,
-                                                    aggregation == "rules_first")
-                                  for row in dataset])
-        values = [g["values"] for g in groups]
-        choices = [choose_pair(v, config.train.dpo_margin) for v in values]
-        ids = [p.id for p in constitution.principles]  # the reward functions' order
-        pairs = [preference(r, g, c, v, ids, weights) for g, c, v in zip(groups, choices, values) if c.skipped is None]
+        groups, choices, pairs = sample_pairs(ctx, model, dataset, parts, sampling, aggregation)
         if is_main():
             write_jsonl(folder / "preferences.jsonl", pairs)
         # 7. Train on the pairs, the reference being M_t; then the outside view, as every round ends.
@@ -106,15 +94,33 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
                        metrics={"preferences": counts, **sampled.metrics},
                        warnings=pair_warnings(r, counts) + sampled.warnings)
     result = conclude_round(ctx, folder, "dpo", measured, train_log, started, judging.judge, adapter_model=model,
-                            reliability=trust.reliability, extra=extra, gate=gate, no_spread=diagnostics.no_spread(critiques),
-                            guard_cut=diagnostics.guard_cut_share(critiques), clipped=clipped_share(groups))
+                            reliability=trust.reliability, extra=extra, gate=gate,
+                            no_spread=diagnostics.no_spread(critiques), guard_cut=diagnostics.guard_cut_share(critiques), clipped=clipped_share(groups))
     model.unload()  # the base weights go on to the next round without this round's LoRA layers
     del trainer
     return result
 
 
 # -------------------------------------------------------------------------------------------------
-# 6. One prompt's group: N answers sampled as GRPOTrainer samples them, rewarded as it rewards them.
+# 6. Every prompt's group, sampled and rewarded, and its pair where its best and worst answers differ.
+def sample_pairs(ctx: RoundContext, model, dataset, parts, sampling, aggregation: str):
+    """(groups, pair choices, pairs as preferences.jsonl keeps them). With several processes, rank 0
+    alone samples and rewards; every process trains on the pairs it made."""
+    constitution, progress = ctx.constitution, ctx.progress
+    judged = [p for p in constitution.principles if not p.is_rule]
+    progress.add("sample", total=len(dataset))
+    progress.add("judge", total=max(1, len(dataset) * len(judged)))
+    rank = group_ranking(parts.rewards, aggregation)
+    groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, parts.rewards.funcs, parts.rewards.recorder,
+                                                rank, aggregation == "rules_first") for row in dataset])
+    choices = [choose_pair(g["values"], ctx.config.train.dpo_margin) for g in groups]
+    ids = [p.id for p in constitution.principles]  # the reward functions' order
+    pairs = [preference(ctx.number, g, c, g["values"], ids, parts.rewards.weights)
+             for g, c in zip(groups, choices) if c.skipped is None]
+    return groups, choices, pairs
+
+
+# One prompt's group: N answers sampled as GRPOTrainer samples them, rewarded as it rewards them.
 def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, reward_funcs: list,
                       recorder, rank, record_values: bool = False) -> dict[str, Any]:
     ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling)
