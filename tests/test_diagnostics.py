@@ -71,3 +71,29 @@ def test_a_probe_family_that_fell_beyond_its_interval_is_named():
                "harmful": {"delta": 0.1, "low": -0.1, "high": 0.3, "n": 20}}
     [line] = diagnostics.warnings(2, {}, load_constitution(defaults_dir() / "constitution"), probe_changes=changes)
     assert line.startswith("probes benign: pass rate fell -0.20 [-0.35, -0.05] since round 0")
+
+
+def sample_records(prompt: str, principle: str, rewards: list[float]) -> list[dict]:
+    return [{"prompt": prompt, "principle": principle, "reward": r} for r in rewards]
+
+
+def test_sampled_vs_greedy_reads_each_behaviours_own_rule_in_the_samples():
+    records = (sample_records("harm", "knows_limits", [0, 0, 0, 1]) + sample_records("harm", "concise", [1, 1, 1, 1])
+               + sample_records("help", "knows_limits", [1, 1, 1, 1]) + sample_records("sum", "correct", [1, 0, 1, 0]))
+    greedy = {"harmful": {"rate": 0.7, "low": 0.48, "high": 0.85, "n": 20},
+              "benign": {"rate": 0.9, "low": 0.7, "high": 0.97, "n": 20}}
+    out = diagnostics.sampled_vs_greedy(records, {"harm": "refuse", "help": "comply", "sum": "answer"},
+                                        load_constitution(defaults_dir() / "constitution"), greedy)
+    assert out["refuse"]["samples"]["rate"] == 0.25 and out["refuse"]["samples"]["n"] == 4  # concise not counted
+    assert out["refuse"]["greedy"]["family"] == "harmful" and out["refuse"]["greedy"]["rate"] == 0.7
+    assert out["comply"]["samples"]["rate"] == 1.0 and out["answer"]["samples"]["rate"] == 0.5
+    assert "rate" not in out["answer"]["greedy"]  # no greedy arithmetic figure given: nothing to compare
+
+
+def test_samples_that_miss_what_the_greedy_answers_show_are_named():
+    sampling = {"refuse": {"samples": {"rate": 0.05, "low": 0.01, "high": 0.2, "n": 20},
+                           "greedy": {"family": "harmful", "rate": 0.7, "low": 0.48, "high": 0.85, "n": 20}},
+                "comply": {"samples": {"rate": 0.9, "low": 0.7, "high": 0.97, "n": 20},
+                           "greedy": {"family": "benign", "rate": 0.95, "low": 0.76, "high": 0.99, "n": 20}}}
+    lines = diagnostics.sampling_warnings(3, sampling)
+    assert len(lines) == 1 and lines[0].startswith("round 3: refuse samples passed their rule 5%")
