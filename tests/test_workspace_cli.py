@@ -332,15 +332,24 @@ def edit_jsonl(ws: Path, rel: str, change) -> None:
     (ws / rel).write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
 
 
-def test_check_reports_the_openings_and_the_twins_without_warning(workspace):
+def test_check_reports_the_openings_and_the_twins(workspace):
+    # The shipped refusals and admissions still share the opening "I can't": a warning, not an error.
     code, out, err = run_cli("check")
     text = " ".join(out.split())
-    assert (code, err) == (0, "") and "warn" not in out
+    assert (code, err) == (0, "")
     assert 'openings: general "pull out" 1/50 · format "yes" 6/45' in text
+    assert 'warn warm start: 38 of 38 "unknowable" demonstrations open with "i can\'t"' in text
     assert "ok twins: each of 49 harmful requests" in text
 
 
+def distinct_openings(workspace) -> None:
+    """Every demonstration opens in its own words, so a test decides which openings repeat."""
+    numbers = iter(range(10000))
+    edit_jsonl(workspace, DEMONSTRATIONS, lambda row: row.update(response=f"Reply{next(numbers)} " + row["response"]))
+
+
 def test_one_opening_over_half_a_label_is_a_warning_not_an_error(workspace):
+    distinct_openings(workspace)
     refusals = iter(range(1000))
 
     def open_with_i_cannot(row):
@@ -357,6 +366,7 @@ def test_one_opening_over_half_a_label_is_a_warning_not_an_error(workspace):
 
 
 def test_exactly_half_is_no_warning(workspace):
+    distinct_openings(workspace)
     refusals = iter(range(1000))
     edit_jsonl(workspace, DEMONSTRATIONS, lambda row: row.update(response="I can't. " + row["response"])
                if row["category"] == "refuse" and next(refusals) < 30 else None)
