@@ -94,3 +94,15 @@ def test_round_json_says_whether_the_judge_is_the_anchor(workspace, tiny_model_d
     # Round 0 judges with the base; round 1 without a warm start starts from the base too (B = 0);
     # round 2 starts from round 1's adapter, so its judge is not the anchor.
     assert [i["judge_is_anchor"] for i in info] == [True, True, False]
+
+
+def test_rules_first_advantages_are_the_combined_reward_centered_in_its_group(parts_of_round_one):
+    # Not z-scored: a judged tie-break stays as small as rules first made it (loop/training/rules_first.py).
+    _, parts = parts_of_round_one
+    parts.trainer.train()
+    groups: dict = {}
+    for r in parts.rewards.recorder.records:
+        groups.setdefault((r["step"], r["group"]), {})[r["sample"]] = (r["total_reward"], r["advantage"])
+    for answers in groups.values():
+        mean = sum(total for total, _ in answers.values()) / len(answers)
+        assert all(abs(adv - (total - mean)) < 1e-4 for total, adv in answers.values())

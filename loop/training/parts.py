@@ -124,8 +124,10 @@ def grpo_parts(ctx: RoundContext, folder: Path, model, dataset, *, trust=None,
     parts = rewarded_parts(ctx, folder, model, trust)
     funcs, weights = parts.rewards.for_trl()
     # Rules first: the combined reward is already on the scale the order needs, so TRL only centers it
-    # within each group (scaling by the group's spread would blow a judged tie-break up to full size).
-    decided = {"scale_rewards": "none"} if parts.rewards.combined is not None else {}
+    # within each group (scaling by the group's spread would blow a judged tie-break up to full size, and
+    # normalize_then_sum z-scores each function whatever scale_rewards says).
+    decided = {"scale_rewards": "none", "multi_objective_aggregation": "sum_then_normalize"} \
+        if parts.rewards.combined is not None else {}
     args = grpo_args(ctx.config, folder / "trainer", seed=ctx.config.run.seed + ctx.number, path=ctx.toml,
                      reward_weights=weights, **decided)
     try:
