@@ -17,7 +17,8 @@ ROUND = {"target": "round", "machine": MACHINE, "model": "embedded",
          "settings": {"prompts_per_round": 6, "heldout_size": 8, "num_generations": 4, "max_completion_length": 48,
                       "judge_mode": "score"},
          "round_seconds": 412.3, "first_model_load_seconds": 1.2, "train_steps": 6, "seconds_per_step": 41.5,
-         "judge_seconds": 250.1, "judge_share_of_round": 0.607, "judge_calls": 42, "peak_rss_mb": 2300, "reward": 0.4}
+         "judge_seconds": 250.1, "judge_share_of_round": 0.607, "judge_calls": 42, "peak_rss_mb": 2300, "reward": 0.4,
+         "phases": {"generation": 120.0, "rewards": 150.5, "training": 40.0, "probes": 30.2, "other": 2.0}}
 JUDGE = {"target": "judge", "model": "embedded", "principle": "harmless", "batch_size": 16, "machine": MACHINE,
          "results": [{"mode": "score", "prefix_cache": True, "pairs": 32, "seconds": 26.8, "pairs_per_second": 1.19}]}
 
@@ -35,6 +36,10 @@ def test_round_result_is_printed_as_a_table(stubbed, monkeypatch):
     assert "6 prompts × 4 completions × 48 tokens" in out
     assert "412.3 s" in out and "6 (41.5 s each)" in out and "61% of the round" in out and "2.2 GB" in out
     assert "x86_64 · 2 CPUs · torch 2.13.0+cpu" in out
+    # Where the time went, largest first, each with its share of the round.
+    lines = [line for line in out.splitlines() if line.startswith("│   ")]
+    assert [line.split()[1] for line in lines] == ["rewards", "generation", "training", "probes", "other"]
+    assert "150.5 s (37%)" in lines[0]
 
 
 @pytest.mark.parametrize("target, result", [("round", ROUND), ("judge", JUDGE)])

@@ -160,6 +160,17 @@ def test_metrics_and_the_run_index_record_the_round(one_round):
     assert index["rounds"][0]["status"] == "complete" and "anchor_gap" in index["rounds"][0]["summary"]
 
 
+def test_metrics_say_where_the_round_time_went(one_round):
+    metrics = json.loads((round_one(one_round) / "metrics.json").read_text())
+    phases = metrics["phases"]
+    assert {"generation", "rewards", "training", "held-out", "probes", "reliability", "other"} <= set(phases)
+    assert all(seconds >= 0 for seconds in phases.values())
+    # The phases and what no phase counted add up to the round's own time (each rounded to 0.1 s).
+    assert sum(phases.values()) == pytest.approx(metrics["summary"]["seconds"], abs=0.1 * len(phases) + 0.05)
+    round_zero = json.loads((one_round[0] / "runs" / "main" / "round-000" / "metrics.json").read_text())
+    assert "generation" not in round_zero["phases"] and "probes" in round_zero["phases"]
+
+
 def test_critique_log_loads_with_datasets(workspace, tiny_model_dir):
     from datasets import load_dataset
 

@@ -69,5 +69,7 @@ def bench_round(model: str = "embedded", overrides: dict[str, dict[str, Any]] | 
         "judge_share_of_round": round(train_judge_seconds / round_seconds, 3),
         "judge_calls": judge.calls,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # Where the round's seconds went (loop/phases.py), as the round recorded them in metrics.json.
+        "phases": metrics.get("phases", {}),
         "reward": summary.get("reward"),
     }

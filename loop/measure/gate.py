@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loop.datafile import atomic_write
+from loop.phases import timed
 from loop.stats import paired_change
 
 GATE_FILE = "gate.jsonl"  # a round's gate answers, in its folder
@@ -71,6 +72,7 @@ def decide(records: list[dict[str, Any]], best: list[dict[str, Any]], margin: fl
             "why": ("worse than the best accepted round on " + ", ".join(why)) if why else ""}
 
 
+@timed("gate")
 def gate_round(ctx, folder: Path, model, judged: bool) -> dict[str, Any] | None:
     """Answer the gate, keep the answers in the round's folder, and (for a self-rewarding round, `judged`)
     decide against the best accepted round. None when the workspace has no gate set."""

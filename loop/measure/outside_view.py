@@ -29,6 +29,7 @@ from loop.ledger import read_jsonl
 from loop.measure import diagnostics, evaluate
 from loop.measure.probes import (RECORDS_FILE, answer_probes, probe_changes, probe_fluency, probe_stats,
                                  reused_answers)
+from loop.phases import phase, timed
 from loop.stats import mean
 from loop.templates import policy_messages
 
@@ -52,6 +53,7 @@ class Measurement:
                 "cache": self.cache, **more}
 
 
+@timed("held-out")
 def measure_policy(ctx, model, judging, start_view: Callable[[], ContextManager] | None) -> Measurement:
     """The outside view of `model` (the round's output policy, its adapter active). `ctx` and `judging`:
     the round's RoundContext and Judging (loop/training/steps.py). `start_view` makes the shared model
@@ -68,8 +70,9 @@ def measure_policy(ctx, model, judging, start_view: Callable[[], ContextManager]
     limit = config.grpo["max_completion_length"]
     answers = reused_answers(model, ctx.tokenizer, [conversation(row["prompt"]) for row in rows], limit, cache,
                              "heldout", on_batch=advance)
-    probe_records = answer_probes(model, ctx.tokenizer, probes, conversation, config.probes.max_new_tokens,
-                                  on_batch=advance, cache=cache)
+    with phase("probes"):
+        probe_records = answer_probes(model, ctx.tokenizer, probes, conversation, config.probes.max_new_tokens,
+                                      on_batch=advance, cache=cache)
     reading = lambda pid: reading_key(plan, judging.judge, judging.model,  # noqa: E731
                                       plan.constitution.get(pid), cache)
     records, metrics = evaluate.evaluate_heldout(

@@ -36,6 +36,7 @@ from loop.generation import cut_at, encode_chats, eos_ids, stop_ids
 from loop.measure import diagnostics, evaluate
 from loop.measure.gate import gate_round, start_round
 from loop.measure.outside_view import measure_policy
+from loop.phases import phase, timed
 from loop.model import no_telemetry
 from loop.stats import mean
 from loop.training.parts import rewarded_parts
@@ -78,7 +79,8 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
         # 7. Train on the pairs, the reference being M_t; then the outside view, as every round ends.
         trainer = dpo_trainer(ctx, model, args, pairs, dataset) if pairs else None
         if trainer is not None:
-            trainer.train()
+            with phase("training"):
+                trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
         gate = gate_round(ctx, folder, model, judged=True) if is_main() else None  # as in GRPO
 
@@ -103,6 +105,7 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------------
 # 6. Every prompt's group, sampled and rewarded, and its pair where its best and worst answers differ.
+@timed("rewards")
 def sample_pairs(ctx: RoundContext, model, dataset, parts, sampling, aggregation: str):
     """(groups, pair choices, pairs as preferences.jsonl keeps them). With several processes, rank 0
     alone samples and rewards; every process trains on the pairs it made."""
@@ -150,6 +153,7 @@ def _ignore(*args, **kwargs) -> None:
     return None
 
 
+@timed("generation")
 def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> list[list[int]]:
     """num_generations answers to one conversation, with GRPOTrainer's generation settings (`sampling`
     is the round's GRPOConfig); each answer's token ids up to and including its first stop token."""

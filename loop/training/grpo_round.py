@@ -13,6 +13,7 @@ from loop.dist import is_main
 from loop.measure import diagnostics, evaluate
 from loop.measure.gate import gate_round, start_round
 from loop.measure.outside_view import measure_policy
+from loop.phases import phase
 from loop.model import no_telemetry
 from loop.training.parts import grpo_parts
 from loop.training.progress import step_progress
@@ -46,7 +47,8 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
         steps_hint = len(train_dataset) * args.num_generations // args.per_device_train_batch_size
         progress.add("train", total=max(1, steps_hint))
         progress.add("judge", total=max(1, steps_hint * len(judged)))
-        trainer.train()
+        with phase("training"):
+            trainer.train()
         # With several processes, rank 0 alone measures and publishes (loop/dist.py).
         measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
         # The gate: a round worse than the best accepted one on the gate set is recorded as rejected, and

@@ -38,6 +38,7 @@ from typing import Any
 
 from loop.cache import Cache, workspace_cache
 from loop.datafile import atomic_write, atomic_write_json
+from loop.phases import timed
 from loop.judging.judge_check import judge_scores, principle_pairs
 from loop.judging.readings import count_unscored, judge_sources, reading_key
 from loop.judging.reliability import (DRIFT_TAU, confidence, consistency, correct, effective_weight, figure,
@@ -97,6 +98,7 @@ def latest_readings(ledger, before: int) -> tuple[dict[str, dict], dict[str, Any
     return {}, {}
 
 
+@timed("reliability")
 def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
     """Read the pairs this round must read, and record the round's reliability and weights."""
     constitution, settings = plan.constitution, plan.config.judge

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from loop import phases
 from loop.datafile import atomic_write, atomic_write_json
 from loop.dist import barrier, gather_object, is_main, on_main
 from loop.ledger import now, write_snapshot
@@ -54,6 +55,7 @@ def begin_round(ctx: RoundContext, kind: str, starts_from: str, judge_is_anchor:
     """A clean folder for the round and a record of exactly what it uses: the constitution, templates
     and probes as snapshots, the resolved config, and round.json (its kind, versions and hashes, and
     whether its judge is the anchor: a round that starts from the base model judges with it)."""
+    phases.take()  # the round's phase clock starts here
     if not is_main():  # rank 0 alone writes the ledger; the others wait until the folder is there
         barrier()
         return ctx.ledger.partial_dir(ctx.number)
@@ -220,8 +222,15 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
     summary["warnings"] += comparison_warnings(ctx, measured.probe_records, gate)
     if gate is not None:
         summary["gate"] = gate
-    more = {**extra.metrics, **({"reliability": reliability} if reliability else {})}
+    more = {**extra.metrics, **({"reliability": reliability} if reliability else {}),
+            "phases": phase_seconds(summary["seconds"])}
     return publish_round(ctx, folder, measured.metrics(train_log, **more), summary, adapter_model)
+
+
+def phase_seconds(total: float) -> dict[str, float]:
+    """Where the round's `total` seconds went (loop/phases.py), with what no phase counted as "other"."""
+    spent = phases.take()
+    return {**spent, "other": round(max(0.0, total - sum(spent.values())), 1)}
 
 
 def sampling_check(ctx: RoundContext, indices: list[int], records: list[dict[str, Any]]) -> RoundExtra:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from trl import GRPOTrainer
 
+from loop.phases import phase
+
 
 class SelfRewardingGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, recorder=None, kl_reference: Path | str | None = None, **kwargs):
@@ -25,6 +27,14 @@ class SelfRewardingGRPOTrainer(GRPOTrainer):
             self.add_callback(recorder)
         if kl_reference is not None:
             load_into_adapter(self.model, kl_reference, "ref")
+
+    def _generate(self, *args, **kwargs):
+        with phase("generation"):
+            return super()._generate(*args, **kwargs)
+
+    def _calculate_rewards(self, *args, **kwargs):
+        with phase("rewards"):
+            return super()._calculate_rewards(*args, **kwargs)
 
     def _generate_and_score_completions(self, inputs):
         out = super()._generate_and_score_completions(inputs)

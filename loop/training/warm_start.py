@@ -32,6 +32,7 @@ from loop.errors import LoopError
 from loop.generation import greedy_answers
 from loop.measure.gate import gate_round
 from loop.measure.outside_view import measure_policy
+from loop.phases import phase
 from loop.model import no_telemetry
 from loop.rules import resolve_check
 from loop.templates import policy_messages
@@ -70,11 +71,12 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     with progress:
         progress.add("train", total=1)
         for trainer in trainers:
-            trainer.train()
+            with phase("training"):
+                trainer.train()
         measured = measure_policy(ctx, model, judging, start_view=judging.anchor_view) if is_main() else None
         gate = gate_round(ctx, folder, model, judged=False) if is_main() else None  # the first accepted round
     # 5. Publish, the adapter with it.
-    train_log = [{**row, "phase": phase} for trainer, phase in zip(trainers, ("answers", "judgments"))
+    train_log = [{**row, "phase": part} for trainer, part in zip(trainers, ("answers", "judgments"))
                  for row in trainer.state.log_history if "loss" in row]
     result = conclude_round(ctx, folder, "warm-start", measured, train_log, started, judging.judge,
                             adapter_model=model, gate=gate)

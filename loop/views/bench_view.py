@@ -45,6 +45,9 @@ def _round_table(result: dict) -> Table:
                       f"{result['judge_calls']} calls)"),
             ("first model load (cache build)", f"{result['first_model_load_seconds']:.1f} s"),
             ("peak memory (resident)", f"{result['peak_rss_mb'] / 1024:.1f} GB")]
+    total = result["round_seconds"] or 1.0
+    rows[1:1] = [(f"  {name}", f"{seconds:.1f} s ({seconds / total:.0%})")
+                 for name, seconds in sorted(result.get("phases", {}).items(), key=lambda kv: -kv[1])]
     for name, value in rows:
         table.add_row(name, value)
     return table
