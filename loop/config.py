@@ -91,6 +91,7 @@ class TrainSection:
     dpo_margin: float = field(default=0.1, metadata={"help": "DPO: a prompt gives a pair only when its best and worst samples' weighted reward totals differ by more than this; ties and near-ties are skipped and counted."})
 
     aggregation: str = field(default="rules_first", metadata={"help": "How a round combines the principles' rewards: 'rules_first' (the rules decide, the judged principles only break ties among answers the rules score alike, and an answer failing a rule earns nothing from them) or 'weighted' (one TRL reward per principle, summed by [grpo] multi_objective_aggregation)."})
+    greedy_member: bool = field(default=True, metadata={"help": "GRPO: the first answer of each prompt's group is the policy's greedy answer, the rest sampled with [grpo]'s settings, so what the policy would say (what the probes read) is always among the answers the rules compare: a refusal it gives greedily but rarely when sampling is rewarded, not lost. Not with vLLM."})
     kl_reference: str = field(default="warm_start", metadata={"help": "What the KL term holds each self-rewarding round near: 'warm_start' (the warm start's adapter, so rounds keep what it taught; the round start without a warm start), 'round_start' (the round's own start), or 'base' (the model without adapter). The judge is always the round start."})
 
     def __post_init__(self):

@@ -332,11 +332,11 @@ def round_zero(workspace: Path, tiny_model_dir: Path, run: str) -> Path:
 
 
 def records(folder: Path) -> tuple:
-    """What a round measured, without when it ran and what it read back from the cache."""
+    """What a round measured, without when it ran, how long it took and what it read back from the cache."""
     files = {name: (folder / name).read_text() for name in ("eval.jsonl", "probes.jsonl", "reliability.jsonl")}
     metrics, info = json.loads((folder / "metrics.json").read_text()), json.loads((folder / "round.json").read_text())
     for record in (metrics, metrics["summary"], info, info["summary"]):
-        for key in ("cache", "seconds", "started", "finished", "run"):
+        for key in ("cache", "seconds", "phases", "started", "finished", "run"):
             record.pop(key, None)
     return files, metrics, info
 

@@ -163,7 +163,7 @@ def test_the_reward_functions_get_trls_arguments_and_the_pools_columns(tiny, tmp
             pass
 
     row = {"prompt": [{"role": "user", "content": "What is 2 + 2?"}], "answer": "4", "slot": 0, "pool_index": 7}
-    ctx = SimpleNamespace(tokenizer=tokenizer, progress=Silent())
+    ctx = SimpleNamespace(tokenizer=tokenizer, progress=Silent(), config=config)
     group = sample_and_reward(ctx, model, row, grpo_args(config, tmp_path), [reward], Recorder(),
                               rank=lambda rewards: [r[0] for r in rewards])
     prompts, completions, kwargs = calls[0]
@@ -221,3 +221,22 @@ def test_loop_run_method_dpo_then_the_views_read_the_dpo_round(workspace, tiny_m
                  ("compare", "--rounds", "0", "1", "--no-pager"), ("log", "--preferences", "--no-pager")):
         code, out, err = run_cli(*args)
         assert code == 0 and out and not err, args
+
+
+def test_a_dpo_group_begins_with_the_greedy_answer(tiny_model_dir):
+    from types import SimpleNamespace
+
+    from loop.generation import greedy_answers
+    from loop.model import load_model
+    from loop.training.dpo_round import sample_group
+
+    model, tokenizer, _ = load_model(str(tiny_model_dir))
+    sampling = SimpleNamespace(num_generations=4, max_completion_length=12, temperature=0.7, top_p=1.0, top_k=0,
+                               min_p=None, repetition_penalty=1.0, generation_kwargs=None)  # GRPOConfig's fields
+    messages = [{"role": "user", "content": "Why is the sky blue?"}]
+    greedy = greedy_answers(model, tokenizer, [messages], 12)[0].text
+    texts = [tokenizer.decode(ids, skip_special_tokens=True).strip()
+             for ids in sample_group(model, tokenizer, messages, sampling, greedy_member=True)]
+    assert len(texts) == 4 and texts[0] == greedy and any(t != greedy for t in texts[1:])
+    plain = sample_group(model, tokenizer, messages, sampling)
+    assert len(plain) == 4

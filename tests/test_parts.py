@@ -106,3 +106,23 @@ def test_rules_first_advantages_are_the_combined_reward_centered_in_its_group(pa
     for answers in groups.values():
         mean = sum(total for total, _ in answers.values()) / len(answers)
         assert all(abs(adv - (total - mean)) < 1e-4 for total, adv in answers.values())
+
+
+def test_the_first_answer_of_each_group_is_the_policys_greedy_answer(parts_of_round_one):
+    from loop.generation import encode_chats, greedy_answers
+
+    ctx, parts = parts_of_round_one
+    trainer = parts.trainer
+    assert trainer.greedy_member  # the default
+    conversations = [row["prompt"] for row in trainer.train_dataset][:2]
+    prompts = encode_chats(ctx.tokenizer, conversations)
+    n = trainer.num_generations
+    torch.manual_seed(0)
+    trainer.model.train()
+    completions, _ = trainer._generate_single_turn([p for p in prompts for _ in range(n)], None, {}, n)
+    texts = [ctx.tokenizer.decode(c, skip_special_tokens=True).strip() for c in completions]
+    greedy = [a.text for a in greedy_answers(trainer.model, ctx.tokenizer, conversations, trainer.max_completion_length)]
+    assert [texts[0], texts[n]] == greedy
+    assert any(t != greedy[0] for t in texts[1:n]) and len(completions) == 2 * n  # the rest are sampled
+    trainer.greedy_member = False
+    assert trainer._greedy_leads([prompts[0]] * n, None, {}) == []

@@ -109,6 +109,16 @@ def test_probes_of_a_round_show_the_change_columns(run_with_rounds):
     assert "change" in out and "from round 0 on the same prompts" in out
 
 
+def test_compare_all_answers_every_probe_with_both_rounds_and_pairs_them(run_with_rounds):
+    code, out, err = run_cli("probes", "--compare", "0", "1", "--all", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    # Every probe (three a family), not the one a family that round 0 recorded.
+    assert {f: row["n"] for f, row in result["before"].items()} == {"sums": 3, "unsure": 3}
+    assert {f: row["n"] for f, row in result["changes"].items()} == {"sums": 3, "unsure": 3}
+    assert all(row["low"] <= row["delta"] <= row["high"] for row in result["changes"].values())
+
+
 def test_probes_of_round_zero_answer_with_the_base_model(run_with_rounds):
     code, out, _ = run_cli("probes", "--round", "0", "--json")
     assert code == 0

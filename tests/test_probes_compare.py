@@ -79,7 +79,7 @@ def test_compare_json_leaves_out_families_with_nothing_in_common(probed):
     (["--compare", "2", "4", "--gate"], "round 4 of run 'main' is not complete (running)"),
     (["--compare", "2", "9", "--gate"], "round 9 of run 'main' does not exist"),
     (["--gate"], "--gate reads recorded gate answers: give --compare A B as well"),
-    (["--compare", "1", "2", "--all"], "--all answers probes anew"),
+    (["--compare", "1", "2", "--all", "--gate"], "leave --all out with --gate"),
     (["--compare", "1", "2", "--run", "mian"], "no run 'mian' yet; runs: main"),
 ])
 def test_what_cannot_be_compared_is_one_line(ledger, args, words):

@@ -22,6 +22,8 @@ def probes(args) -> int:
     --compare A B answers nothing: it reads the probe answers rounds A and B of the run recorded
     (probes.jsonl; with --gate, their gate set answers, gate.jsonl) and shows per family both pass
     rates and the change from A to B, paired on the prompts both answered, with its 95 % interval.
+    --compare A B --all has both rounds' policies answer every probe (answers already made are read
+    back from the workspace's cache), then pairs them the same way.
     --json then prints {"rounds": [A, B], "set": "probes" or "gate", "before": {family: {rate, low,
     high, n}}, "after": {...}, "changes": {family: {delta, low, high, n}}}.
     """
@@ -89,11 +91,11 @@ def compare(args) -> int:
 
     if args.compare is None:
         raise LoopError("--gate reads recorded gate answers: give --compare A B as well")
-    if args.all:
-        raise LoopError("--compare reads the answers the rounds recorded; --all answers probes anew, leave it out")
+    if args.all and args.gate:
+        raise LoopError("every round answers all of its gate set: leave --all out with --gate")
     ledger = require_run(open_run(args.workspace, args.run))
     a, b = args.compare
-    before, after = (recorded(ledger, n, args.gate) for n in (a, b))
+    before, after = (answered_all(args, ledger, n) if args.all else recorded(ledger, n, args.gate) for n in (a, b))
     stats_a, stats_b, changes = probe_stats(before), probe_stats(after), probe_changes(after, before)
     if args.json:
         write_json({"rounds": [a, b], "set": "gate" if args.gate else "probes", "before": stats_a, "after": stats_b,
@@ -103,6 +105,25 @@ def compare(args) -> int:
     render_comparison(make_console(), f"{which} · run {ledger.run}, round {a} → round {b}", a, b, stats_a, stats_b,
                       changes, (mean_rate(before), mean_rate(after)))
     return 0
+
+
+def answered_all(args, ledger, n: int) -> list[dict]:
+    """Every probe answered by complete round n's policy, through the workspace's cache."""
+    from loop.cache import workspace_cache
+    from loop.ledger.policy import load_round_policy
+    from loop.measure.probes import answer_probes
+    from loop.views.console import make_console
+    from loop.views.probes_view import answering
+    from loop.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    config = ws.config()
+    chosen = ws.probes(config).subset(0, config.run.seed)
+    ledger.require_complete_round(n)
+    policy = load_round_policy(ledger, n, config.model.dtype, config.model.name)
+    with answering(None if args.json else make_console(stderr=True), len(chosen)) as advance:
+        return answer_probes(policy.model, policy.tokenizer, chosen, policy.conversation,
+                             config.probes.max_new_tokens, on_batch=advance, cache=workspace_cache(ws, config))
 
 
 def recorded(ledger, n: int, gate: bool) -> list[dict]:
@@ -127,7 +148,8 @@ def register(subparsers) -> None:
     target.add_argument("--round", type=int, default=None, metavar="N", help="answer with round N's policy")
     target.add_argument("--model", default=None, metavar="NAME", help="answer with this model directory or HF id")
     target.add_argument("--compare", nargs=2, type=int, default=None, metavar=("A", "B"),
-                        help="answer nothing: compare rounds A and B's recorded answers, paired per family")
+                        help="compare rounds A and B's recorded answers (with --all: every probe, answered), "
+                             "paired per family")
     p.add_argument("--gate", action="store_true", help="with --compare: the rounds' gate set answers (gate.jsonl)")
     p.add_argument("--all", action="store_true", help="every probe, not [probes] per_round per family")
     p.add_argument("--run", default=None, help="run name for --round and --compare (default: run.name in loop.toml)")

@@ -126,7 +126,7 @@ def sample_pairs(ctx: RoundContext, model, dataset, parts, sampling, aggregation
 # One prompt's group: N answers sampled as GRPOTrainer samples them, rewarded as it rewards them.
 def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, reward_funcs: list,
                       recorder, rank, record_values: bool = False) -> dict[str, Any]:
-    ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling)
+    ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling, ctx.config.train.greedy_member)
     stop = stop_ids(model, ctx.tokenizer)  # the recorder's cut rule, as TRL's
     texts = ctx.tokenizer.batch_decode(ids, skip_special_tokens=True)
     completions = [[{"role": "assistant", "content": text}] for text in texts]
@@ -154,9 +154,11 @@ def _ignore(*args, **kwargs) -> None:
 
 
 @timed("generation")
-def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> list[list[int]]:
+def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling, greedy_member: bool = False
+                 ) -> list[list[int]]:
     """num_generations answers to one conversation, with GRPOTrainer's generation settings (`sampling`
-    is the round's GRPOConfig); each answer's token ids up to and including its first stop token."""
+    is the round's GRPOConfig), the first one greedy with `greedy_member` (as a GRPO round's groups); each
+    answer's token ids up to and including its first stop token."""
     import torch
     from transformers import GenerationConfig
 
@@ -167,18 +169,22 @@ def sample_group(model, tokenizer, messages: list[dict[str, str]], sampling) -> 
         bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, temperature=sampling.temperature,
         top_p=sampling.top_p, top_k=sampling.top_k, min_p=sampling.min_p,
         repetition_penalty=sampling.repetition_penalty, **(sampling.generation_kwargs or {}))
-    ids = torch.tensor([prompt] * sampling.num_generations, device=model.device)
+    greedy = GenerationConfig(**{**config.to_dict(), "do_sample": False, "temperature": None, "top_p": None,
+                                 "top_k": None, "min_p": None})
+    count = [(greedy, int(greedy_member)), (config, sampling.num_generations - int(greedy_member))]
     was_training = model.training
     model.eval()
+    answers = []
     try:
-        with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+        for how, n in (c for c in count if c[1]):
+            ids = torch.tensor([prompt] * n, device=model.device)
+            with torch.no_grad():
+                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=how)
+            for row in out[:, len(prompt):].tolist():
+                end = next((j for j, token in enumerate(row) if token in eos), None)
+                answers.append(row if end is None else row[:end + 1])  # TRL masks what follows the first stop
     finally:
         model.train(was_training)
-    answers = []
-    for row in out[:, len(prompt):].tolist():
-        end = next((j for j, token in enumerate(row) if token in eos), None)
-        answers.append(row if end is None else row[:end + 1])  # TRL masks what follows the first stop
     return answers
 
 

@@ -134,7 +134,7 @@ def grpo_parts(ctx: RoundContext, folder: Path, model, dataset, *, trust=None,
         trainer = SelfRewardingGRPOTrainer(
             model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
             processing_class=ctx.tokenizer, callbacks=callbacks or [], recorder=parts.rewards.recorder,
-            kl_reference=kl_reference(ctx))
+            kl_reference=kl_reference(ctx), greedy_member=ctx.config.train.greedy_member)
     except (ValueError, NotImplementedError) as err:
         # GRPOConfig accepted [grpo] at plan time, but the trainer checks more combinations (with the model
         # in hand): those are settings to fix too, in one line, not a traceback.

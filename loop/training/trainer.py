@@ -5,13 +5,18 @@
   with (TRL exposes them to no callback);
 - the KL reference: TRL copies the round-start policy into a frozen "ref" adapter; with `kl_reference`
   (a saved adapter, e.g. the warm start's) that adapter's weights are loaded into "ref" instead, so every
-  self-rewarding round is held near what the warm start taught, not only near where the round began.
+  self-rewarding round is held near what the warm start taught, not only near where the round began;
+- with `greedy_member`, the first answer of each group is the policy's greedy answer (TRL's own generation
+  with sampling turned off), the rest sampled: what the policy says greedily, which the probes read, is
+  always among the answers the rules compare, so a refusal it would give can be rewarded even where the
+  samples never refuse.
 
-Nothing else of GRPO changes: sampling, rewards, the loss and the optimizer are TRL's.
+Nothing else of GRPO changes: rewards, the loss and the optimizer are TRL's.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from trl import GRPOTrainer
@@ -20,9 +25,11 @@ from loop.phases import phase
 
 
 class SelfRewardingGRPOTrainer(GRPOTrainer):
-    def __init__(self, *args, recorder=None, kl_reference: Path | str | None = None, **kwargs):
+    def __init__(self, *args, recorder=None, kl_reference: Path | str | None = None, greedy_member: bool = False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.recorder = recorder
+        self.greedy_member = greedy_member
         if recorder is not None:
             self.add_callback(recorder)
         if kl_reference is not None:
@@ -31,6 +38,42 @@ class SelfRewardingGRPOTrainer(GRPOTrainer):
     def _generate(self, *args, **kwargs):
         with phase("generation"):
             return super()._generate(*args, **kwargs)
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        leads = self._greedy_leads(prompt_ids, images, multimodal_fields)
+        if not leads:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        rest = [i for i in range(len(prompt_ids)) if i not in leads]
+        sampled = super()._generate_single_turn([prompt_ids[i] for i in rest], None, {}, num_generations)[0] \
+            if rest else []
+        with self._greedy_generation():
+            greedy, _ = super()._generate_single_turn([prompt_ids[i] for i in leads], None, {}, num_generations)
+        completions = dict(zip(rest, sampled)) | dict(zip(leads, greedy))
+        return [completions[i] for i in range(len(prompt_ids))], None
+
+    def _greedy_leads(self, prompt_ids, images, multimodal_fields) -> list[int]:
+        """Where a group begins in this process's batch (TRL repeats a prompt num_generations times in a row):
+        the answers made greedily. None while evaluating, with vLLM (its sampling logprobs feed TRL's
+        importance correction) or with images."""
+        if not self.greedy_member or not self.model.training or self.use_vllm or images is not None \
+                or multimodal_fields:
+            return []
+        return [i for i, ids in enumerate(prompt_ids) if i == 0 or ids != prompt_ids[i - 1]]
+
+    @contextmanager
+    def _greedy_generation(self):
+        """TRL's generation settings with sampling turned off, for the length of the block."""
+        from transformers import GenerationConfig
+
+        sampling, sampling_kwargs = self.generation_config, self.generation_kwargs
+        self.generation_kwargs = {**sampling_kwargs, "do_sample": False, "temperature": None, "top_p": None,
+                                  "top_k": None, "min_p": None}
+        self.generation_config = GenerationConfig(**self.generation_kwargs, disable_compile=True)
+        try:
+            yield
+        finally:
+            self.generation_config, self.generation_kwargs = sampling, sampling_kwargs
 
     def _calculate_rewards(self, *args, **kwargs):
         with phase("rewards"):
