@@ -29,6 +29,7 @@ def probes(args) -> int:
     """
     if args.compare is not None or args.gate:
         return compare(args)  # reads the ledger only: no model loads
+    from loop.cache import workspace_cache
     from loop.measure.probes import answer_probes, probe_changes, probe_fluency, probe_stats
     from loop.views.console import make_console
     from loop.views.json_out import write_json
@@ -41,7 +42,8 @@ def probes(args) -> int:
     model, tokenizer, conversation, seed, baseline, title = answerer(args, ws, config)
     chosen = probe_set.subset(0 if args.all else config.probes.per_round, seed)
     with answering(None if args.json else make_console(stderr=True), len(chosen)) as advance:
-        records = answer_probes(model, tokenizer, chosen, conversation, config.probes.max_new_tokens, on_batch=advance)
+        records = answer_probes(model, tokenizer, chosen, conversation, config.probes.max_new_tokens, on_batch=advance,
+                                cache=workspace_cache(ws, config))
     stats, fluency = probe_stats(records), probe_fluency(records)
     changes = probe_changes(records, baseline) if baseline else {}
     if args.json:
