@@ -82,6 +82,22 @@ def gather_object(items: list) -> list:
     return accelerate_gather(list(items))
 
 
+def shut_down() -> None:
+    """After a command every process completed: all meet, then the process group is destroyed. Left to
+    the interpreter's exit, gloo's worker threads can abort a process whose work was done (SIGABRT,
+    "terminate called without an active exception"). Not after an error: a process that failed alone
+    would leave the others waiting at the meeting."""
+    import sys
+
+    if not distributed() or "torch" not in sys.modules:
+        return
+    import torch.distributed as torch_dist
+
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 class EchoedError(LoopError):
     """Rank 0's LoopError, raised again on another process so that it stops too; rank 0 prints it."""
 

@@ -62,3 +62,20 @@ def test_rank_zero_error_stops_another_process_which_leaves_the_printing_to_rank
     monkeypatch.setattr(dist, "broadcast_object", lambda obj: ("error", "loop.toml: the pool changed"))
     with pytest.raises(dist.EchoedError, match="^loop.toml: the pool changed$"):
         dist.on_main(lambda: pytest.fail("rank 1 ran what rank 0 alone runs"))
+
+
+def test_a_command_every_process_completed_ends_with_the_process_group_destroyed(monkeypatch):
+    import torch.distributed as torch_dist
+
+    from loop.dist import shut_down
+
+    calls = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch_dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch_dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(torch_dist, "destroy_process_group", lambda: calls.append("destroy"))
+    shut_down()
+    assert calls == ["barrier", "destroy"]
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    shut_down()
+    assert calls == ["barrier", "destroy"]  # one process: no group to destroy

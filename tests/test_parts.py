@@ -5,6 +5,7 @@ round.json saying whether the judge is the anchor."""
 from __future__ import annotations
 
 import json
+from unittest.mock import PropertyMock, patch
 
 import pytest
 import torch
@@ -124,5 +125,15 @@ def test_the_first_answer_of_each_group_is_the_policys_greedy_answer(parts_of_ro
     greedy = [a.text for a in greedy_answers(trainer.model, ctx.tokenizer, conversations, trainer.max_completion_length)]
     assert [texts[0], texts[n]] == greedy
     assert any(t != greedy[0] for t in texts[1:n]) and len(completions) == 2 * n  # the rest are sampled
-    trainer.greedy_member = False
-    assert trainer._greedy_leads([prompts[0]] * n, None, {}) == []
+    with patch.object(trainer, "greedy_member", False):
+        assert trainer._greedy_leads([prompts[0]] * n, None, {}, n) == []
+
+
+def test_a_group_split_between_processes_has_one_greedy_lead(parts_of_round_one):
+    # TRL gives each process a contiguous slice of the batch: with 3 prompts a group and 2 in this slice,
+    # process 1 holds the first group's last answer and the second group's first one.
+    _, parts = parts_of_round_one
+    trainer = parts.trainer
+    with patch.object(type(trainer.accelerator), "process_index", new_callable=PropertyMock, return_value=1):
+        assert trainer._greedy_leads([[1], [2]], None, {}, 3) == [1]
+    assert trainer._greedy_leads([[1], [1], [1], [2]], None, {}, 3) == [0, 3]

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-from loop.dist import EchoedError
+from loop.dist import EchoedError, shut_down
 from loop.errors import LoopError
 
 # One module per command group; each has register(subparsers).
@@ -118,4 +118,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `loop log | head`
         return 0
+    shut_down()
     return int(result or 0)

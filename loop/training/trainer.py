@@ -40,7 +40,7 @@ class SelfRewardingGRPOTrainer(GRPOTrainer):
             return super()._generate(*args, **kwargs)
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
-        leads = self._greedy_leads(prompt_ids, images, multimodal_fields)
+        leads = self._greedy_leads(prompt_ids, images, multimodal_fields, num_generations)
         if not leads:
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                  has_tool_images)
@@ -52,14 +52,16 @@ class SelfRewardingGRPOTrainer(GRPOTrainer):
         completions = dict(zip(rest, sampled)) | dict(zip(leads, greedy))
         return [completions[i] for i in range(len(prompt_ids))], None
 
-    def _greedy_leads(self, prompt_ids, images, multimodal_fields) -> list[int]:
-        """Where a group begins in this process's batch (TRL repeats a prompt num_generations times in a row):
-        the answers made greedily. None while evaluating, with vLLM (its sampling logprobs feed TRL's
-        importance correction) or with images."""
+    def _greedy_leads(self, prompt_ids, images, multimodal_fields, num_generations: int) -> list[int]:
+        """Where a group begins in this process's batch, the answers made greedily: TRL repeats a prompt
+        num_generations times in a row and gives each process its contiguous slice of the whole batch, so a
+        group split between processes has one lead, on the first. None while evaluating, with vLLM (its
+        sampling logprobs feed TRL's importance correction) or with images."""
         if not self.greedy_member or not self.model.training or self.use_vllm or images is not None \
                 or multimodal_fields:
             return []
-        return [i for i, ids in enumerate(prompt_ids) if i == 0 or ids != prompt_ids[i - 1]]
+        start = self.accelerator.process_index * len(prompt_ids)
+        return [i for i in range(len(prompt_ids)) if (start + i) % num_generations == 0]
 
     @contextmanager
     def _greedy_generation(self):
