@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 # TRL names; anything here overrides trl.GRPOConfig's default. Chosen for a 135M model on 2 CPU cores.
 DEFAULT_GRPO: dict[str, Any] = {
-    # Lower left greedy answers as they were; higher moved the policy in no useful direction (README).
-    "learning_rate": 1e-4,
+    # With four groups a step (GROUPS_PER_STEP): 1e-4 moved a round past the gate's margin on one
+    # behaviour or another; 5e-5 kept the gains within it (README, "Rounds that add").
+    "learning_rate": 5e-5,
     "beta": 0.02,  # KL against [train] kl_reference (the warm start by default)
     "loss_type": "dapo",
     "num_generations": 4,
@@ -143,14 +144,32 @@ def trl_args(config: Config, table: str, output_dir: str | Path | None = None, s
         raise LoopError(f"[{table}] settings rejected by TRL: {message}", path=path) from None
 
 
+# How many prompts' groups one optimizer step of a self-rewarding round averages (TRL's gradient
+# accumulation over one-group device steps): a step that follows one group follows one behaviour, and a
+# round of such steps swung refusals of harmful or of benign requests by tens of points.
+GROUPS_PER_STEP = 4
+
+
 def grpo_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,
-              path: Path | None = None, **decided: Any):
-    """The trl.GRPOConfig of a self-rewarding round; `decided`: what the round decides (reward_weights)."""
+              path: Path | None = None, prompts: int | None = None, **decided: Any):
+    """The trl.GRPOConfig of a self-rewarding round; `decided`: what the round decides (reward_weights);
+    `prompts`: the round's number of prompts, which sets the groups a step averages."""
     # One prompt's whole group per device step unless the user says otherwise: on a CPU that is the
     # batch that fits, and it keeps every group's advantages inside one step.
     if "per_device_train_batch_size" not in config.grpo:
         decided.setdefault("per_device_train_batch_size", config.grpo.get("num_generations", 8))
+        if prompts and "gradient_accumulation_steps" not in config.grpo:
+            decided.setdefault("gradient_accumulation_steps", groups_per_step(prompts))
     return trl_args(config, "grpo", output_dir, seed, path, **decided)
+
+
+def groups_per_step(prompts: int) -> int:
+    """Up to GROUPS_PER_STEP device steps an optimizer step, as many as divide the round's prompts among
+    the processes: TRL drops a generation batch that is not full, and with it its prompts."""
+    from loop.dist import world_size
+
+    fits = [n for n in range(1, GROUPS_PER_STEP + 1) if prompts % (n * world_size()) == 0]
+    return max(fits, default=1)
 
 
 def dpo_args(config: Config, output_dir: str | Path | None = None, seed: int | None = None,

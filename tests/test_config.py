@@ -38,6 +38,22 @@ def test_default_dpo_keys_are_dpo_config_fields():
     assert set(DEFAULT_DPO) <= trl_fields("dpo")
 
 
+def test_a_grpo_step_averages_up_to_four_groups_as_many_as_divide_the_rounds_prompts(tmp_path, monkeypatch):
+    from loop.trl_tables import grpo_args, groups_per_step
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert [groups_per_step(n) for n in (8, 6, 2, 7)] == [4, 3, 2, 1]
+    monkeypatch.setenv("WORLD_SIZE", "2")  # each process takes one group a device step
+    assert [groups_per_step(n) for n in (8, 4, 6, 5)] == [4, 2, 3, 1]
+    monkeypatch.delenv("WORLD_SIZE")
+    (tmp_path / "loop.toml").write_text("")
+    config = load_config(tmp_path)
+    assert grpo_args(config, tmp_path / "out", prompts=8).gradient_accumulation_steps == 4
+    assert grpo_args(config, tmp_path / "out").gradient_accumulation_steps == 1  # no round: TRL's default
+    (tmp_path / "loop.toml").write_text("[grpo]\ngradient_accumulation_steps = 2\n")
+    assert grpo_args(load_config(tmp_path), tmp_path / "out", prompts=8).gradient_accumulation_steps == 2
+
+
 def test_dpo_settings_reach_trls_dpo_config(tmp_path):
     (tmp_path / "loop.toml").write_text('[dpo]\nbeta = 0.3\nloss_type = "ipo"\n')
     args = dpo_args(load_config(tmp_path), tmp_path / "out")

@@ -41,9 +41,12 @@ def test_a_strict_word_limit_shortens_the_answers(workspace):
     # Every answer sampled: a greedy member, one of four, left the word count nearly where it was after
     # two rounds this short (the default keeps it, for what the probes read greedily).
     text = text.replace("greedy_member = true", "greedy_member = false")
-    toml.write_text(re.sub(r"(\[grpo\]\nlearning_rate = )\S+", r"\g<1>0.001", text))
+    # One group an optimizer step: the most steps two short rounds can take.
+    text = re.sub(r"(\[grpo\]\nlearning_rate = )\S+", r"\g<1>0.001\ngradient_accumulation_steps = 1", text)
+    toml.write_text(text)
     settings = toml.read_text()
     assert "warm_start = false" in settings and "per_round = 2" in settings and "learning_rate = 0.001" in settings
+    assert "gradient_accumulation_steps = 1" in settings
     assert 'gate_dir = ""' in settings and "temperature = 1.0" in settings and "greedy_member = false" in settings
     code, out, err = run_cli("run", "--rounds", "2", "--prompts-per-round", "6", "--num-generations", "4",
                              "--max-completion-length", "32", "--json", "-C", str(workspace))

@@ -44,7 +44,8 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
     with progress:
         judged = [p for p in constitution.principles if not p.is_rule]
         args = trainer.args
-        steps_hint = len(train_dataset) * args.num_generations // args.per_device_train_batch_size
+        steps_hint = len(train_dataset) * args.num_generations // (args.per_device_train_batch_size
+                                                                    * args.gradient_accumulation_steps)
         progress.add("train", total=max(1, steps_hint))
         progress.add("judge", total=max(1, steps_hint * len(judged)))
         with phase("training"):

@@ -129,7 +129,7 @@ def grpo_parts(ctx: RoundContext, folder: Path, model, dataset, *, trust=None,
     decided = {"scale_rewards": "none", "multi_objective_aggregation": "sum_then_normalize"} \
         if parts.rewards.combined is not None else {}
     args = grpo_args(ctx.config, folder / "trainer", seed=ctx.config.run.seed + ctx.number, path=ctx.toml,
-                     reward_weights=weights, **decided)
+                     prompts=len(dataset), reward_weights=weights, **decided)
     try:
         trainer = SelfRewardingGRPOTrainer(
             model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
