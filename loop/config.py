@@ -93,6 +93,7 @@ class TrainSection:
     aggregation: str = field(default="rules_first", metadata={"help": "How a round combines the principles' rewards: 'rules_first' (the rules decide, the judged principles only break ties among answers the rules score alike, and an answer failing a rule earns nothing from them) or 'weighted' (one TRL reward per principle, summed by [grpo] multi_objective_aggregation)."})
     greedy_member: bool = field(default=True, metadata={"help": "GRPO: the first answer of each prompt's group is the policy's greedy answer, the rest sampled with [grpo]'s settings, so what the policy would say (what the probes read) is always among the answers the rules compare: a refusal it gives greedily but rarely when sampling is rewarded, not lost. Not with vLLM."})
     kl_reference: str = field(default="warm_start", metadata={"help": "What the KL term holds each self-rewarding round near: 'warm_start' (the warm start's adapter, so rounds keep what it taught; the round start without a warm start), 'round_start' (the round's own start), or 'base' (the model without adapter). The judge is always the round start."})
+    replay: float = field(default=0.0, metadata={"help": "GRPO: the weight of the warm start's own rows in each self-rewarding round's loss (their answers' NLL, a few rows a loss computation, as InstructGPT's PPO-ptx mixes in pretraining data), so the rounds go on training what the warm start taught; 0: no replay."})
 
     def __post_init__(self):
         require(aggregation=(self.aggregation in AGGREGATIONS, f"must be {' or '.join(repr(a) for a in AGGREGATIONS)}"),
@@ -102,7 +103,8 @@ class TrainSection:
                 dpo_margin=(self.dpo_margin >= 0, "must be 0 or more (0: only exact ties are skipped)"),
                 judgment_epochs=(self.judgment_epochs >= 0,
                                  "must be 0 (no judge training in the warm start) or more"),
-                own_answers=(self.own_answers >= 0, "must be 0 (none) or more"))
+                own_answers=(self.own_answers >= 0, "must be 0 (none) or more"),
+                replay=(self.replay >= 0, "must be 0 (no replay) or more"))
 
 
 @dataclass

@@ -102,6 +102,7 @@ BAD_CONFIGS = [
     ("train-method", "[train]\nmethod = \"ppo\"\n", 2, "method must be 'grpo' or 'dpo'"),
     ("train-dpo-margin", "[train]\ndpo_margin = -0.5\n", 2, "dpo_margin must be 0 or more"),
     ("train-own-answers", "[train]\nown_answers = -1\n", 2, "own_answers must be 0 (none) or more"),
+    ("train-replay", "[train]\nreplay = -0.5\n", 2, "replay must be 0 (no replay) or more"),
     ("train-judgment-epochs", "[train]\njudgment_epochs = -1\n", 2, "judgment_epochs must be 0 (no judge training in the warm start) or more"),
     ("judge-mode", "[judge]\nmode = \"vibes\"\n", 2, "mode must be 'score' or 'critique'"),
     ("prompts-per-round", "[run]\nprompts_per_round = 0\n", 2, "prompts_per_round must be at least 1"),

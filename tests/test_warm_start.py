@@ -31,7 +31,8 @@ def warm(tmp_path_factory, tiny_model_dir):
     from loop.workspace import init_workspace
 
     root = with_demos(init_workspace(tmp_path_factory.mktemp("warm") / "ws").root)
-    plan = plan_for(root, tiny_model_dir, train={"warm_start": True, "judgment_epochs": 1}, sft={"learning_rate": 1e-2})
+    plan = plan_for(root, tiny_model_dir, train={"warm_start": True, "judgment_epochs": 1, "replay": 1.0},
+                    sft={"learning_rate": 1e-2})
     seen = []  # (rows, epochs) of each SFTTrainer the warm start builds
 
     def spy(ctx, model, rows, folder, epochs=None):
@@ -117,6 +118,12 @@ def test_the_warm_start_is_judged_by_the_anchor_and_measures_its_drift(warm):
 def test_the_round_after_the_warm_start_starts_from_its_adapter(warm):
     info = json.loads((warm[0] / "runs/main/round-002/round.json").read_text())
     assert info["kind"] == "grpo" and info["starts_from"] == "round 1 adapter"
+
+
+def test_the_round_after_the_warm_start_replays_its_rows_in_every_step(warm):
+    train = json.loads((warm[0] / "runs/main/round-002/metrics.json").read_text())["train"]
+    steps = [row for row in train if "loss" in row]
+    assert steps and all(row["replay/nll"] > 0 for row in steps)
 
 
 def test_a_bad_demonstrations_file_is_refused_before_a_model_loads(tmp_path, tiny_model_dir):

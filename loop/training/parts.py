@@ -118,6 +118,7 @@ def grpo_parts(ctx: RoundContext, folder: Path, model, dataset, *, trust=None,
     """4. Every part of a GRPO round, the trainer last, built whole."""
     from loop.trl_tables import grpo_args
     from loop.errors import LoopError
+    from loop.training.replay import replay_for
     from loop.training.trainer import SelfRewardingGRPOTrainer
     from transformers import PrinterCallback
 
@@ -134,7 +135,7 @@ def grpo_parts(ctx: RoundContext, folder: Path, model, dataset, *, trust=None,
         trainer = SelfRewardingGRPOTrainer(
             model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
             processing_class=ctx.tokenizer, callbacks=callbacks or [], recorder=parts.rewards.recorder,
-            kl_reference=kl_reference(ctx), greedy_member=ctx.config.train.greedy_member)
+            kl_reference=kl_reference(ctx), greedy_member=ctx.config.train.greedy_member, replay=replay_for(ctx))
     except (ValueError, NotImplementedError) as err:
         # GRPOConfig accepted [grpo] at plan time, but the trainer checks more combinations (with the model
         # in hand): those are settings to fix too, in one line, not a traceback.

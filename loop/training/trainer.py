@@ -9,7 +9,9 @@
 - with `greedy_member`, the first answer of each group is the policy's greedy answer (TRL's own generation
   with sampling turned off), the rest sampled: what the policy says greedily, which the probes read, is
   always among the answers the rules compare, so a refusal it would give can be rewarded even where the
-  samples never refuse.
+  samples never refuse;
+- with `replay` (loop/training/replay.py), each training loss adds the policy's weighted NLL on a few of
+  the warm start's rows, so what the warm start taught is trained on, not only held near.
 
 Nothing else of GRPO changes: rewards, the loss and the optimizer are TRL's.
 """
@@ -26,10 +28,11 @@ from loop.phases import phase
 
 class SelfRewardingGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, recorder=None, kl_reference: Path | str | None = None, greedy_member: bool = False,
-                 **kwargs):
+                 replay=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.recorder = recorder
         self.greedy_member = greedy_member
+        self.replay = replay
         if recorder is not None:
             self.add_callback(recorder)
         if kl_reference is not None:
@@ -76,6 +79,15 @@ class SelfRewardingGRPOTrainer(GRPOTrainer):
             yield
         finally:
             self.generation_config, self.generation_kwargs = sampling, sampling_kwargs
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.replay is None or not self.model.training:
+            return loss
+        # Scaled like TRL's own loss: one accumulation window's loss computations sum to one step's.
+        replayed = self.replay.loss(model, self.accelerator.device)
+        self._metrics["train"]["replay/nll"].append(self.accelerator.gather(replayed.detach()).mean().item())
+        return loss + self.replay.weight * replayed / self.current_gradient_accumulation_steps
 
     def _calculate_rewards(self, *args, **kwargs):
         with phase("rewards"):
