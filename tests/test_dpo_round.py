@@ -214,9 +214,12 @@ def test_loop_run_method_dpo_then_the_views_read_the_dpo_round(workspace, tiny_m
     toml = workspace / "loop.toml"
     toml.write_text(toml.read_text().replace("warm_start = true", "warm_start = false"))
     code, out, err = run_cli("run", "--method", "dpo", "--model", str(tiny_model_dir), "--prompts-per-round", "2",
-                             "--num-generations", "2", "--max-completion-length", "8", "--json")
+                             "--num-generations", "2", "--max-completion-length", "8")
     assert code == 0, err
-    assert [json.loads(line)["kind"] for line in out.splitlines()] == ["baseline", "dpo"]
+    # The run ends with one line: what moved on the probes since round 0, and where to read on.
+    assert "round 1 against round 0, probes" in " ".join(out.split()) and "`loop rounds`" in out
+    code, out, _ = run_cli("rounds", "--json")
+    assert [r["kind"] for r in json.loads(out)] == ["baseline", "dpo"]
     for args in (("rounds", "--no-pager"), ("log", "--round", "1", "--no-pager"),
                  ("compare", "--rounds", "0", "1", "--no-pager"), ("log", "--preferences", "--no-pager")):
         code, out, err = run_cli(*args)

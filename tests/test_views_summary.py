@@ -42,3 +42,17 @@ def test_a_round_without_training_says_so_rather_than_showing_a_bare_dash(round_
                                  metrics).replace("│", " ").split())
     assert f"train reward {MISSING} (this round trained on no reward)" in text
     assert f"zero-spread groups {MISSING} held-out score" in text
+
+
+def test_the_run_ends_with_one_line_of_what_moved_since_round_zero_and_where_to_read_on():
+    from loop.ledger.summary import moved_line
+
+    changes = {"harmful": {"delta": 0.6, "low": 0.35, "high": 0.78, "n": 20},
+               "benign": {"delta": -0.3, "low": -0.5, "high": -0.1, "n": 20},
+               "format": {"delta": 0.05, "low": -0.1, "high": 0.2, "n": 20}}
+    line = moved_line(2, {"probe_changes": changes})
+    assert "\n" not in line
+    assert "harmful +0.60 [+0.35, +0.78] up" in line and "benign -0.30 [-0.50, -0.10] down" in line
+    assert "format +0.05 [-0.10, +0.20];" in line and "20 a family" in line
+    assert "`loop rounds`" in line and "`loop log --round 2`" in line
+    assert moved_line(0, {"probe_changes": {}}).startswith("round 0 complete; read on")

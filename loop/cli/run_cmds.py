@@ -48,7 +48,14 @@ def run(args) -> int:
     if args.json:
         for summary in summaries:
             print(json.dumps(summary))
-    elif not summaries:
+    elif summaries:
+        from rich.markup import escape
+
+        from loop.ledger.summary import moved_line
+
+        last = summaries[-1]["round"]
+        console.print(escape(moved_line(last, plan.ledger.metrics(last))))
+    else:
         console.print(f"nothing to do: round 0 and {args.rounds} training round(s) already complete "
                       "(see `loop rounds`)")
     if stopped and summaries[-1]["round"] < args.rounds:

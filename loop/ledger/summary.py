@@ -116,3 +116,19 @@ def summary_text(round_number: int, summary: dict[str, Any], metrics: dict[str, 
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None).print(summary_renderable(round_number, summary, metrics))
     return buffer.getvalue()
+
+
+def moved_line(round_number: int, metrics: dict[str, Any]) -> str:
+    """One line for the end of a run: what moved on the probes since round 0 (paired change, 95 %
+    interval; "up"/"down" only where the interval leaves out 0), and where to read on."""
+    changes = metrics.get("probe_changes") or {}
+    read_on = f"read on: `loop rounds`, `loop log --round {round_number}`, `loop probes --round {round_number}`"
+    if round_number == 0 or not changes:
+        return f"round {round_number} complete; {read_on}"
+    moved = []
+    for family, c in changes.items():
+        word = " up" if c["low"] > 0 else " down" if c["high"] < 0 else ""
+        moved.append(f"{family} {c['delta']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]{word}")
+    n = max(c["n"] for c in changes.values())
+    return (f"round {round_number} against round 0, probes ({n} a family, pass-rate change, 95 % interval): "
+            f"{', '.join(moved)}; {read_on}")
