@@ -141,12 +141,14 @@ class ProbesSection:
     dir: str = field(default="prompts/probes", metadata={"help": "Probe files (<family>.jsonl), relative to the workspace: held-out checks with known answers that no judge decides (see README, Probes)."})
     per_round: int = field(default=20, metadata={"help": "Probes per family answered each round, the same ones every round of a run; 0 = all of them."})
     max_new_tokens: int = field(default=64, metadata={"help": "Length bound of a probe answer (greedy)."})
+    batch_size: int = field(default=64, metadata={"help": "Probe and gate answers generated together: larger is faster on a CPU; lower it if a big model runs out of memory."})
     gate_dir: str = field(default="prompts/gate", metadata={"help": "The gate set (<family>.jsonl, as the probes), relative to the workspace: every round answers all of it, and a self-rewarding round worse than the best accepted round on it is rejected. \"\" or a missing folder: no gate."})
     gate_margin: float = field(default=0.1, metadata={"help": "How far below the best accepted round a family's gate pass rate may fall before a round is rejected (a change whose paired 95% interval lies under 0 is rejected too)."})
 
     def __post_init__(self):
         require(per_round=(self.per_round >= 0, "must be 0 (every probe) or more"),
                 max_new_tokens=(self.max_new_tokens >= 1, "must be at least 1"),
+                batch_size=(self.batch_size >= 1, "must be at least 1"),
                 gate_margin=(0 <= self.gate_margin <= 1, "must be from 0 to 1"))
 
 

@@ -365,7 +365,8 @@ def test_a_second_runs_round_zero_reads_everything_back(three_round_zeros):
     measured = json.loads((first / "metrics.json").read_text())["cache"]
     read_back = json.loads((second / "metrics.json").read_text())["cache"]
     assert measured == {"heldout": {"hits": 0, "misses": 3}, "probe": {"hits": 0, "misses": 10},
-                        "judgment": {"hits": 0, "misses": 12}}  # 4 judged principles x 3 held-out answers
+                        "judgment": {"hits": 0, "misses": 12},  # 4 judged principles x 3 held-out answers
+                        "gate": {"hits": 0, "misses": 200}}  # the shipped gate set, 40 a family
     assert read_back == {kind: {"hits": c["misses"], "misses": 0} for kind, c in measured.items()}
     assert json.loads((second / "round.json").read_text())["cache"] == {"pair": {"hits": 172, "misses": 0}}
 
@@ -375,6 +376,6 @@ def test_cache_info_says_what_it_holds_and_what_the_latest_round_read_back(three
     code, out, _ = run_cli("-C", str(on), "cache", "info", "--run", "second")
     lines = out.splitlines()
     assert code == 0 and lines[0] == f"cache     {on / '.loop' / 'cache'}"
-    assert [line.split()[0] for line in lines[2:-1]] == ["heldout", "judgment", "pair", "probe", "weights"]
-    assert lines[-1] == "read back in round 0 of run 'second': heldout 3 of 3, judgment 12 of 12, pair 172 of 172, " \
-                        "probe 10 of 10"
+    assert [line.split()[0] for line in lines[2:-1]] == ["gate", "heldout", "judgment", "pair", "probe", "weights"]
+    assert lines[-1] == "read back in round 0 of run 'second': gate 200 of 200, heldout 3 of 3, judgment 12 of 12, " \
+                        "pair 172 of 172, probe 10 of 10"

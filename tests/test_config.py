@@ -109,6 +109,7 @@ BAD_CONFIGS = [
     ("heldout-size", "[run]\nheldout_size = 0\n", 2, "heldout_size must be at least 1"),
     ("probes-per-round", "[probes]\nper_round = -1\n", 2, "per_round must be 0 (every probe) or more"),
     ("probes-max-new-tokens", "[probes]\nmax_new_tokens = 0\n", 2, "max_new_tokens must be at least 1"),
+    ("probes-batch-size", "[probes]\nbatch_size = 0\n", 2, "batch_size must be at least 1"),
     ("probes-dir-not-text", "[probes]\ndir = 3\n", 2, "[probes] 'dir' must be str"),
     ("toml-syntax", "[run]\nseed = 1\nseed = 2\n", 3, "TOML syntax error"),
     # A range error names its key's line, not the section header's.

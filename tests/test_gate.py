@@ -51,7 +51,7 @@ def test_a_rejected_round_is_recorded_and_the_next_starts_from_the_best_accepted
         answered.append(ctx.number)
         return records("benign", scripted[ctx.number])
 
-    monkeypatch.setattr(gate_module, "answer_gate", lambda ctx, model: scripted_gate(ctx, model))
+    monkeypatch.setattr(gate_module, "answer_gate", lambda ctx, model, cache: scripted_gate(ctx, model))
     plan = plan_for(workspace, tiny_model_dir)
     assert plan.gate is not None
     run_rounds(plan, 3, make_judge=ScriptedJudge)

@@ -42,8 +42,8 @@ def probes(args) -> int:
     model, tokenizer, conversation, seed, baseline, title = answerer(args, ws, config)
     chosen = probe_set.subset(0 if args.all else config.probes.per_round, seed)
     with answering(None if args.json else make_console(stderr=True), len(chosen)) as advance:
-        records = answer_probes(model, tokenizer, chosen, conversation, config.probes.max_new_tokens, on_batch=advance,
-                                cache=workspace_cache(ws, config))
+        records = answer_probes(model, tokenizer, chosen, conversation, config.probes.max_new_tokens,
+                                batch_size=config.probes.batch_size, on_batch=advance, cache=workspace_cache(ws, config))
     stats, fluency = probe_stats(records), probe_fluency(records)
     changes = probe_changes(records, baseline) if baseline else {}
     if args.json:
@@ -125,7 +125,8 @@ def answered_all(args, ledger, n: int) -> list[dict]:
     policy = load_round_policy(ledger, n, config.model.dtype, config.model.name)
     with answering(None if args.json else make_console(stderr=True), len(chosen)) as advance:
         return answer_probes(policy.model, policy.tokenizer, chosen, policy.conversation,
-                             config.probes.max_new_tokens, on_batch=advance, cache=workspace_cache(ws, config))
+                             config.probes.max_new_tokens, batch_size=config.probes.batch_size, on_batch=advance,
+                             cache=workspace_cache(ws, config))
 
 
 def recorded(ledger, n: int, gate: bool) -> list[dict]:

@@ -23,15 +23,17 @@ from loop.stats import paired_change
 GATE_FILE = "gate.jsonl"  # a round's gate answers, in its folder
 
 
-def answer_gate(ctx, model) -> list[dict[str, Any]]:
-    """The policy's greedy answers to every gate probe, one probe record each (loop/measure/probes.py)."""
+def answer_gate(ctx, model, cache) -> list[dict[str, Any]]:
+    """The policy's greedy answers to every gate probe, one probe record each (loop/measure/probes.py),
+    read back from the workspace's cache where the same model gave them before (round 0 of a new run)."""
     from loop.templates import policy_messages
     from loop.measure.probes import answer_probes
 
     plan = ctx.plan
     conversation = lambda prompt: policy_messages(plan.templates, plan.constitution, prompt)  # noqa: E731
     probes = plan.gate.subset(0, ctx.config.run.seed)
-    return answer_probes(model, ctx.tokenizer, probes, conversation, ctx.config.probes.max_new_tokens)
+    return answer_probes(model, ctx.tokenizer, probes, conversation, ctx.config.probes.max_new_tokens,
+                         batch_size=ctx.config.probes.batch_size, cache=cache, kind="gate")
 
 
 def mean_rate(records: list[dict[str, Any]]) -> float:
@@ -75,18 +77,23 @@ def decide(records: list[dict[str, Any]], best: list[dict[str, Any]], margin: fl
 @timed("gate")
 def gate_round(ctx, folder: Path, model, judged: bool) -> dict[str, Any] | None:
     """Answer the gate, keep the answers in the round's folder, and (for a self-rewarding round, `judged`)
-    decide against the best accepted round. None when the workspace has no gate set."""
+    decide against the best accepted round. None when the workspace has no gate set. Under "cache": what
+    the cache read back (hits) and what was answered (misses), for the round's metrics."""
+    from loop.cache import workspace_cache
+
     if ctx.plan.gate is None:
         return None
-    records = answer_gate(ctx, model)
+    cache = workspace_cache(ctx.plan.workspace, ctx.config, ctx.progress.note)
+    records = answer_gate(ctx, model, cache)
     atomic_write(folder / GATE_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     rate = mean_rate(records)
     best = start_round(ctx) if judged else None
     best = best if best is not None and (ctx.ledger.complete_dir(best) / GATE_FILE).exists() else None
     if best is None:
-        return {"accepted": True, "rate": rate, "against_round": None, "families": {}, "why": ""}
+        return {"accepted": True, "rate": rate, "against_round": None, "families": {}, "why": "",
+                "cache": cache.counts}
     decision = decide(records, read_records(ctx.ledger.complete_dir(best) / GATE_FILE), ctx.config.probes.gate_margin)
-    return {**decision, "rate": rate, "against_round": best}
+    return {**decision, "rate": rate, "against_round": best, "cache": cache.counts}
 
 
 def comparison_warnings(ctx, probe_records: list[dict[str, Any]], gate: dict[str, Any] | None) -> list[str]:

@@ -72,7 +72,7 @@ def measure_policy(ctx, model, judging, start_view: Callable[[], ContextManager]
                              "heldout", on_batch=advance)
     with phase("probes"):
         probe_records = answer_probes(model, ctx.tokenizer, probes, conversation, config.probes.max_new_tokens,
-                                      on_batch=advance, cache=cache)
+                                      batch_size=config.probes.batch_size, on_batch=advance, cache=cache)
     reading = lambda pid: reading_key(plan, judging.judge, judging.model,  # noqa: E731
                                       plan.constitution.get(pid), cache)
     records, metrics = evaluate.evaluate_heldout(

@@ -32,13 +32,14 @@ RECORDS_FILE = "probes.jsonl"  # a round's probe records, in its folder (round-N
 
 def answer_probes(model, tokenizer, probes: list[Probe], conversation: Callable[[str], list[dict[str, str]]],
                   max_new_tokens: int, batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
-                  cache: Cache | None = None) -> list[dict]:
+                  cache: Cache | None = None, kind: str = "probe") -> list[dict]:
     """One record per probe, in the order given: the greedy answer, whether it passes, whether it was cut.
 
     `conversation(prompt)` gives the chat messages the model answers (e.g. the policy's system message
-    then the prompt); `on_batch(n)` hears of each batch answered; `cache` keeps answers (none: off)."""
+    then the prompt); `on_batch(n)` hears of each batch answered; `cache` keeps answers (none: off),
+    counted under `kind`."""
     answers = reused_answers(model, tokenizer, [conversation(p.prompt) for p in probes], max_new_tokens,
-                             cache or Cache(None), "probe", batch_size=batch_size, on_batch=on_batch)
+                             cache or Cache(None), kind, batch_size=batch_size, on_batch=on_batch)
     return [{"family": p.family, "prompt": p.prompt, "expect": p.expect, "answer": a.text,
              "pass": bool(passes(p.criterion, a.text, p.expect)), "cut": a.cut} for p, a in zip(probes, answers)]
 

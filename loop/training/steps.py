@@ -221,6 +221,7 @@ def conclude_round(ctx: RoundContext, folder: Path, kind: str, measured, train_l
                                                measured.probe_metrics.get("probe_changes")) + extra.warnings
     summary["warnings"] += comparison_warnings(ctx, measured.probe_records, gate)
     if gate is not None:
+        measured.cache.update(gate.pop("cache", {}))  # the gate's answers read back, beside the other kinds
         summary["gate"] = gate
     more = {**extra.metrics, **({"reliability": reliability} if reliability else {}),
             "phases": phase_seconds(summary["seconds"])}
