@@ -306,12 +306,18 @@ def adapter_weights(model) -> str | None:
     active, configs = _active_adapters(model)
     if active is not None and not active:
         return None
-    lora = sorted((_unnamed(n), p) for n, p in model.named_parameters()
-                  if "lora_" in n and (active is None or set(n.split(".")) & active))
+    groups: dict[str, list] = {}  # adapter -> its (unnamed parameter name, parameter)
+    for n, p in model.named_parameters():
+        if "lora_" in n and (active is None or set(n.split(".")) & active):
+            groups.setdefault(_adapter_of(n), []).append((_unnamed(n), p))
+    lora = [item for group in groups.values() for item in group]
     dora = any(c.get("use_dora") for c in configs)
     if not lora or (not dora and all(_all_zero(p) for n, p in lora if "lora_B" in n or "lora_embedding_B" in n)):
         return None
-    return digest([_parameters_digest(lora), configs])
+    # Several adapters acting at once (a judge copy with a judging adapter) act as their sum: one digest
+    # each, in an order of their own, so the stack's order does not matter.
+    each = sorted(_parameters_digest(sorted(group, key=lambda item: item[0])) for group in groups.values())
+    return digest([each[0] if len(each) == 1 else each, configs])
 
 
 def _active_adapters(model) -> tuple[set[str] | None, list[dict]]:
@@ -332,6 +338,13 @@ def _active_adapters(model) -> tuple[set[str] | None, list[dict]]:
     configs = getattr(model, "peft_config", {})
     keep = ("r", "lora_alpha", "use_rslora", "use_dora")
     return active, [{k: getattr(configs[name], k, None) for k in keep} for name in sorted(active) if name in configs]
+
+
+def _adapter_of(name: str) -> str:
+    """The adapter a LoRA parameter belongs to ("...lora_A.default.weight" -> "default")."""
+    parts = name.split(".")
+    at = next((i for i, part in enumerate(parts) if part.startswith("lora_")), None)
+    return parts[at + 1] if at is not None and at + 1 < len(parts) else ""
 
 
 def _unnamed(name: str) -> str:

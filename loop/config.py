@@ -121,11 +121,15 @@ class JudgeSection:
     reliability_weights: bool = field(default=True, metadata={"help": "Weight each judged principle by how well the round's judge reads its labeled pairs (constitution/pairs/<id>.jsonl, else its examples): weight x (2 x accuracy - 1) when the 95% interval is above chance, else 0 (not judged). false: the weights as written."})
     consistency_confidence: bool = field(default=True, metadata={"help": "Also scale each judged principle's weight by the round judge's agreement with the judges before it (CREAM: max(0, Kendall tau) on the same labeled pairs), where 20 pairs or more measured it. false: accuracy alone sets the weight."})
     reliability_sample: int = field(default=5, metadata={"help": "Labeled pairs per judged principle that each round's judge reads again (a rotating slice; all of them where the judge moved); 0: every pair, every round. The first round reads them all."})
+    adapter_every: int = field(default=0, metadata={"help": "Every this many self-rewarding rounds, from the first, train a judging adapter (a second LoRA, on constitution/pairs/<id>.train.jsonl) on the round-start model; rounds between stack the latest one on theirs. The judge then reads without few-shots. 0: none."})
+    adapter_epochs: float = field(default=2.0, metadata={"help": "Epochs a judging adapter trains on the labeled judgments (TRL's SFTTrainer with [sft]'s other settings)."})
     anchor_on_training: bool = field(default=False, metadata={"help": "Also score every training completion with the anchor judge (the run's round-0 model). Off, the anchor scores only the held-out evaluation (read by `loop log --disagree`): per-sample scores double the judge's work for a signal training does not use."})
 
     def __post_init__(self):
         require(mode=(self.mode in SCORE_MODES, f"must be {' or '.join(repr(m) for m in SCORE_MODES)}"),
-                reliability_sample=(self.reliability_sample >= 0, "must be 0 (every pair, every round) or more"))
+                reliability_sample=(self.reliability_sample >= 0, "must be 0 (every pair, every round) or more"),
+                adapter_every=(self.adapter_every >= 0, "must be 0 (no judging adapter) or more"),
+                adapter_epochs=(self.adapter_epochs > 0, "must be above 0"))
 
 
 @dataclass

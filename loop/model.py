@@ -201,11 +201,24 @@ def frozen_adapter_copy(model, name: str, source: str = "default") -> str:
     return name
 
 
-def load_adapter(model, path: str | Path):
-    """The model wearing a saved LoRA adapter (a round's, or one `loop judge-train` wrote), for inference."""
+def load_adapter(model, *paths: str | Path):
+    """The model wearing saved LoRA adapters (a round's, one `loop judge-train` wrote, or a round's policy
+    adapter with its judging adapter on top), for inference: several act as their sum."""
     from peft import PeftModel
 
-    if not (Path(path) / "adapter_config.json").is_file():
-        raise LoopError("not a LoRA adapter directory (no adapter_config.json); give the folder "
-                        "`loop judge-train` or a round wrote", path=path)
-    return PeftModel.from_pretrained(model, str(path), is_trainable=False)
+    for path in paths:
+        if not (Path(path) / "adapter_config.json").is_file():
+            raise LoopError("not a LoRA adapter directory (no adapter_config.json); give the folder "
+                            "`loop judge-train` or a round wrote", path=path)
+    for i, path in enumerate(paths):
+        try:
+            if i == 0:
+                model = PeftModel.from_pretrained(model, str(path), adapter_name="a0", is_trainable=False)
+            else:
+                model.load_adapter(str(path), adapter_name=f"a{i}", is_trainable=False)
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes or modules of another base model
+            raise LoopError(f"not a LoRA adapter for this model ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
+                            "give an adapter trained on the workspace's model, or --model the one it was", path=path)
+    if len(paths) > 1:
+        model.base_model.set_adapter([f"a{i}" for i in range(len(paths))], inference_mode=True)
+    return model

@@ -190,6 +190,8 @@ class Workspace:
                 raise self._config_error("[train] judgment_epochs is above 0 but no judged principle has labeled "
                                          "training pairs; add constitution/pairs/<id>.train.jsonl, or set "
                                          "judgment_epochs = 0", "judgment_epochs", "train")
+        with problems.gather():
+            _judging_adapter_settings(self, config, constitution)
         tables = [grpo_args, sft_args] + ([dpo_args] if config.train.method == "dpo" else [])
         for args in tables:
             with problems.gather():
@@ -199,6 +201,21 @@ class Workspace:
         path = self.root / CONFIG_FILE
         text = path.read_text("utf-8") if path.is_file() else ""
         return LoopError(message, path=path, line=line_of_key(text, key, section))
+
+
+def _judging_adapter_settings(ws: Workspace, config: Config, constitution: Constitution | None) -> None:
+    """[judge] adapter_every needs labeled judgments to train on, and keeps judgments out of the policy:
+    it does not go with [train] judgment_epochs, which trains them into the policy's adapter."""
+    if not config.judge.adapter_every:
+        return
+    if config.train.judgment_epochs:
+        raise ws._config_error("[judge] adapter_every and [train] judgment_epochs both train the judge; the judging "
+                               "adapter keeps judgments out of the policy: set judgment_epochs = 0",
+                               "adapter_every", "judge")
+    if constitution and not constitution.judge_training_pairs():
+        raise ws._config_error("[judge] adapter_every is above 0 but no judged principle has labeled training "
+                               "pairs; add constitution/pairs/<id>.train.jsonl, or set adapter_every = 0",
+                               "adapter_every", "judge")
 
 
 def demonstration_prompts(path: Path) -> list[TrainedPrompt]:

@@ -12,7 +12,8 @@ BUILTIN = "built-in"  # --injection without a file: loop.judging.injection.INJEC
 
 def _judge_from_workspace(args):
     """(judge, constitution, config) built from the workspace: its model, constitution, templates, [judge];
-    with --adapter, the model wears that LoRA adapter (e.g. one `loop judge-train` wrote)."""
+    with --adapter, the model wears that LoRA adapter (e.g. one `loop judge-train` wrote); given twice, both
+    (a round's policy adapter, then the judging adapter trained on it)."""
     from loop.judging.judge import Judge
     from loop.model import load_model
     from loop.workspace import open_workspace
@@ -25,7 +26,7 @@ def _judge_from_workspace(args):
     if getattr(args, "adapter", None):
         from loop.model import load_adapter
 
-        model = load_adapter(model, args.adapter)
+        model = load_adapter(model, *args.adapter)
     overrides = {"mode": args.mode} if args.mode else {}
     if getattr(args, "no_few_shot", False):
         overrides["few_shot"] = False
@@ -216,7 +217,10 @@ def register(subparsers) -> None:
                         "(built-in lines, or one per line from a file; {title} is the principle's title)")
     p.add_argument("--mode", choices=SCORE_MODES, help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
-    p.add_argument("--adapter", help="a LoRA adapter directory for the model to judge with (e.g. from loop judge-train)")
+    p.add_argument("--adapter", action="append", metavar="DIR",
+                   help="a LoRA adapter directory for the model to judge with (e.g. from loop judge-train); twice: "
+                        "a round's judge with its judging adapter, e.g. --adapter runs/main/round-001/adapter "
+                        "--adapter runs/main/round-002/judging_adapter")
     p.add_argument("--no-few-shot", action="store_true", help="judge without the principles' examples as few-shots")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = command(subparsers, "judge-train", judge_train)

@@ -13,7 +13,9 @@ from loop.cache import Cache, model_identity
 
 JUDGE_TEMPLATES = ("judge", "critique", "verdict", "lift")  # the templates a judge's score depends on
 # [judge] settings that decide which pairs a round reads and how it weighs them, not what a reading is.
-NOT_READING = ("reliability_weights", "consistency_confidence", "reliability_sample", "anchor_on_training")
+# The judging adapter's settings are not either: its weights are part of the model the key names.
+NOT_READING = ("reliability_weights", "consistency_confidence", "reliability_sample", "anchor_on_training",
+               "adapter_every", "adapter_epochs")
 
 
 def judge_sources(plan, principle) -> list[str]:

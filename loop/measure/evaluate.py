@@ -24,12 +24,15 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
                      constitution: Constitution, judge_view: Callable[[], ContextManager],
                      anchor_view: Callable[[], ContextManager] | None,
                      on_judged: Callable[[], None] | None = None, cache: Cache | None = None,
-                     reading: Callable[[str], dict] | None = None) -> tuple[list[dict], dict[str, Any]]:
+                     reading: Callable[[str, Any], dict] | None = None,
+                     anchor_judge: Any | None = None) -> tuple[list[dict], dict[str, Any]]:
     """Score held-out completions with both judges and the rules; returns (eval records, metrics).
     `anchor_view` None: the round's judge is the anchor itself (a round that starts from the base
     model), so the answers are judged once and the anchor's scores are the judge's. With `cache`,
-    `reading(principle id)` gives what decides a judgment but the answer, inside the view it is
-    called in (loop/judging/readings.py reading_key)."""
+    `reading(principle id, judge)` gives what decides a judgment but the answer, inside the view it is
+    called in (loop/judging/readings.py reading_key). `anchor_judge`: the judge that reads in the
+    anchor's view, where it differs from `judge` (a judging adapter's judge reads without few-shots)."""
+    anchor_judge = anchor_judge if anchor_judge is not None else judge
     prompts = [row["prompt"] for row in rows]
     scores: dict[str, list] = {}
     anchor: dict[str, list] = {}
@@ -46,7 +49,7 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
         anc = own
         if anchor_view is not None:
             with anchor_view():
-                anc = judgments(judge, prompts, completions, p.id, "anchor", cache, reading)
+                anc = judgments(anchor_judge, prompts, completions, p.id, "anchor", cache, reading)
         scores[p.id], critiques[p.id] = [s for s, _ in own], [c for _, c in own]
         anchor[p.id], anchor_critiques[p.id] = [s for s, _ in anc], [c for _, c in anc]
         if on_judged:
@@ -85,7 +88,7 @@ def _metrics(completions: list[str], scores: dict[str, list], anchor: dict[str, 
 
 def judgments(judge, prompts: list[str], completions: list[str], principle_id: str, view: str,
               cache: Cache | None = None,
-              reading: Callable[[str], dict] | None = None) -> list[tuple[float | None, str]]:
+              reading: Callable[[str, Any], dict] | None = None) -> list[tuple[float | None, str]]:
     """(score, critique) of each completion by the judge as the model stands now (inside its view),
     read back from `cache` where the same judge judged the same answer before (`reading`: see
     evaluate_heldout; without both, every answer is judged)."""
@@ -96,7 +99,7 @@ def judgments(judge, prompts: list[str], completions: list[str], principle_id: s
         return [[c.score, c.critique] for c in crits]
 
     items = [{"prompt": prompt, "response": completion} for prompt, completion in zip(prompts, completions)]
-    values = cache.reuse("judgment", lambda: reading(principle_id), items, fresh,
+    values = cache.reuse("judgment", lambda: reading(principle_id, judge), items, fresh,
                          on_hits=lambda hits: count_unscored(judge, [score for score, _ in hits]))
     return [(score, critique) for score, critique in values]
 

@@ -73,12 +73,12 @@ def measure_policy(ctx, model, judging, start_view: Callable[[], ContextManager]
     with phase("probes"):
         probe_records = answer_probes(model, ctx.tokenizer, probes, conversation, config.probes.max_new_tokens,
                                       batch_size=config.probes.batch_size, on_batch=advance, cache=cache)
-    reading = lambda pid: reading_key(plan, judging.judge, judging.model,  # noqa: E731
-                                      plan.constitution.get(pid), cache)
+    reading = lambda pid, judge: reading_key(plan, judge, judging.model,  # noqa: E731
+                                             plan.constitution.get(pid), cache)
     records, metrics = evaluate.evaluate_heldout(
         ctx.number, [a.text for a in answers], rows, judging.judge, plan.constitution, judging.judge_view,
         None if judging.judge_is_anchor else judging.anchor_view, on_judged=lambda: progress.advance("eval judge"),
-        cache=cache, reading=reading)
+        cache=cache, reading=reading, anchor_judge=judging.anchor_judge)
     for record, answer in zip(records, answers):
         record["cut_tokens"] = limit if answer.cut else None
     baseline = round_zero_probes(ctx)

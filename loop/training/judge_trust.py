@@ -24,7 +24,8 @@ The round records, in its folder:
                         "declared_weights": {id: w}, "consistency": {id: {tau, n, against_round}},
                         "confidence": {id: the factor consistency gave its weight},
                         "judge_state" ("base": the model without an adapter, i.e. the anchor), "pairs_read",
-                        "cache": {"pair": {hits, misses}} (readings read back from the cache, and scored)
+                        "cache": {"pair": {hits, misses}} (readings read back from the cache, and scored),
+                        "judging_adapter": {trained_in, examples, epochs, loss, seconds, sha256} or None
 Round 0 (the starting model, no adapter) may call `assess` too: its figures are then the anchor's.
 """
 
@@ -58,6 +59,7 @@ class Trust:
     judge_state: str = "base"
     pairs_read: int = 0  # pairs the round's judge read, scoring them or reading them back from the cache
     cache: dict[str, dict] = field(default_factory=dict)  # kind -> {hits, misses} (loop/cache.py)
+    judging_adapter: dict | None = None  # what loop/training/judging_adapter.py records of the one it wears
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
@@ -79,13 +81,16 @@ def judge_state(model) -> str:
     return digest.hexdigest()[:12]
 
 
-def fingerprint(plan, principle) -> str:
+def fingerprint(plan, principle, settings=None, history: str = "") -> str:
     """What a judge's reading of a principle's pairs depends on, besides the weights and the pair itself
-    (a pair's key is its content, so an edited pair is a new pair): `judge_sources` and the [judge]
-    settings that change a score."""
-    settings = plan.config.judge
+    (a pair's key is its content, so an edited pair is a new pair): `judge_sources` and the judge's
+    settings that change a score ([judge] unless given). `history`: the judging adapter's digest, so a
+    new judging adapter starts a new history of readings (loop/training/judging_adapter.py)."""
+    settings = settings or plan.config.judge
     parts = [*judge_sources(plan, principle),
              repr((settings.mode, settings.few_shot, settings.calibrate, settings.guard, settings.critique_tokens))]
+    if history:
+        parts.append(f"judging adapter {history}")
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:12]
 
 
@@ -99,15 +104,19 @@ def latest_readings(ledger, before: int) -> tuple[dict[str, dict], dict[str, Any
 
 
 @timed("reliability")
-def assess(plan, r: int, folder: Path, judge, model, progress) -> Trust:
-    """Read the pairs this round must read, and record the round's reliability and weights."""
+def assess(plan, r: int, folder: Path, judge, model, progress, judging_adapter=None) -> Trust:
+    """Read the pairs this round must read, and record the round's reliability and weights.
+    `judging_adapter` (loop/training/judging_adapter.py): the one the judge wears, recorded with it."""
     constitution, settings = plan.constitution, plan.config.judge
-    trust = Trust(judge_state=judge_state(model))
+    trust = Trust(judge_state=judge_state(model),
+                  judging_adapter=judging_adapter.record if judging_adapter is not None else None)
+    history = judging_adapter.sha256 if judging_adapter is not None else ""
     cache = workspace_cache(plan.workspace, plan.config, progress.note)
     scores = PairScores(plan, judge, model, cache)
     earlier, earlier_info = latest_readings(plan.ledger, r)
     judged = [p for p in constitution.principles if not p.is_rule]
-    readers = [PrincipleReading(constitution, p, fingerprint(plan, p), earlier, trust.judge_state, r) for p in judged]
+    readers = [PrincipleReading(constitution, p, fingerprint(plan, p, getattr(judge, "settings", None), history),
+                                earlier, trust.judge_state, r) for p in judged]
     first = {reader.principle.id: reader.to_read(settings.reliability_sample, plan.config.run.seed) for reader in readers}
     total = sum(len(keys) for keys in first.values())
     if total:

@@ -58,13 +58,20 @@ class RoundParts:
 
 
 # -------------------------------------------------------------------------------------------------
-def judge_copy(ctx: RoundContext, model) -> Judging:
-    """1. The round's judge: the frozen round-start adapter, copied before training moves the policy."""
+def judge_copy(ctx: RoundContext, model, folder: Path | None = None) -> Judging:
+    """1. The round's judge: the frozen round-start adapter, copied before training moves the policy; with
+    [judge] adapter_every, a judging adapter stacked on it (loop/training/judging_adapter.py), which was
+    trained without few-shots and so judges without them."""
     from loop.judging.judge import Judge
+    from loop.training.judging_adapter import attach
 
-    judge = (ctx.make_judge or Judge)(model, ctx.tokenizer, ctx.constitution, ctx.plan.templates, ctx.config.judge,
-                                      model_id=ctx.model_id)
-    return Judging(judge, model, adapter=frozen_adapter_copy(model, JUDGE_ADAPTER))
+    adapter = frozen_adapter_copy(model, JUDGE_ADAPTER)
+    judging_adapter = attach(ctx, model, adapter, folder) if folder is not None else None
+    make = lambda **overrides: (ctx.make_judge or Judge)(  # noqa: E731
+        model, ctx.tokenizer, ctx.constitution, ctx.plan.templates, ctx.config.judge, model_id=ctx.model_id, **overrides)
+    if judging_adapter is None:
+        return Judging(make(), model, adapter=adapter)
+    return Judging(make(few_shot=False), model, adapter=adapter, judging_adapter=judging_adapter, anchor_judge=make())
 
 
 def assess_trust(ctx: RoundContext, folder: Path, judging: Judging):
@@ -74,7 +81,8 @@ def assess_trust(ctx: RoundContext, folder: Path, judging: Judging):
     from loop.training import judge_trust
 
     with judging.judge_view():
-        return on_main(judge_trust.assess, ctx.plan, ctx.number, folder, judging.judge, judging.model, ctx.progress)
+        return on_main(judge_trust.assess, ctx.plan, ctx.number, folder, judging.judge, judging.model, ctx.progress,
+                       judging.judging_adapter)
 
 
 def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, weights: dict[str, float]) -> Rewards:
@@ -88,7 +96,7 @@ def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, weights: dic
                                 on_judged=lambda: ctx.progress.advance("judge"))
     anchor_view = judging.anchor_view if ctx.config.judge.anchor_on_training else None
     funcs, ordered = build_rewards(ctx.constitution, judging.judge, recorder, judging.judge_view, anchor_view,
-                                   weights=weights)
+                                   weights=weights, anchor_judge=judging.anchor_judge)
     combined = None
     if ctx.config.train.aggregation == "rules_first":
         combined = RulesFirstReward(ctx.constitution.principles, funcs, weights, recorder)
@@ -97,7 +105,7 @@ def self_rewards(ctx: RoundContext, folder: Path, judging: Judging, weights: dic
 
 def rewarded_parts(ctx: RoundContext, folder: Path, model, trust=None) -> RoundParts:
     """Steps 1-3 on the round's policy; `trust` given (a benchmark's declared weights): no pairs read."""
-    judging = judge_copy(ctx, model)
+    judging = judge_copy(ctx, model, folder)
     trust = trust if trust is not None else assess_trust(ctx, folder, judging)
     return RoundParts(model, judging, trust, self_rewards(ctx, folder, judging, trust.weights))
 

@@ -77,9 +77,10 @@ class JudgeReward:
 
     def __init__(self, principle: Principle, judge: Any, recorder: Any | None = None,
                  judge_view: Callable[[], ContextManager] = nullcontext,
-                 anchor_view: Callable[[], ContextManager] | None = None):
+                 anchor_view: Callable[[], ContextManager] | None = None, anchor_judge: Any | None = None):
         self.principle = principle
         self.judge = judge
+        self.anchor_judge = anchor_judge if anchor_judge is not None else judge
         self.recorder = recorder
         self.judge_view = judge_view
         self.anchor_view = anchor_view
@@ -96,8 +97,8 @@ class JudgeReward:
         anchors = [None] * len(answers)
         if self.anchor_view is not None:
             with self.anchor_view():
-                anchors = [c.score for c in self.judge.score(questions, answers, self.principle.id,
-                                                              view=self.views[1])]
+                anchors = [c.score for c in self.anchor_judge.score(questions, answers, self.principle.id,
+                                                                     view=self.views[1])]
         rewards = [c.score for c in critiques]
         if self.recorder is not None:
             self.recorder.add(self.principle.id, "judge", questions, answers, rewards,
@@ -131,8 +132,9 @@ class UnjudgedReward:
 def build_rewards(constitution: Constitution, judge: Any, recorder: Any | None = None,
                   judge_view: Callable[[], ContextManager] = nullcontext,
                   anchor_view: Callable[[], ContextManager] | None = None,
-                  weights: dict[str, float] | None = None) -> tuple[list, list[float]]:
+                  weights: dict[str, float] | None = None, anchor_judge: Any | None = None) -> tuple[list, list[float]]:
     """(reward_funcs, reward_weights) for GRPOTrainer: one callable per principle, weighted by it.
+    `anchor_judge`: the judge that reads in `anchor_view`, where it differs from `judge`.
     `weights`: the round's effective weights (loop/training/judge_trust.py); the constitution's without."""
     weights = weights if weights is not None else {p.id: p.weight for p in constitution.principles}
     funcs: list = []
@@ -142,6 +144,6 @@ def build_rewards(constitution: Constitution, judge: Any, recorder: Any | None =
         elif weights[p.id] == 0:
             funcs.append(UnjudgedReward(p, recorder))
         else:
-            funcs.append(JudgeReward(p, judge, recorder, judge_view, anchor_view))
+            funcs.append(JudgeReward(p, judge, recorder, judge_view, anchor_view, anchor_judge))
     return funcs, [weights[p.id] for p in constitution.principles]
 

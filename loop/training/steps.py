@@ -85,14 +85,22 @@ class Judging:
     round that starts from the base model (round 0, the warm start) the round judge IS the anchor:
     `adapter` is None and both views are the base, so the held-out answers are judged once, not twice."""
 
-    def __init__(self, judge, model, adapter: str | None = None):
+    def __init__(self, judge, model, adapter: str | None = None, judging_adapter=None, anchor_judge=None):
         self.judge, self.model, self.adapter = judge, model, adapter
+        # loop/training/judging_adapter.py: a judging adapter stacked on `adapter`, or None
+        self.judging_adapter = judging_adapter
+        # The anchor reads as round 0's judge did ([judge] settings), even where the round's judge does not.
+        self.anchor_judge = anchor_judge if anchor_judge is not None else judge
 
     @property
     def judge_is_anchor(self) -> bool:
         return self.adapter is None
 
     def judge_view(self):
+        if self.judging_adapter is not None:
+            from loop.training.judging_adapter import stacked_view
+
+            return stacked_view(self.model, (self.adapter, self.judging_adapter.name))
         return adapter_view(self.model, self.adapter)
 
     def anchor_view(self):

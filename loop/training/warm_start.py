@@ -166,10 +166,11 @@ def judgment_rows(ctx: RoundContext) -> list[dict[str, list]]:
     return [{k: row[k] for k in ("prompt", "completion")} for row in rows]
 
 
-def sft_trainer(ctx: RoundContext, model, rows: list[dict[str, list]], folder, epochs: float | None = None):
+def sft_trainer(ctx: RoundContext, model, rows: list[dict[str, list]], folder, epochs: float | None = None,
+                shown: bool = True):
     """TRL's SFTTrainer on conversational prompt/completion rows (the loss on the completions only).
     `epochs` (the judgments): that many epochs, and no length cut, which would drop the verdict that
-    comes last."""
+    comes last. `shown`: its steps advance the round's "train" bar (not a judging adapter's)."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -179,7 +180,8 @@ def sft_trainer(ctx: RoundContext, model, rows: list[dict[str, list]], folder, e
         args = dataclasses.replace(args, num_train_epochs=epochs, max_length=None)
     try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=ctx.tokenizer, callbacks=[step_progress(ctx.progress)])
+                             processing_class=ctx.tokenizer,
+                             callbacks=[step_progress(ctx.progress)] if shown else [])
     except (ValueError, NotImplementedError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LoopError(f"[sft] settings rejected by TRL's SFTTrainer: {message}", path=ctx.toml) from None

@@ -123,7 +123,9 @@ def legend(constitution: Constitution, measured: tuple[int, dict] | None, run: s
     lines = []
     if judged and measured:
         unread = [pid for pid in judged if pid not in measured[1].get("reliability", {})]
-        lines.append(Text(f"judge accuracy: how often round {measured[0]}'s judge"
+        adapter = measured[1].get("judging_adapter") or {}
+        wearing = f" (with the judging adapter trained in round {adapter.get('trained_in')})" if adapter else ""
+        lines.append(Text(f"judge accuracy: how often round {measured[0]}'s judge{wearing}"
                           + (f" (run {run})" if run else "") + " scored the better answer of a labeled pair "
                           "higher, with its 95% interval; n: pairs. weight: what that accuracy earned in "
                           "training, of the declared weight.", style="dim"))

@@ -13,7 +13,8 @@ from rich.table import Table
 from loop.ledger import Ledger
 from loop.views.charts import MISSING
 
-TRUST_KEYS = ("reliability", "effective_weights", "declared_weights", "judge_state", "consistency", "confidence")
+TRUST_KEYS = ("reliability", "effective_weights", "declared_weights", "judge_state", "consistency", "confidence",
+              "judging_adapter")
 
 
 def interval(entry: dict | None) -> str:
@@ -79,9 +80,9 @@ def reliability_table(ledger: Ledger) -> Table | None:
         return None
     last_round, last = measured[-1]
     anchor = anchor_trust(measured)
+    caption = "n: labeled pairs read · τ: consistency with the judges before it (CREAM)" + judging_note(last_round, last)
     table = Table(title="judge reliability: accuracy on labeled pairs [95% interval]", title_justify="left",
-                  header_style="bold", padding=(0, 1), caption="n: labeled pairs read · τ: consistency with the judges before it (CREAM)",
-                  caption_justify="left")
+                  header_style="bold", padding=(0, 1), caption=caption, caption_justify="left")
     table.add_column("principle", style="bold", no_wrap=True)
     table.add_column(f"anchor (round {anchor[0]})" if anchor else "anchor", no_wrap=True)
     table.add_column(f"judge (round {last_round})", no_wrap=True)
@@ -94,6 +95,16 @@ def reliability_table(ledger: Ledger) -> Table | None:
                       interval(entry), str(entry.get("n", MISSING)), tau_cell(last.get("consistency", {}).get(pid)),
                       weight_cell(declared.get(pid), weights.get(pid)))
     return table
+
+
+def judging_note(round_number: int, trust: dict) -> str:
+    """" · round N's judge wore the judging adapter trained in round k" (loop/training/judging_adapter.py),
+    or "" where it wore none."""
+    adapter = trust.get("judging_adapter") or {}
+    if not adapter:
+        return ""
+    return (f" · round {round_number}'s judge wore the judging adapter trained in round "
+            f"{adapter.get('trained_in', MISSING)} ({adapter.get('examples', MISSING)} judgments)")
 
 
 def anchor_line(ledger: Ledger) -> str:
