@@ -80,6 +80,20 @@ def test_the_judge_acts_as_the_sum_of_its_copy_and_the_judging_adapter(judged_ro
     assert policy.active_adapter == "default"
 
 
+def test_drift_is_measured_from_the_round_start_without_the_judging_adapter(judged_round):
+    from loop.measure.outside_view import token_kl
+
+    ctx, judging, policy, _, _ = judged_round
+    pairs = [([{"role": "user", "content": "Name a colour."}], "Blue is a colour.")]
+    with torch.no_grad():  # a judging adapter that clearly moved (one tiny epoch barely moves it)
+        for name, p in policy.named_parameters():
+            if "lora_B" in name and ".judging." in name:
+                p.fill_(0.05)
+    # The policy has not trained since the round started: it is exactly M_t, the judging adapter is not.
+    assert token_kl(policy, ctx.tokenizer, pairs, judging.start_view) == pytest.approx(0.0, abs=1e-9)
+    assert token_kl(policy, ctx.tokenizer, pairs, judging.judge_view) > 1e-3
+
+
 def test_rounds_train_a_judging_adapter_every_k_and_reuse_it_between(workspace, tiny_model_dir):
     small_splits(workspace)
     plan = plan_for(workspace, tiny_model_dir, judge={**ON["judge"], "adapter_every": 2})

@@ -81,7 +81,7 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
         if trainer is not None:
             with phase("training"):
                 trainer.train()
-        measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
+        measured = measure_policy(ctx, model, judging, start_view=judging.start_view) if is_main() else None
         gate = gate_round(ctx, folder, model, judged=True) if is_main() else None  # as in GRPO
 
     # 8. Publish: every file in the partial folder, then one rename makes the round complete. What only

@@ -51,7 +51,7 @@ def grpo_round(ctx: RoundContext) -> dict[str, Any]:
         with phase("training"):
             trainer.train()
         # With several processes, rank 0 alone measures and publishes (loop/dist.py).
-        measured = measure_policy(ctx, model, judging, start_view=judging.judge_view) if is_main() else None
+        measured = measure_policy(ctx, model, judging, start_view=judging.start_view) if is_main() else None
         # The gate: a round worse than the best accepted one on the gate set is recorded as rejected, and
         # the next round starts from the best accepted adapter instead (loop/measure/gate.py).
         gate = gate_round(ctx, folder, model, judged=True) if is_main() else None

@@ -103,6 +103,10 @@ class Judging:
             return stacked_view(self.model, (self.adapter, self.judging_adapter.name))
         return adapter_view(self.model, self.adapter)
 
+    def start_view(self):
+        """The round-start model M_t alone, without a judging adapter: what the policy's drift is measured from."""
+        return adapter_view(self.model, self.adapter)
+
     def anchor_view(self):
         return adapter_view(self.model, None)
 
