@@ -146,4 +146,18 @@ def read_pairs_folder(folder: Path, rules: Mapping[str, bool]) -> dict[tuple[str
                             f"{did_you_mean(named[0], rules)}; delete the file with its principle, or rename it "
                             "<id>.jsonl for the principle it labels", path=path)
         out[named] = read_pairs(path, rules, principle=named[0])
+    _refuse_shared(out)
     return out
+
+
+def _refuse_shared(splits: dict[tuple[str, str], list[LabeledPair]]) -> None:
+    """A pair in both of a principle's splits would train the judge on what measures it: refused."""
+    for (pid, split), pairs in splits.items():
+        if split != "train":
+            continue
+        measured = {pair.key: pair for pair in splits.get((pid, "reliability"), [])}
+        for pair in pairs:
+            if pair.key in measured:
+                raise LoopError(f"this pair is also line {measured[pair.key].line} of {Path(measured[pair.key].path).name}, "
+                                "the split that measures the judge; delete it from one of the two files",
+                                path=pair.path, line=pair.line)

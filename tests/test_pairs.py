@@ -67,6 +67,16 @@ def test_bad_pairs_files_are_refused_with_the_file_and_line(root, name, lines, m
         load_constitution(root)
 
 
+def test_a_pair_in_both_splits_is_refused(root):
+    shared = (root / "pairs/polite.jsonl").read_text("utf-8").splitlines()[3]
+    with (root / "pairs/polite.train.jsonl").open("a", encoding="utf-8") as f:
+        f.write(shared + "\n")
+    line = len((root / "pairs/polite.train.jsonl").read_text("utf-8").splitlines())
+    with pytest.raises(LoopError, match=rf"polite.train.jsonl:{line}: this pair is also line 4 of polite.jsonl, "
+                                        "the split that measures the judge; delete it from one of the two files"):
+        load_constitution(root)
+
+
 def test_a_file_named_for_its_principle_may_leave_the_principle_out(root):
     write(root / "pairs/polite.jsonl", {k: v for k, v in LINE.items() if k != "principle"})
     [pair] = load_constitution(root).pairs("polite")

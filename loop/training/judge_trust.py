@@ -25,7 +25,7 @@ The round records, in its folder:
                         "confidence": {id: the factor consistency gave its weight},
                         "judge_state" ("base": the model without an adapter, i.e. the anchor), "pairs_read",
                         "cache": {"pair": {hits, misses}} (readings read back from the cache, and scored),
-                        "judging_adapter": {trained_in, examples, epochs, loss, seconds, sha256} or None
+                        "judging_adapter": {trained_in, examples, epochs, data_sha256, lora, ..., sha256} or None
 Round 0 (the starting model, no adapter) may call `assess` too: its figures are then the anchor's.
 """
 

@@ -22,12 +22,14 @@ judge: its reliability readings start a new history (judge_trust's fingerprint),
 for disagreeing with the judge before it.
 
 Recorded in the round's folder: judging_adapter/ (the adapter, where this round trained it) and
-round.json "judging_adapter": {trained_in, examples, epochs, loss, seconds, sha256}.
+round.json "judging_adapter": {trained_in, examples, epochs, data_sha256, lora, learning_rate, loss,
+seconds, sha256}.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -131,6 +133,9 @@ def _train(ctx, model, judge_copy: str, folder: Path) -> JudgingAdapter:
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     digest = weights_digest(model, NAME)
     record = {"trained_in": ctx.number, "examples": len(rows), "epochs": epochs,
+              "data_sha256": hashlib.sha256(json.dumps(rows, sort_keys=True).encode("utf-8")).hexdigest()[:12],
+              "lora": {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "target_modules": lora.target_modules},
+              "learning_rate": trainer.args.learning_rate,
               "loss": [round(losses[0], 4), round(losses[-1], 4)] if losses else None,
               "seconds": round(time.time() - started, 1), "sha256": digest}
     if is_main():
