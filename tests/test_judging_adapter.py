@@ -134,6 +134,15 @@ def test_the_judging_adapter_does_not_go_with_judgment_epochs(workspace):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_the_judging_adapter_needs_labeled_judgments(workspace):
+    set_keys(workspace, "judge", adapter_every=1)
+    for path in (workspace / "constitution" / "pairs").glob("*.train.jsonl"):
+        path.unlink()
+    code, _, err = run_cli("check")
+    assert code == 2 and "no judged principle has labeled training pairs" in err and "loop.toml:" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_a_negative_adapter_every_is_refused(workspace):
     set_keys(workspace, "judge", adapter_every=-1)
     code, _, err = run_cli("check")
