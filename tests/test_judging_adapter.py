@@ -110,6 +110,9 @@ def test_rounds_train_a_judging_adapter_every_k_and_reuse_it_between(workspace, 
     assert info[3]["pairs_read"] == pairs and not info[3]["consistency"]
     code, out, _ = run_cli("rounds")
     assert code == 0 and "round 3's judge wore the judging adapter trained in round 3" in " ".join(out.split())
+    code, out, _ = run_cli("constitution", "show")
+    assert code == 0 and "round 3's judge (run main), wearing the judging adapter trained in round 3, scored" \
+        in " ".join(out.split())
 
 
 def set_keys(workspace, section: str, **values) -> None:

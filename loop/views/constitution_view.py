@@ -124,10 +124,10 @@ def legend(constitution: Constitution, measured: tuple[int, dict] | None, run: s
     if judged and measured:
         unread = [pid for pid in judged if pid not in measured[1].get("reliability", {})]
         adapter = measured[1].get("judging_adapter") or {}
-        wearing = f" (with the judging adapter trained in round {adapter.get('trained_in')})" if adapter else ""
-        lines.append(Text(f"judge accuracy: how often round {measured[0]}'s judge{wearing}"
-                          + (f" (run {run})" if run else "") + " scored the better answer of a labeled pair "
-                          "higher, with its 95% interval; n: pairs. weight: what that accuracy earned in "
+        wearing = f", wearing the judging adapter trained in round {adapter.get('trained_in')}," if adapter else ""
+        lines.append(Text(f"judge accuracy: how often round {measured[0]}'s judge"
+                          + (f" (run {run})" if run else "") + f"{wearing} scored the better answer of a labeled "
+                          "pair higher, with its 95% interval; n: pairs. weight: what that accuracy earned in "
                           "training, of the declared weight.", style="dim"))
         if unread:
             lines.append(Text(f"{MISSING}: {', '.join(unread)} not read in round {measured[0]}; the next round "
