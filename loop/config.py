@@ -139,6 +139,15 @@ class LoraSection:
     dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules: 'all-linear' or a comma-separated list."})
 
+    def peft_config(self):
+        """peft's LoraConfig for a new causal-LM adapter with these settings."""
+        from peft import LoraConfig
+
+        modules = self.target_modules if self.target_modules == "all-linear" else \
+            [m.strip() for m in self.target_modules.split(",")]
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, task_type="CAUSAL_LM",
+                          target_modules=modules)
+
 
 @dataclass
 class ProbesSection:

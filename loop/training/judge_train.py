@@ -54,17 +54,13 @@ def train_judge(model, tokenizer, examples: list[dict], config: Config, out_dir:
     TRL's SFTTrainer; save it to out_dir and return the trained peft model."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from loop.model import no_telemetry
 
     no_telemetry()
-    lora = config.lora
-    peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
-                             target_modules=lora.target_modules if lora.target_modules == "all-linear"
-                             else [m.strip() for m in lora.target_modules.split(",")])
+    peft_config = config.lora.peft_config()
     args = SFTConfig(output_dir=str(Path(out_dir) / "trainer"), num_train_epochs=epochs, learning_rate=learning_rate,
                      per_device_train_batch_size=batch_size, logging_steps=5, save_strategy="no", report_to="none",
                      seed=seed, data_seed=seed, disable_tqdm=True, gradient_checkpointing=False,

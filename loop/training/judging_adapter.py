@@ -100,8 +100,6 @@ def latest(ledger, before: int) -> tuple[Path, dict[str, Any]] | None:
 
 def _train(ctx, model, judge_copy: str, folder: Path) -> JudgingAdapter:
     """A fresh LoRA adapter ([lora]) trained on the labeled judgments with M_t's judge copy under it."""
-    from peft import LoraConfig
-
     from loop.phases import phase
     from loop.training.judge_train import judgment_examples
     from loop.training.warm_start import sft_trainer
@@ -113,10 +111,7 @@ def _train(ctx, model, judge_copy: str, folder: Path) -> JudgingAdapter:
         raise LoopError("[judge] adapter_every is above 0 but no judged principle has labeled training pairs; "
                         "add constitution/pairs/<id>.train.jsonl, or set adapter_every = 0", path=ctx.toml)
     lora = ctx.config.lora
-    model.add_adapter(NAME, LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
-        target_modules=lora.target_modules if lora.target_modules == "all-linear"
-        else [m.strip() for m in lora.target_modules.split(",")]))
+    model.add_adapter(NAME, lora.peft_config())
     # Both act, only the judging adapter learns: M_t's copy stays exactly M_t.
     model.base_model.set_adapter([judge_copy, NAME])
     for name, param in model.named_parameters():

@@ -185,13 +185,9 @@ def policy_start(ctx: RoundContext) -> str:
 
 def fresh_adapter(ctx: RoundContext):
     """A new LoRA adapter on the base weights, B = 0, so the policy starts exactly as the base model."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
-    lora = ctx.config.lora
-    return get_peft_model(ctx.base_model, LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
-        target_modules=lora.target_modules if lora.target_modules == "all-linear"
-        else [m.strip() for m in lora.target_modules.split(",")]))
+    return get_peft_model(ctx.base_model, ctx.config.lora.peft_config())
 
 
 # -------------------------------------------------------------------------------------------------
