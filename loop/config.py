@@ -28,6 +28,7 @@ METHODS = ("grpo", "dpo")
 # How a round combines the principles' rewards (loop/training/rules_first.py) and what its KL term holds
 # the policy near (loop/training/trainer.py), named once: [train] aggregation and kl_reference.
 AGGREGATIONS = ("rules_first", "weighted")
+WARM_START_DATA = ("demonstrations", "revisions", "both")
 KL_REFERENCES = ("warm_start", "round_start", "base")
 # How the judge reads a verdict (loop/judging/judge.py), named once: [judge] mode, the Judge, and the
 # --mode / --judge-mode choices of the CLI all use this tuple.
@@ -85,6 +86,10 @@ class TrainSection:
     warm_start: bool = field(default=True, metadata={"help": "Round 1 fine-tunes the policy adapter on demonstrations (TRL's SFTTrainer, settings in [sft]) before the self-rewarding rounds: a small model rarely shows the behaviours the rules reward, so GRPO would have nothing to compare."})
     demonstrations: str = field(default="prompts/demonstrations.jsonl", metadata={"help": "The warm start's demonstrations (JSONL: prompt, response), relative to the workspace; the constitution's good examples are added to them."})
     own_answers: int = field(default=64, metadata={"help": "The warm start also trains on the base model's own answers to up to this many \"comply\" prompts of the training pool, kept where every rule gives full marks (0: none): demonstrations alone teach it to refuse harmless requests and to answer too briefly."})
+    warm_start_data: str = field(default="demonstrations", metadata={"help": "What the warm start trains on besides the model's own answers: 'demonstrations' (the file above), 'revisions' (the model's answers to pool prompts that it critiqued and rewrote, kept where measurably better; the demonstrations if none is) or 'both'. See `loop log --revisions`."})
+    revisions: int = field(default=64, metadata={"help": "Prompts of the training pool (comply, format and arithmetic rows) the warm start's revision pass critiques and rewrites, with warm_start_data 'revisions' or 'both'."})
+    revision_margin: float = field(default=0.1, metadata={"help": "A revision is kept only where the judge prefers it by more than this on the judged principle it was revised for, and the judged principles together do not read it worse by more than this."})
+    revision_pairs: bool = field(default=False, metadata={"help": "DPO rounds: the round-start model also critiques and rewrites its own answers to the round's harmless, format and arithmetic prompts, and each kept revision becomes a preference pair over the answer it revised (`loop log --revisions`)."})
     judgment_epochs: float = field(default=0.0, metadata={"help": "Epochs the warm start's adapter then trains on the constitution's labeled judgments (constitution/pairs/<id>.train.jsonl), as `loop judge-train` does, so the next round's judge is a trained one (use [judge] few_shot = false then). 0: none; it can make the policy forget the warm start's refusals."})
     stop_on_regression: bool = field(default=False, metadata={"help": "Stop the run after a round whose probes fell below round 0 by more than their interval (also `loop run --stop-on-regression`)."})
     method: str = field(default="grpo", metadata={"help": "How the self-rewarding rounds learn from their rewards: 'grpo' (TRL's GRPOTrainer on every sample, settings in [grpo]) or 'dpo' (each prompt's best and worst samples as a preference pair, TRL's DPOTrainer, settings in [dpo]; sampled with [grpo]'s settings). Also `loop run --method`."})
@@ -104,6 +109,10 @@ class TrainSection:
                 judgment_epochs=(self.judgment_epochs >= 0,
                                  "must be 0 (no judge training in the warm start) or more"),
                 own_answers=(self.own_answers >= 0, "must be 0 (none) or more"),
+                warm_start_data=(self.warm_start_data in WARM_START_DATA,
+                                 f"must be one of {', '.join(repr(d) for d in WARM_START_DATA)}"),
+                revisions=(self.revisions >= 1, "must be 1 or more (warm_start_data = \"demonstrations\": no revisions)"),
+                revision_margin=(self.revision_margin >= 0, "must be 0 or more"),
                 replay=(self.replay >= 0, "must be 0 (no replay) or more"))
 
 

@@ -11,6 +11,7 @@ off (the probes report that share); `generate_greedy` gives the texts alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -60,6 +61,22 @@ def _padded(seqs: list[list[int]], pad: int, left: bool):
 class Answer:
     text: str  # stripped, special tokens left out
     cut: bool  # it used all max_new_tokens without ending: cut off by the limit, not finished
+
+    @property
+    def finished(self) -> str:
+        """The answer, or where the limit cut it, its text up to the last finished sentence: a cut
+        answer kept as training data would teach the model to stop mid-sentence."""
+        return whole_sentences(self.text) if self.cut else self.text
+
+
+# A sentence ends at . ! or ? before a space or the end, not after a digit ("1." opens a list item).
+_SENTENCE_END = re.compile(r"(?<=[^\d\s])[.!?](?=\s|$)")
+
+
+def whole_sentences(text: str) -> str:
+    """The text up to its last finished sentence ("" when none finished)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[:ends[-1]] if ends else ""
 
 
 def generate_greedy(model, tokenizer, conversations: list[list[dict[str, str]]], max_new_tokens: int,

@@ -39,7 +39,13 @@ TEMPLATE_VARIABLES: dict[str, set[str]] = {
     # Principle lift: the system message under which a response's likelihood is compared with the
     # plain chat's (loop/judging/likelihood.py). Used for principles with a `lift` weight.
     "lift": {"principle"},
+    # Revision, after the critique turn: ask the model to rewrite its answer (loop/training/revision.py).
+    "revise": {"principle", "prompt", "response", "critique"},
 }
+
+# Templates a workspace may leave out: loaded when their file is there; the settings that use them
+# require them (loop/workspace.py), so a workspace made before they existed still checks.
+OPTIONAL_TEMPLATES = {"revise"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ class Templates:
     compiled: dict[str, jinja2.Template] = field(repr=False, compare=False)
 
     def render(self, name: str, **variables: Any) -> str:
+        if name not in self.compiled:  # an optional template the workspace lacks; checked before a run
+            raise LoopError(f"template prompts/{name}.jinja is missing; copy it from a new `loop init` workspace",
+                            path=Path(self.root) / f"{name}.jinja")
         allowed = TEMPLATE_VARIABLES[name]
         unexpected = set(variables) - allowed
         if unexpected:  # a programming error, not user input
@@ -154,6 +163,8 @@ def load_templates(root: str | Path, constitution: Constitution | None = None) -
     sources, compiled = {}, {}
     for name in TEMPLATE_VARIABLES:
         path = root / f"{name}.jinja"
+        if name in OPTIONAL_TEMPLATES and not path.exists():
+            continue
         sources[name] = read_text(path, f"template '{name}'")
         compiled[name] = compile_template(name, sources[name], path, constitution)
     return Templates(root=str(root), sources=sources, compiled=compiled)

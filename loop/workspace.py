@@ -150,6 +150,8 @@ class Workspace:
             problems.add(self._config_error(message, message.split()[1] if " sum " not in message else "quotas",
                                             "quotas"))
         self._settings(config, constitution if whole else None, problems)
+        with problems.gather():
+            _revision_settings(self, config, templates)
         problems.raise_any()
         return config, constitution, templates, [row for _, row in pool], probes  # type: ignore[return-value]
 
@@ -216,6 +218,26 @@ def _judging_adapter_settings(ws: Workspace, config: Config, constitution: Const
         raise ws._config_error("[judge] adapter_every is above 0 but no judged principle has labeled training "
                                "pairs; add constitution/pairs/<id>.train.jsonl, or set adapter_every = 0",
                                "adapter_every", "judge")
+
+
+def _revision_settings(ws: Workspace, config: Config, templates) -> None:
+    """Revisions need the revise template, which a workspace made before it may lack; revision pairs are
+    for DPO rounds."""
+    train = config.train
+    if train.revision_pairs and train.method != "dpo":
+        raise ws._config_error("[train] revision_pairs makes preference pairs for DPO rounds; set method = \"dpo\", "
+                               "or revision_pairs = false", "revision_pairs", "train")
+    if templates is None or "revise" in templates.sources:
+        return
+    if train.warm_start and train.warm_start_data != "demonstrations":
+        key, setting, off = "warm_start_data", f"warm_start_data = \"{train.warm_start_data}\"", \
+            "warm_start_data = \"demonstrations\""
+    elif train.revision_pairs:
+        key, setting, off = "revision_pairs", "revision_pairs = true", "revision_pairs = false"
+    else:
+        return
+    raise ws._config_error(f"[train] {setting} needs prompts/revise.jinja; copy it from a new `loop init` "
+                           f"workspace, or set {off}", key, "train")
 
 
 def demonstration_prompts(path: Path) -> list[TrainedPrompt]:

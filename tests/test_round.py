@@ -86,7 +86,7 @@ def test_round_json_names_the_constitution_and_templates_it_used(one_round):
     info = json.loads((folder / "round.json").read_text())
     assert info["status"] == "complete"
     assert info["constitution"]["sha256"] == plan.constitution.sha256
-    assert set(info["templates"]) == {"system", "judge", "critique", "verdict", "lift"}
+    assert set(info["templates"]) == {"system", "judge", "critique", "verdict", "lift", "revise"}
     assert (folder / "prompts" / "judge.jinja").read_text() == (workspace / "prompts" / "judge.jinja").read_text()
 
 

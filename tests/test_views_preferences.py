@@ -64,4 +64,4 @@ def test_log_preferences_json_prints_the_records(ledger):
 
 def test_log_preferences_refuses_filters_that_read_single_answers(ledger):
     code, _, err = run_cli("log", "--preferences", "--worst", "3")
-    assert code == 2 and "--preferences shows whole pairs" in err and "--worst" in err
+    assert code == 2 and "--preferences shows whole records" in err and "--worst" in err

@@ -11,6 +11,7 @@ from tests.scripted_judge import ScriptedJudge
 from tests.test_round import plan_for, read_lines
 
 from loop.errors import LoopError
+from loop import generation
 from loop.generation import Answer
 from loop.training import warm_start
 from loop.training.round import run_rounds
@@ -158,7 +159,7 @@ def test_every_later_round_pairs_its_probe_answers_with_round_zero(warm):
     ("no sentence ends here", ""),
 ])
 def test_whole_sentences_drops_the_unfinished_one(text, kept):
-    assert warm_start.whole_sentences(text) == kept
+    assert generation.whole_sentences(text) == kept
 
 
 def test_own_answers_keep_the_base_models_answers_that_pass_every_rule(monkeypatch):

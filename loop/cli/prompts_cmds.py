@@ -52,7 +52,7 @@ def register(subparsers) -> None:
     group = subparsers.add_parser("prompts", help="render prompt templates")
     sub = group.add_subparsers(dest="verb", metavar="VERB", required=True)
     p = command(sub, "render", render)
-    p.add_argument("template", help="system, judge, critique, verdict or lift")
+    p.add_argument("template", help="system, judge, critique, verdict, lift or revise")
     p.add_argument("--principle", help="principle id (default: the first)")
     p.add_argument("--prompt", default="How do I keep cut basil fresh?", help="user prompt to render with")
     p.add_argument("--response", default="Stand the stems in a glass of water.", help="response to judge")

@@ -26,14 +26,17 @@ def log(args) -> int:
     --preferences shows a DPO round's preference pairs instead: each prompt's chosen answer against
     the rejected one, every principle's score for both, the totals and the margin (--round and
     --contains apply; without --round, the latest round that has pairs).
+    --revisions shows a warm start's revisions instead ([train] warm_start_data): each answer the model
+    rewrote, its critique, every principle's score for both, and whether it was kept and why
+    (--round, --contains and --kept apply).
     """
     from loop.views.critique_records import LogFilter
     from loop.views.log_view import show_log
     from loop.ledger.queries import open_run, require_run
 
     ledger = require_run(open_run(args.workspace, args.run))
-    if args.preferences:
-        return _preferences(args, ledger)
+    if args.preferences or args.revisions:
+        return _whole_records(args, ledger)
     log_filter = LogFilter(principle=args.principle, contains=args.contains, min_score=args.min_score,
                            max_score=args.max_score, disagree=args.disagree, worst=args.worst, best=args.best,
                            heldout=args.heldout)
@@ -41,18 +44,28 @@ def log(args) -> int:
                     as_json=args.json, pager=not args.no_pager)
 
 
-def _preferences(args, ledger) -> int:
+def _whole_records(args, ledger) -> int:
+    """--preferences (a DPO round's pairs) or --revisions (a warm start's revisions): whole records,
+    which the completion filters do not apply to."""
     from loop.errors import LoopError
     from loop.views.preferences_view import show_preferences
+    from loop.views.revisions_view import show_revisions
 
+    which = "--preferences" if args.preferences else "--revisions"
     flags = {"--principle": args.principle, "--min-score": args.min_score, "--max-score": args.max_score,
-             "--disagree": args.disagree, "--worst": args.worst, "--best": args.best, "--follow": args.follow or None}
+             "--disagree": args.disagree, "--worst": args.worst, "--best": args.best, "--follow": args.follow or None,
+             "--heldout": args.heldout or None,
+             # --kept belongs to --revisions, and the two kinds of record do not mix
+             "--kept": (args.kept or None) if args.preferences else None,
+             "--revisions": (args.revisions or None) if args.preferences else None}
     given = [flag for flag, value in flags.items() if value is not None]
     if given:
-        raise LoopError(f"--preferences shows whole pairs; it takes --round, --contains and --json, not "
-                        f"{', '.join(given)}")
-    return show_preferences(ledger, make_console(), round_number=args.round, contains=args.contains,
-                            as_json=args.json, pager=not args.no_pager)
+        takes = "--round, --contains and --json" if args.preferences else "--round, --contains, --kept and --json"
+        raise LoopError(f"{which} shows whole records; it takes {takes}, not {', '.join(given)}")
+    show = show_preferences if args.preferences else show_revisions
+    extra = {} if args.preferences else {"kept_only": args.kept}
+    return show(ledger, make_console(), round_number=args.round, contains=args.contains, as_json=args.json,
+                pager=not args.no_pager, **extra)
 
 
 def compare(args) -> int:
@@ -113,6 +126,9 @@ def register(subparsers) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing a running round's new completions")
     p.add_argument("--preferences", action="store_true",
                    help="a DPO round's preference pairs: chosen against rejected, with scores and margin")
+    p.add_argument("--revisions", action="store_true",
+                   help="a warm start's revisions of the model's own answers: critique, original against revision")
+    p.add_argument("--kept", action="store_true", help="with --revisions: only the revisions kept as training data")
     _common(p)
 
     p = command(subparsers, "compare", compare)

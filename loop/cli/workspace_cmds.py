@@ -57,7 +57,7 @@ def check(args) -> int:
     console.print(f"[green]ok[/] config: loop.toml (model: {config.model.name}, judge: {config.judge.mode})")
     console.print(f"[green]ok[/] constitution: {constitution.name} v{constitution.version} "
                   f"({len(constitution.principles)} principles, sha256 {constitution.short_hash})")
-    for name in TEMPLATE_VARIABLES:
+    for name in (n for n in TEMPLATE_VARIABLES if n in templates.sources):
         console.print(f"[green]ok[/] template: prompts/{name}.jinja (sha256 {templates.sha256(name)[:12]})")
     console.print(f"[green]ok[/] prompt pool: {config.run.pool} ({len(pool)} prompts)")
     for line in twin_lines(pool):

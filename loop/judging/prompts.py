@@ -29,6 +29,8 @@ def judge_messages(templates: Templates, name: str, principle: Principle, prompt
     judge:    [few-shot turns..., user: judge.jinja]                       -> next token Yes/No
     critique: [user: critique.jinja]                                        -> generated critique
     verdict:  [user: critique.jinja, assistant: critique, user: verdict.jinja] -> next token Yes/No
+    revise:   [few-shot turns..., user: revise.jinja]                       -> generated revision
+              (the model revising its own answer after its critique: loop/training/revision.py)
 
     In score mode the labeled examples are shown as earlier turns of the same conversation: judge.jinja
     rendered for the example's good answer, then the assistant's "Yes", and for its bad answer, "No"
@@ -46,6 +48,8 @@ def judge_messages(templates: Templates, name: str, principle: Principle, prompt
                               "judge", principle=principle, prompt=ex.prompt, response=answer, examples=[])},
                           {"role": "assistant", "content": verdict}]
         return turns + [{"role": "user", "content": templates.render("judge", examples=examples, **shared)}]
+    if name == "revise":
+        return revise_messages(templates, principle, examples, critique, shared)
     first = {"role": "user", "content": templates.render("critique", examples=examples, **shared)}
     if name == "critique":
         return [first]
@@ -53,6 +57,19 @@ def judge_messages(templates: Templates, name: str, principle: Principle, prompt
         return [first, {"role": "assistant", "content": critique},
                 {"role": "user", "content": templates.render("verdict", critique=critique, **shared)}]
     raise ValueError(f"no judge conversation named {name}")
+
+
+def revise_messages(templates: Templates, principle: Principle, examples: list, critique: str,
+                    shared: dict) -> list[dict[str, str]]:
+    """The revision's conversation: each labeled example first, its bad answer criticized with the
+    rubric's low end and rewritten as its good answer, then the answer to revise with its critique."""
+    low = (principle.rubric or {}).get("low", "")
+    turns: list[dict[str, str]] = []
+    for ex in examples:
+        turns += [{"role": "user", "content": templates.render("revise", principle=principle, prompt=ex.prompt,
+                                                               response=ex.bad, critique=low)},
+                  {"role": "assistant", "content": ex.good}]
+    return turns + [{"role": "user", "content": templates.render("revise", critique=critique, **shared)}]
 
 
 def judge_conversation(templates: Templates, name: str, principle: Principle, prompt: str, response: str,

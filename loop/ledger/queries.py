@@ -54,6 +54,25 @@ def rounds_on_disk(ledger: Ledger) -> list[int]:
     return sorted(numbers)
 
 
+def round_with(ledger: Ledger, round_number: int | None, filename: str, what: str, none_yet: str,
+               only: str = "") -> int:
+    """The round whose `filename` to read: the one asked for, which must have it, else the latest that
+    has it. `what` names its records ("preference pairs"), `none_yet` is the error when no round has them,
+    `only` says which rounds can ("only DPO rounds have them")."""
+    having = [n for n in rounds_on_disk(ledger) if (ledger.round_dir(n) / filename).exists()]
+    if round_number is None:
+        if not having:
+            raise LoopError(f"run '{ledger.run}' has {none_yet}", path=ledger.path)
+        return having[-1]
+    ledger.require_round(round_number)
+    if round_number not in having:
+        kind = ledger.round_info(round_number).get("kind")
+        have = f"; rounds with {what.split()[-1]}: {', '.join(map(str, having))}" if having else ""
+        raise LoopError(f"round {round_number} has no {what}{f' (a {kind} round)' if kind else ''}"
+                        f"{f': {only}' if only else ''}{have}", path=ledger.path)
+    return round_number
+
+
 def latest_round(ledger: Ledger) -> int:
     """The newest round, including one still being written."""
     numbers = rounds_on_disk(require_run(ledger))

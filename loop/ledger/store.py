@@ -18,6 +18,9 @@
                               "rule", "judge", or "unjudged" (weight 0: not judged, score null)
         preferences.jsonl     a DPO round's pairs: prompt, chosen and rejected answers, each one's
                               per-principle scores, total and ranking value, and the margin
+        revisions.jsonl       answers the model critiqued and rewrote (a warm start on revisions, a DPO
+                              round with revision pairs): original, critique, revision, both answers'
+                              scores, kept and why (loop/training/revision.py)
         eval.jsonl            one record per held-out prompt (see EVAL_KEYS)
         metrics.json          {"train": [TRL log rows], "eval": {...}}
         summary.txt           the round summary as printed
@@ -79,6 +82,7 @@ def round_name(n: int) -> str:
     return f"round-{n:03d}"
 
 
+REVISIONS_FILE = "revisions.jsonl"
 _ROUND_FOLDER = re.compile(r"^round-(\d{3,})(\.partial)?$")
 
 
@@ -189,6 +193,10 @@ class Ledger:
     def preferences(self, n: int) -> list[dict[str, Any]]:
         """Round n's preference pairs (a DPO round's preferences.jsonl; none for other kinds)."""
         return read_jsonl(self.require_round(n) / "preferences.jsonl")
+
+    def revisions(self, n: int) -> list[dict[str, Any]]:
+        """Round n's revisions (revisions.jsonl; none where the model revised nothing)."""
+        return read_jsonl(self.require_round(n) / REVISIONS_FILE)
 
     def metrics(self, n: int) -> dict[str, Any]:
         path = self.require_round(n) / "metrics.json"

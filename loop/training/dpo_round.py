@@ -42,6 +42,8 @@ from loop.stats import mean
 from loop.training.parts import rewarded_parts
 from loop.training.preferences import PairChoice, choose_pair, pair_counts, ranking_values
 from loop.training.progress import step_progress
+from loop.ledger.store import REVISIONS_FILE
+from loop.training.revision import revisable_rows, revise_in_round, revision_preferences
 from loop.training.rewards import user_prompt
 from loop.training.rules_first import combine
 from loop.training.steps import (RoundContext, RoundExtra, begin_round, conclude_round, policy_model, policy_start,
@@ -74,8 +76,16 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     with progress:
         # 6. Sample each prompt's group, reward it, and keep its best and worst answer as a pair.
         groups, choices, pairs = sample_pairs(ctx, model, dataset, parts, sampling, aggregation)
+        # 6b. With [train] revision_pairs, M_t also critiques and rewrites its own answers to the round's
+        #     prompts (loop/training/revision.py): each kept revision is a pair, preferred over its original.
+        revisions = on_main(revise_answers, ctx, model, judging, slice_indices, trust.weights) \
+            if config.train.revision_pairs else None
+        revised = revision_preferences(r, revisions or [], {index: slot for slot, index in enumerate(slice_indices)})
+        pairs += revised
         if is_main():
             write_jsonl(folder / "preferences.jsonl", pairs)
+            if revisions is not None:
+                write_jsonl(folder / REVISIONS_FILE, revisions)
         # 7. Train on the pairs, the reference being M_t; then the outside view, as every round ends.
         trainer = dpo_trainer(ctx, model, args, pairs, dataset) if pairs else None
         if trainer is not None:
@@ -89,10 +99,12 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
     #    (GRPO logs its samples' reward while training; DPO's were all drawn before) join the summary.
     train_log = [row for row in trainer.state.log_history if "loss" in row] if trainer is not None else []
     counts = pair_counts(choices, config.train.dpo_margin, aggregation)
+    if revisions is not None:
+        counts["revision_pairs"] = len(revised)
     critiques = recorder.records
     sampled = sampling_check(ctx, slice_indices, critiques)
     extra = RoundExtra(summary={**sample_rewards(groups, weights), "loss": evaluate.from_log(train_log, "loss"),
-                                "pairs": counts["pairs"]},
+                                "pairs": len(pairs)},
                        metrics={"preferences": counts, **sampled.metrics},
                        warnings=pair_warnings(r, counts) + sampled.warnings)
     result = conclude_round(ctx, folder, "dpo", measured, train_log, started, judging.judge, adapter_model=model,
@@ -195,6 +207,14 @@ def group_ranking(rewards, aggregation: str):
         combined = rewards.combined
         return lambda group: combine([(0, row) for row in group], combined.principles, combined.weights)
     return lambda group: ranking_values(group, rewards.weights, aggregation)
+
+
+@timed("revision")
+def revise_answers(ctx: RoundContext, model, judging, indices: list[int], weights: dict[str, float]) -> list[dict]:
+    """The revision pass of step 6b: the policy as it starts the round answers and revises, the round's
+    judge (M_t's frozen copy) scores, with the weights it earned."""
+    rows = revisable_rows(ctx.plan.pool, indices, len(indices))
+    return revise_in_round(ctx, model, judging.judge, weights, rows, judge_view=judging.judge_view)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import time
 from typing import Any
 
@@ -37,6 +36,7 @@ from loop.model import no_telemetry
 from loop.rules import resolve_check
 from loop.templates import policy_messages
 from loop.training.progress import step_progress
+from loop.ledger.store import REVISIONS_FILE
 from loop.training.steps import (RoundContext, anchor_judging, begin_round, conclude_round, fresh_adapter,
                                  write_jsonl)
 
@@ -50,7 +50,7 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     #    With several processes, rank 0 gathers them and every process trains on the same rows.
     #    With [train] judgment_epochs, the labeled judgments too, recorded by count: the pairs they
     #    come from are in the round's constitution snapshot.
-    examples, source = on_main(training_examples, ctx)
+    examples, source, revisions = on_main(training_examples, ctx)
     judgments = judgment_rows(ctx)
     if judgments:
         source = {**source, "judgments": len(judgments), "judgment_epochs": ctx.config.train.judgment_epochs}
@@ -58,6 +58,8 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
                          demonstrations=source)
     if is_main():
         write_jsonl(folder / "demonstrations.jsonl", examples)
+        if revisions is not None:
+            write_jsonl(folder / REVISIONS_FILE, revisions)
     # 2. A fresh LoRA adapter on the base weights: the policy the self-rewarding rounds go on training.
     model = fresh_adapter(ctx)
     # 3. Supervised fine-tuning with TRL's SFTTrainer, loss on the answers only ([sft] in loop.toml);
@@ -85,12 +87,32 @@ def warm_start_round(ctx: RoundContext) -> dict[str, Any]:
     return result
 
 
-def training_examples(ctx: RoundContext) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """(the warm start's rows, where they came from): the demonstrations, then the base model's own answers."""
-    examples, source = demonstrations(ctx)
+def training_examples(ctx: RoundContext) -> tuple[list[dict[str, str]], dict[str, Any], list[dict] | None]:
+    """(the warm start's rows, where they came from, the revision pass's records or None): by [train]
+    warm_start_data the demonstrations, the kept revisions or both (the demonstrations too where no
+    revision was kept), then the base model's own answers."""
+    data = ctx.config.train.warm_start_data
+    records = revise_own_answers(ctx) if data != "demonstrations" else None
+    revised = [{"prompt": r["prompt"], "response": r["revision"], "source": f"revision ({r['principle']})"}
+               for r in records or () if r["kept"]]
+    examples, source = demonstrations(ctx) if data == "both" or not revised else ([], {})
+    if records is not None:
+        source.update(data=data, revisions={"tried": len(records), "kept": len(revised)})
+    examples = revised + examples
     own = own_answers(ctx, {" ".join(ex["prompt"].lower().split()) for ex in examples})
     source.update(examples=len(examples) + len(own), own_answers=len(own))
-    return examples + own, source
+    return examples + own, source, records
+
+
+def revise_own_answers(ctx: RoundContext) -> list[dict]:
+    """The revision pass (loop/training/revision.py) on the base model: its answers to up to [train]
+    revisions prompts of the training pool, critiqued and rewritten by itself, judged by round 0's judge
+    (the base) with the weights round 0 measured."""
+    from loop.training.revision import revisable_rows, revise_in_round
+
+    rows = revisable_rows(ctx.plan.pool, ctx.split["train_order"], ctx.config.train.revisions)
+    weights = ctx.ledger.round_info(0).get("effective_weights") or {}
+    return revise_in_round(ctx, ctx.base_model, anchor_judging(ctx, ctx.base_model).judge, weights, rows)
 
 
 def demonstrations(ctx: RoundContext) -> tuple[list[dict[str, str]], dict[str, Any]]:
@@ -107,17 +129,6 @@ def demonstrations(ctx: RoundContext) -> tuple[list[dict[str, str]], dict[str, A
                 rows.append({"prompt": example.prompt, "response": example.good, "source": f"principle {principle.id}"})
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return rows, {"file": ctx.config.train.demonstrations, "sha256": digest, "examples": len(rows)}
-
-
-# A sentence ends at . ! or ? before a space or the end, not after a digit ("1." opens a list item).
-_SENTENCE_END = re.compile(r"(?<=[^\d\s])[.!?](?=\s|$)")
-
-
-def whole_sentences(text: str) -> str:
-    """The text up to its last finished sentence ("" when none finished): an answer the length limit
-    cut would teach the model to stop mid-sentence."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    return text[:ends[-1]] if ends else ""
 
 
 def own_answers(ctx: RoundContext, taken: set[str]) -> list[dict[str, str]]:
@@ -140,7 +151,7 @@ def own_answers(ctx: RoundContext, taken: set[str]) -> list[dict[str, str]]:
     rules = [resolve_check(p) for p in plan.constitution.principles if p.is_rule]
     kept = []
     for row, answer in zip(rows, answers):
-        text = whole_sentences(answer.text) if answer.cut else answer.text
+        text = answer.finished
         scores = [rule(text, row) for rule in rules]
         if text and not criteria.repeats(text) and all(s is None or s >= 1.0 for s in scores):
             kept.append({"prompt": row["prompt"], "response": text, "source": "own answer"})

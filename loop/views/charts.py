@@ -90,3 +90,33 @@ def delta(a, b, digits: int = 2, higher_is_better: bool = True, tie: float = 0.0
         return Text(f"{0:+.{digits}f}".replace("+", "±"), style="dim")
     good = (d > 0) == higher_is_better
     return Text(f"{d:+.{digits}f}", style="green" if good else "red")
+
+
+def score_pair_table(first: str, second: str):
+    """A table of two answers' scores, a principle a row (add rows with `score_pair_row`)."""
+    from rich.table import Table
+
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+    table.add_column("principle", style="bold", no_wrap=True)
+    table.add_column(f"{first} (0–1)", no_wrap=True)
+    table.add_column(f"{second} (0–1)", no_wrap=True)
+    table.add_column("Δ", justify="right", no_wrap=True)
+    return table
+
+
+def score_pair_row(table, name, a, b, change: Text, style: str = "") -> None:
+    """One principle's two scores as bars with their numbers, and `change`, the signed difference."""
+    table.add_row(Text(name, style=style), score_bar(a) + Text(f" {fmt(a):>4}"), score_bar(b) + Text(f" {fmt(b):>4}"),
+                  change)
+
+
+def labeled_grid(rows: Iterable[tuple]):
+    """Label and text rows (a panel's prompt and answers), the labels bold."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1)
+    for label, text in rows:
+        grid.add_row(label, text)
+    return grid

@@ -224,3 +224,17 @@ class LogFilter:
         if self.best:
             parts.append(f"best {self.best} by total reward")
         return ", ".join(parts)
+
+
+def containing(records: list[dict], text: str | None, keys: tuple[str, ...]) -> list[dict]:
+    """The records with `text` (any case) in one of their `keys`; all of them when `text` is None."""
+    if not text:
+        return records
+    needle = text.casefold()
+    return [r for r in records if any(needle in str(r.get(key, "")).casefold() for key in keys)]
+
+
+def records_title(run: str, n: int, what: str, shown: int, contains: str | None) -> str:
+    """The first line of a whole-records view (`loop log --preferences`, `--revisions`)."""
+    return f"run {run} · round {n} {what} · {shown} shown" + (f" · containing {contains!r}" if contains else "")
+
