@@ -221,3 +221,11 @@ def test_one_revision_pass_on_the_embedded_model_writes_valid_records(tmp_path):
         assert rec["critique"] and isinstance(rec["kept"], bool) and rec["reason"]
         assert all(len(pair) == 2 for pair in rec["scores"].values()) and rec["principle"] in rec["scores"]
         json.dumps(rec)  # a JSON Lines record as written
+
+
+def test_a_revision_that_repeats_its_instructions_is_not_kept():
+    told = "Rewrite the answer so that it follows the principle: say it briefly."
+    rec = record("concise", {"concise": [0.5, 1.0]}, revised="4. Rewrite the answer so that it follows the rule.")
+    assert revision.verdict(rec, RULES, WEIGHTS, 0.1, told) == (False, "it repeats its instructions")
+    assert revision.verdict(record("concise", {"concise": [0.5, 1.0]}, revised="Say less."), RULES, WEIGHTS, 0.1,
+                            told) == (True, "kept")

@@ -19,6 +19,7 @@ and why), read with `loop log --revisions`.
 from __future__ import annotations
 
 import random
+import re
 from contextlib import nullcontext
 from typing import Any
 
@@ -30,6 +31,7 @@ from loop.rules import resolve_check
 from loop.templates import policy_messages
 
 REVISABLE = ("comply", "format", "answer")
+ECHO_WORDS = 5  # words in a row of its instructions that make a revision an echo of them
 
 
 def revisable_rows(pool: list[dict[str, Any]], order: list[int], limit: int) -> list[dict[str, Any]]:
@@ -72,7 +74,8 @@ def revision_pass(model, tokenizer, plan, rows: list[dict[str, Any]], judge, wei
         score_both(records, [rows[i] for i in todo], rules, judge, judged)
     # 5. Keep or not, and why.
     for rec in records:
-        rec["kept"], rec["reason"] = verdict(rec, set(rules), {p: weights[p] for p in judged}, margin)
+        told = instructions(templates, constitution.get(rec["principle"]))
+        rec["kept"], rec["reason"] = verdict(rec, set(rules), {p: weights[p] for p in judged}, margin, told)
     return records
 
 
@@ -132,9 +135,28 @@ def judged_change(scores: dict[str, list], weights: dict[str, float]) -> float |
     return sum(w * d for w, d in both) / total if total else None
 
 
-def verdict(rec: dict[str, Any], rules: set[str], weights: dict[str, float], margin: float) -> tuple[bool, str]:
+def instructions(templates, principle) -> str:
+    """What the model was told when it critiqued and revised, without the question and the answers: a
+    revision that repeats it ("Rewrite the answer so that ...") would teach the model to say it."""
+    return " ".join([templates.render("critique", principle=principle, prompt="", response="", examples=[]),
+                     templates.render("revise", principle=principle, prompt="", response="", critique="")])
+
+
+def echoes(text: str, source: str, n: int = ECHO_WORDS) -> bool:
+    """Whether `text` says `n` words in a row of `source` (case and punctuation ignored)."""
+    def words(t: str) -> list[str]:
+        return re.findall(r"[a-z0-9']+", t.lower())
+
+    said = words(source)
+    runs = {tuple(said[i:i + n]) for i in range(len(said) - n + 1)}
+    mine = words(text)
+    return any(tuple(mine[i:i + n]) in runs for i in range(len(mine) - n + 1))
+
+
+def verdict(rec: dict[str, Any], rules: set[str], weights: dict[str, float], margin: float,
+            told: str = "") -> tuple[bool, str]:
     """(kept, why) for one scored record; `rules`: the ids of the principles that are rules, `weights`
-    the judged principles' measured weights."""
+    the judged principles' measured weights, `told`: the instructions it must not repeat."""
     revision, target = rec["revision"], rec["principle"]
     if not revision:
         return False, "no finished sentence"
@@ -142,6 +164,8 @@ def verdict(rec: dict[str, Any], rules: set[str], weights: dict[str, float], mar
         return False, "unchanged"
     if criteria.repeats(revision):
         return False, "it repeats itself"
+    if told and echoes(revision, told):
+        return False, "it repeats its instructions"
     for pid in sorted(rules & set(rec["scores"])):
         before, after = rec["scores"][pid]
         if before is not None and (after is None or after < before):
