@@ -85,9 +85,13 @@ def revise_in_round(ctx, model, judge, weights: dict[str, float], rows: list[dic
     as long as [judge] critique_tokens, [train] revision_margin, the round's seed."""
     ctx.progress.note(f"the model critiques and rewrites its answers to {len(rows)} prompts")
     config = ctx.config
-    return revision_pass(model, ctx.tokenizer, ctx.plan, rows, judge, weights,
-                         max_new_tokens=config.grpo["max_completion_length"], critique_tokens=config.judge.critique_tokens,
-                         margin=config.train.revision_margin, seed=config.run.seed + ctx.number, judge_view=judge_view)
+    records = revision_pass(model, ctx.tokenizer, ctx.plan, rows, judge, weights,
+                            max_new_tokens=config.grpo["max_completion_length"],
+                            critique_tokens=config.judge.critique_tokens, margin=config.train.revision_margin,
+                            seed=config.run.seed + ctx.number, judge_view=judge_view)
+    ctx.progress.note(f"{sum(r['kept'] for r in records)} of {len(records)} revisions kept; read them with "
+                      f"`loop log --revisions --round {ctx.number}`")
+    return records
 
 
 def revision_target(row: dict[str, Any], text: str, rules: dict, judged: list[str], rng: random.Random) -> str | None:
