@@ -143,7 +143,10 @@ def test_a_revision_panel_shows_both_answers_the_critique_and_why(console):
     assert "A long and padded answer." in text and "A short one." in text and "not kept: no gain on concise" in text
     helpful = next(line for line in text.splitlines() if "helpful" in line)
     assert "0.30" in helpful and "0.20" in helpful and "-0.10" in helpful.replace("−", "-")
-    assert counts_line([rec, {**rec, "kept": True}]) == "1 of 2 revisions kept; not kept: 1 no gain"
+    assert counts_line([rec, {**rec, "kept": True}]) == "1 of 2 revisions kept; not kept: 1 no gain on concise"
+    judged = [{"kept": False, "reason": f"the judge prefers it by {d:+.2f} on helpful, not by more than 0.1"}
+              for d in (0.03, -0.01)]
+    assert counts_line(judged) == "0 of 2 revisions kept; not kept: 2 the judge prefers it on helpful too little"
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ kept as training data is better.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from rich.console import Console, Group
@@ -42,10 +43,17 @@ def revision_panel(rec: dict) -> Panel:
                  subtitle_align="right")
 
 
+def reason_kind(reason: str) -> str:
+    """A reason without its amounts, so that like reasons count together ("loses on correct")."""
+    reason = re.sub(r" \(.*\)$", "", reason)
+    reason = re.sub(r" by [-+]?\d+(\.\d+)?", "", reason)
+    return re.sub(r", not by more than [\d.]+$", " too little", reason)
+
+
 def counts_line(records: list[dict]) -> str:
     """How many were kept, and why the others were not (most common reasons first)."""
     kept = sum(bool(r.get("kept")) for r in records)
-    reasons = Counter(str(r.get("reason", "")).split(" by ")[0].split(" on ")[0] for r in records if not r.get("kept"))
+    reasons = Counter(reason_kind(str(r.get("reason", ""))) for r in records if not r.get("kept"))
     why = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common())
     return f"{kept} of {len(records)} revisions kept" + (f"; not kept: {why}" if why else "")
 
