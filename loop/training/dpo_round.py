@@ -22,6 +22,8 @@ How it departs from Self-Rewarding LMs, and what it shares with the GRPO round (
    (loop/training/parts.py), whatever the trainer does. One copy of the base weights, as in GRPO.
 6. TRL closes every chosen and rejected answer with the chat template's end of turn, so an answer the
    length limit cut is trained as if it ended there; preferences.jsonl records where each was cut.
+7. With [train] revision_pairs, M_t also rewrites its own answers (loop/training/revision.py), and each
+   rewrite kept as measurably better is a pair over its original, as Constitutional AI's revisions.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """Critique and revision, Constitutional AI's supervised phase: the model answers a pool prompt,
 critiques its own answer against one principle (critique.jinja) and rewrites it (revise.jinja); a
-revision is kept only where it is measurably better, and the kept ones become training data
-(`[train] warm_start_data`, loop/training/warm_start.py).
+revision is kept only where it is measurably better, and the kept ones become training data: the
+warm start's rows (`[train] warm_start_data`, warm_start.py) or DPO pairs (`[train] revision_pairs`,
+dpo_round.py).
 
-Why measured, not trusted: a small model's rewrite is as often worse as better. So a revision is
-kept when no rule that reads its row scores it lower than the original, the judged principles (by
-their measured weights) do not read it worse by more than [train] revision_margin, it gains on the rule it was
-revised for where that principle is a rule, and, where it was revised for a judged principle, the
-judge prefers it by more than [train] revision_margin; a judged principle is revised for only where
-the judge earned it a weight (loop/training/judge_trust.py), since an unmeasured judge would keep noise.
+Why measured, not trusted: a small model's rewrite is as often worse as better. A revision is kept
+when no rule that reads its row scores it lower, it gains on the rule it was revised for (or, revised
+for a judged principle, the judge prefers it by more than [train] revision_margin), the judged
+principles together, by their measured weights, do not read it worse by more than that margin, and
+it does not repeat its own instructions. A judged principle is revised for only where the judge
+earned it a weight (loop/training/judge_trust.py): an unmeasured judge would keep noise.
 The principle an answer is revised for: the first rule of its row it fails, else a judged principle
 with a weight, drawn by the seed. Prompts come from the behaviours revision can help (comply, format,
 answer): the base model rarely refuses, so its revisions would not teach refusal.
@@ -59,7 +60,7 @@ def revision_pass(model, tokenizer, plan, rows: list[dict[str, Any]], judge, wei
     rng = random.Random(seed)
     targets = [revision_target(row, text, rules, judged, rng) if text else None for row, text in zip(rows, originals)]
     todo = [i for i, t in enumerate(targets) if t is not None]
-    # 3. The critique, then the revision in the same conversation, both the model's own (greedy).
+    # 3. The critique, then the revision (revise.jinja shows the answer and the critique), both greedy.
     principles = {i: constitution.get(targets[i]) for i in todo}
     critiques = generate([judge_messages(templates, "critique", principles[i], rows[i]["prompt"], originals[i],
                                          few_shot=False) for i in todo], critique_tokens)

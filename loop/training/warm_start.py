@@ -5,8 +5,10 @@ know, following a format) almost never appear when the model samples, so GRPO ha
 (most groups had equal rewards without it). Self-Rewarding LMs start their loop from
 M1, the base fine-tuned on seed demonstrations, and Constitutional AI starts with a supervised phase.
 Here: TRL's SFTTrainer on the workspace's demonstrations, the constitution's good examples, and the
-base model's own answers to harmless pool prompts that pass every rule (`own_answers`), with the loss
-on the answers only, on the same LoRA adapter the self-rewarding rounds go on training. With
+base model's own answers to harmless pool prompts that pass every rule (`own_answers`), and with
+[train] warm_start_data its own answers critiqued and rewritten, where measurably better
+(loop/training/revision.py, Constitutional AI's revisions), with the loss on the answers only, on
+the same LoRA adapter the self-rewarding rounds go on training. With
 [train] judgment_epochs the same adapter then learns to judge from the labeled judgments of the
 pairs' train split (Self-Rewarding LMs' M1 is trained on answers and judgments;
 loop/training/judge_train.py), so the next round's judge is a trained one and the model that
