@@ -80,14 +80,10 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
         groups, choices, pairs = sample_pairs(ctx, model, dataset, parts, sampling, aggregation)
         # 6b. With [train] revision_pairs, M_t also critiques and rewrites its own answers to the round's
         #     prompts (loop/training/revision.py): each kept revision is a pair, preferred over its original.
-        revisions = on_main(revise_answers, ctx, model, judging, slice_indices, trust.weights) \
-            if config.train.revision_pairs else None
-        revised = revision_preferences(r, revisions or [], {index: slot for slot, index in enumerate(slice_indices)})
+        revisions, revised = revision_pairs(ctx, folder, model, judging, slice_indices, trust.weights)
         pairs += revised
         if is_main():
             write_jsonl(folder / "preferences.jsonl", pairs)
-            if revisions is not None:
-                write_jsonl(folder / REVISIONS_FILE, revisions)
         # 7. Train on the pairs, the reference being M_t; then the outside view, as every round ends.
         trainer = dpo_trainer(ctx, model, args, pairs, dataset) if pairs else None
         if trainer is not None:
@@ -209,6 +205,18 @@ def group_ranking(rewards, aggregation: str):
         combined = rewards.combined
         return lambda group: combine([(0, row) for row in group], combined.principles, combined.weights)
     return lambda group: ranking_values(group, rewards.weights, aggregation)
+
+
+def revision_pairs(ctx: RoundContext, folder, model, judging, indices: list[int], weights: dict[str, float]
+                   ) -> tuple[list[dict] | None, list[dict]]:
+    """Step 6b: (the revision records, kept in revisions.jsonl, and the pairs the kept ones make); None and
+    no pairs without [train] revision_pairs."""
+    if not ctx.config.train.revision_pairs:
+        return None, []
+    records = on_main(revise_answers, ctx, model, judging, indices, weights)
+    if is_main():
+        write_jsonl(folder / REVISIONS_FILE, records)
+    return records, revision_preferences(ctx.number, records, {index: slot for slot, index in enumerate(indices)})
 
 
 @timed("revision")
