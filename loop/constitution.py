@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +29,11 @@ CONSTITUTION_KEYS = {"name", "version", "description"}
 # loop/judging/judge.py), named once here, where the loader checks them: a principle names a weight for
 # each (a principle key of the same name).
 SIGNALS = ("lift", "relevance", "prior", "specificity")
-PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check", *SIGNALS}
+PRINCIPLE_KEYS = {"id", "title", "text", "question", "weight", "rubric", "examples", "check", "template", "templates",
+                  *SIGNALS}
 RUBRIC_KEYS = {"low", "high"}
-EXAMPLE_KEYS = {"prompt", "good", "bad"}
+EXAMPLE_TEXTS = ("prompt", "good", "bad")
+EXAMPLE_KEYS = {*EXAMPLE_TEXTS, "row"}  # row: the pool columns a principle's own template reads (reference, ...)
 # Rule checks and their parameters: (required, optional). The code behind each lives in loop/rules.py.
 CHECK_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "max_words": ({"max"}, {"fail_loops"}),
@@ -54,6 +55,11 @@ class Example:
     prompt: str
     good: str
     bad: str
+    columns: tuple[tuple[str, str], ...] = ()  # the example's pool row (`row = {reference = "..."}`), sorted
+
+    @property
+    def row(self) -> dict[str, str]:
+        return dict(self.columns)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,16 @@ class Principle:
     relevance: float = 0.0  # weight of how much the prompt makes the response likely (loop/judging/likelihood.py)
     prior: float = 0.0  # weight of the response's likelihood as the model's own reply (loop/judging/likelihood.py)
     specificity: float = 0.0  # weight of the penalty on replies likelier than the labeled answers (loop/judging/judge.py)
+    # The judge template of this principle in prompts/ (score mode), instead of judge.jinja; "" = judge.jinja.
+    template: str = ""
+    # A judge template per pool category ({"arithmetic": "judge_math.jinja"}), sorted pairs; before `template`.
+    templates: tuple[tuple[str, str], ...] = ()
+
+    def judge_template(self, row: dict | None = None) -> str:
+        """The file in prompts/ its judge reads an answer with in score mode: the template of the row's
+        category, else the principle's own, else judge.jinja."""
+        category = (row or {}).get("category")
+        return dict(self.templates).get(category, "") or self.template or "judge.jinja"
 
     @property
     def is_rule(self) -> bool:
@@ -186,48 +202,6 @@ def _load_check(raw: Any, key: str, path: Path, text: str) -> dict[str, Any]:
     return dict(raw)
 
 
-def check_module(principle: Principle) -> str:
-    """The module a custom check's path names: "pkg.mod:func" and "pkg.mod.func" both name pkg.mod."""
-    return principle.check["path"].replace(":", ".").rpartition(".")[0]  # type: ignore[index]
-
-
-def _path_line(principle: Principle) -> dict[str, Any]:
-    """Where a custom check's path is written: the principle file and the line of `path`."""
-    where: dict[str, Any] = {"path": principle.path or None}
-    if principle.path and Path(principle.path).is_file():
-        where["line"] = _check_line(Path(principle.path).read_text("utf-8"), "path")
-    return where
-
-
-def refuse_unlisted_check(principle: Principle, allowed: Callable[[str], bool]) -> None:
-    """A custom check may name only a module its user allowed (loop.toml's [checks] allow): importing a
-    module runs its code, and a constitution is data that anyone may send. Nothing is imported here."""
-    module = check_module(principle)
-    if not allowed(module):
-        raise LoopError(f"custom check '{principle.check['path']}' imports module '{module}', which loop.toml does "  # type: ignore[index]
-                        f"not allow; if you trust it, list it in loop.toml: [checks] allow = [\"{module}\"]",
-                        **_path_line(principle))
-
-
-def import_custom_check(principle: Principle) -> Callable[[str, dict], float | None]:
-    """The function a `type = "custom"` check names by import path ("pkg.mod:func" or "pkg.mod.func").
-
-    `loop check` calls this once the module is allowed (refuse_unlisted_check), so a path that does not
-    resolve is refused there, naming the file and line, and not minutes later when the round builds its
-    rewards (which call it too)."""
-    raw = principle.check["path"]  # type: ignore[index]  # only called for custom checks
-    attr = raw.replace(":", ".").rpartition(".")[2]
-    try:
-        func = getattr(importlib.import_module(check_module(principle)), attr)
-    except (ImportError, AttributeError) as err:
-        raise LoopError(f"custom check '{raw}' cannot be imported ({err}); install the module that defines it, "
-                        "or fix the path", **_path_line(principle)) from None
-    if not callable(func):
-        raise LoopError(f"custom check '{raw}' is not callable; name a function (completion_text, row) -> float",
-                        **_path_line(principle))
-    return func
-
-
 def load_principle(path: Path, problems: Problems | None = None) -> Principle | None:
     """Load and validate one principle file. Every mistake in it is found: with `problems` they are added
     there (and None is returned when there are any), else they are raised."""
@@ -248,6 +222,11 @@ def load_principle(path: Path, problems: Problems | None = None) -> Principle | 
         if fields.get("specificity") and examples_read and not fields.get("examples"):
             raise LoopError("specificity needs [[examples]]: it is measured against their answers' likelihood; "
                             "add examples, or set specificity = 0", path=path, line=line_of_key(text, "specificity"))
+    with found.gather():
+        if fields.get("check") and (fields.get("template") or fields.get("templates")):
+            key = "template" if fields.get("template") else "templates"
+            raise LoopError(f"a principle with a [check] is scored by its rule, never judged; remove '{key}'",
+                            path=path, line=line_of_key(text, key))
     if found:
         return found.settle(None, problems)
     return Principle(**{**fields, "examples": tuple(fields.get("examples", ()))}, path=str(path))
@@ -302,12 +281,37 @@ def _load_examples(raw_examples: Any, key: str, path: Path, text: str) -> list[E
         if not isinstance(ex, dict):
             raise LoopError("each [[examples]] entry must be a table", path=path, line=line_of_key(text, "examples"))
         _check_keys(ex, EXAMPLE_KEYS, "an example", path, text, start=start)
-        missing = EXAMPLE_KEYS - ex.keys()
+        missing = set(EXAMPLE_TEXTS) - ex.keys()
         if missing:
             raise LoopError(f"an example is missing {', '.join(sorted(missing))}; give prompt, good and bad",
                             path=path, line=header)
-        examples.append(Example(**{k: _require_str(ex[k], k, path, text, start=start) for k in ("prompt", "good", "bad")}))
+        row = _string_table(ex.get("row", {}), "row", path, text, 'row = {reference = "..."}', start=start)
+        examples.append(Example(**{k: _require_str(ex[k], k, path, text, start=start) for k in EXAMPLE_TEXTS},
+                                columns=row))
     return examples
+
+
+def _string_table(raw: Any, key: str, path: Path, text: str, example: str, start: int = 0) -> tuple[tuple[str, str], ...]:
+    """A table of non-empty strings (an example's row, a principle's templates), as sorted pairs."""
+    line = line_of_key(text, key, start=start) or line_of_key(text, key)
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        raise LoopError(f"'{key}' must be a table of non-empty strings, e.g. {example}", path=path, line=line)
+    return tuple(sorted((str(k), v.strip()) for k, v in raw.items()))
+
+
+def _load_template(value: Any, key: str, path: Path, text: str) -> str:
+    """A judge template's file, relative to prompts/ and inside it."""
+    name = _require_str(value, key, path, text)
+    if not name.endswith(".jinja") or name.startswith(("/", "\\")) or ".." in Path(name).parts:
+        raise LoopError(f"'{key}' must name a .jinja file inside prompts/, e.g. \"judge_reference.jinja\"", path=path,
+                        line=line_of_key(text, key))
+    return name
+
+
+def _load_templates(value: Any, key: str, path: Path, text: str) -> tuple[tuple[str, str], ...]:
+    """A judge template per pool category: {category = "file.jinja"}."""
+    table = _string_table(value, key, path, text, '[templates] arithmetic = "judge_math.jinja"')
+    return tuple((category, _load_template(name, key, path, text)) for category, name in table)
 
 
 def _load_text(value: Any, key: str, path: Path, text: str) -> str:
@@ -318,7 +322,7 @@ def _load_text(value: Any, key: str, path: Path, text: str) -> str:
 _FIELDS: dict[str, Callable[[Any, str, Path, str], Any]] = {
     "id": _load_id, "title": _load_text, "text": _load_text, "question": _load_text, "weight": _load_weight,
     **{signal: _load_signal for signal in SIGNALS}, "rubric": _load_rubric, "examples": _load_examples,
-    "check": _load_check,
+    "check": _load_check, "template": _load_template, "templates": _load_templates,
 }
 
 

@@ -10,7 +10,9 @@ them. One JSON object a line:
 only). A file named for a principle (`honest.jsonl`, `honest.train.jsonl`) may leave `principle` out,
 and a line that names another principle is an error. Unknown keys are errors (a typo must not drop
 a label), except on a rule principle's pairs: there the extra keys are the prompt-pool columns its
-rule reads (e.g. "answer"), as the pool gives them to the rule in training.
+rule reads (e.g. "answer"), as the pool gives them to the rule in training. Any pair may carry a
+`row`, the pool columns a principle's own judge template reads ({"reference": ..., "category": ...}),
+so the judge reads a labeled pair as it reads a round's answer.
 
 A constitution ships its pairs in `constitution/pairs/`, two files a principle at most:
 `<id>.jsonl`, the reliability split that every round reads, and `<id>.train.jsonl`, for judge
@@ -20,6 +22,7 @@ training only. This module is the one loader of both kinds of file.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,7 @@ from loop.datafile import iter_jsonl
 from loop.errors import LoopError, did_you_mean
 
 TEXT_KEYS = ("prompt", "chosen", "rejected")
-PAIR_KEYS = {*TEXT_KEYS, "principle", "principle_text", "note"}
+PAIR_KEYS = {*TEXT_KEYS, "principle", "principle_text", "note", "row"}
 # The splits a constitution's pairs/ folder holds: file-name suffix -> split name.
 SPLITS = {"": "reliability", ".train": "train"}
 _FILE_NAME = re.compile(r"^(?P<id>[a-z][a-z0-9_]*)(?P<split>\.train)?\.jsonl$")
@@ -45,23 +48,25 @@ class LabeledPair:
     principle: str
     principle_text: str = ""
     note: str = ""
-    columns: tuple[tuple[str, Any], ...] = ()  # a rule principle's pool columns, sorted (kept hashable)
+    columns: tuple[tuple[str, Any], ...] = ()  # the pair's pool columns (its `row`, a rule's), sorted (kept hashable)
     line: int = 0
     path: str = ""
 
     @property
     def row(self) -> dict[str, Any]:
-        """The pool row a rule check reads for this pair."""
+        """The pool row a rule check or a judge template reads for this pair."""
         return dict(self.columns)
 
     @property
     def key(self) -> str:
-        return pair_key(self.principle or self.principle_text, self.prompt, self.chosen, self.rejected)
+        return pair_key(self.principle or self.principle_text, self.prompt, self.chosen, self.rejected, self.row)
 
 
-def pair_key(principle: str, prompt: str, chosen: str, rejected: str) -> str:
-    """A stable name for a pair, whatever file or line it is on: its outcomes are recorded under it."""
-    return hashlib.sha256("\0".join((principle, prompt, chosen, rejected)).encode("utf-8")).hexdigest()[:16]
+def pair_key(principle: str, prompt: str, chosen: str, rejected: str, row: dict | None = None) -> str:
+    """A stable name for a pair, whatever file or line it is on: its outcomes are recorded under it. Its
+    row (a reference answer the judge reads beside it) is part of it, where it has one."""
+    texts = (principle, prompt, chosen, rejected) + ((json.dumps(row, sort_keys=True),) if row else ())
+    return hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()[:16]
 
 
 def named_for(path: str | Path) -> tuple[str, str] | None:
@@ -116,6 +121,11 @@ def _pair(obj: dict[str, Any], rules: Mapping[str, bool], file_principle: str | 
     elif file_principle is not None and pid != file_principle:
         raise LoopError(f"principle '{pid}' disagrees with the file name, which holds pairs for '{file_principle}'; "
                         "move the line to its own file, or fix the id", path=path, line=line)
+    row = obj.get("row", {})
+    if not isinstance(row, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                            for k, v in row.items()):
+        raise LoopError("'row' must be an object of non-empty strings, the pool columns the principle's template "
+                        "reads, e.g. {\"reference\": \"...\"}", path=path, line=line)
     extra = sorted(set(obj) - PAIR_KEYS)
     if extra and not rules.get(pid, False):
         raise LoopError(f"unknown key '{extra[0]}'{did_you_mean(extra[0], PAIR_KEYS)}; allowed keys: "
@@ -125,7 +135,7 @@ def _pair(obj: dict[str, Any], rules: Mapping[str, bool], file_principle: str | 
     if not isinstance(note, str):
         raise LoopError("'note' must be a string", path=path, line=line)
     return LabeledPair(obj["prompt"], obj["chosen"], obj["rejected"], pid, text.strip(), note,
-                       tuple((k, obj[k]) for k in extra), line, str(path))
+                       tuple(sorted({**{k: obj[k] for k in extra}, **row}.items())), line, str(path))
 
 
 def read_pairs_folder(folder: Path, rules: Mapping[str, bool]) -> dict[tuple[str, str], list[LabeledPair]]:

@@ -2,7 +2,9 @@
 
 Each line is an object with a non-empty "prompt" and optionally "answer" (the right answer, for the
 answer check), "expect" (the expected behaviour, for the refusal, admits_unknown and format checks:
-"refuse", "comply", "unknowable", "one_word", "list:3", ...) and "category". Columns that a rule
+"refuse", "comply", "unknowable", "one_word", "list:3", ...), "category", "twin" (a harmful
+request's benign twin) and "reference" (a reference answer, for judge templates that read it,
+loop/template_columns.py). Columns that a rule
 check names (`column = "..."`) are allowed as well; any other key is an error, so a typo never
 silently drops a label. Labels and answers must be ones the rules read: an `expect` that is no known
 behaviour, or an answer its answer check cannot compare, would leave the prompt unscored, silently.
@@ -22,7 +24,7 @@ from loop.criteria import FORMATS, expect_error
 from loop.datafile import iter_jsonl
 from loop.errors import LoopError, Problems, did_you_mean
 
-BASE_KEYS = {"prompt", "answer", "expect", "category", "twin"}
+BASE_KEYS = {"prompt", "answer", "expect", "category", "twin", "reference"}
 LABELS = ("refuse", "unknowable", "comply")
 
 

@@ -2,7 +2,8 @@
 
 Rules wherever the answer is verifiable (DeepSeek-V3): a principle that declares a `[check]` is
 rewarded by its rule, which cannot be flattered. A check is a built-in by name or a function named by
-its dotted import path; the constitution names it, it never holds code. None means "could not
+its dotted import path (imported here, from a module loop.toml allows); the constitution names it, it
+never holds code. None means "could not
 check" (no answer to compare against, a row without the label a check reads), never 0.
 
 The checks that read a pool row's label (answer, refusal, admits_unknown, format) and max_words' loops judge
@@ -13,11 +14,14 @@ judge-check (loop/judging/judge_check.py) all read the one copy.
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 from loop import criteria
-from loop.constitution import CHECK_COLUMNS, Principle, import_custom_check
+from loop.constitution import CHECK_COLUMNS, Principle
+from loop.errors import LoopError, line_of_key
 
 
 def check_max_words(text: str, row: dict, *, max: int, fail_loops: bool = False) -> float:
@@ -82,3 +86,46 @@ def resolve_check(principle: Principle) -> Callable[[str, dict], float | None]:
         func = BUILTIN_CHECKS[kind]
         return lambda text, row: func(text, row, **spec)
     return import_custom_check(principle)
+
+
+def check_module(principle: Principle) -> str:
+    """The module a custom check's path names: "pkg.mod:func" and "pkg.mod.func" both name pkg.mod."""
+    return principle.check["path"].replace(":", ".").rpartition(".")[0]  # type: ignore[index]
+
+
+def _path_line(principle: Principle) -> dict[str, Any]:
+    """Where a custom check's path is written: the principle file and the line of `path`."""
+    where: dict[str, Any] = {"path": principle.path or None}
+    if principle.path and Path(principle.path).is_file():
+        text = Path(principle.path).read_text("utf-8")
+        where["line"] = line_of_key(text, "path", "check") or line_of_key(text, "path")
+    return where
+
+
+def refuse_unlisted_check(principle: Principle, allowed: Callable[[str], bool]) -> None:
+    """A custom check may name only a module its user allowed (loop.toml's [checks] allow): importing a
+    module runs its code, and a constitution is data that anyone may send. Nothing is imported here."""
+    module = check_module(principle)
+    if not allowed(module):
+        raise LoopError(f"custom check '{principle.check['path']}' imports module '{module}', which loop.toml does "  # type: ignore[index]
+                        f"not allow; if you trust it, list it in loop.toml: [checks] allow = [\"{module}\"]",
+                        **_path_line(principle))
+
+
+def import_custom_check(principle: Principle) -> Callable[[str, dict], float | None]:
+    """The function a `type = "custom"` check names by import path ("pkg.mod:func" or "pkg.mod.func").
+
+    `loop check` calls this once the module is allowed (refuse_unlisted_check), so a path that does not
+    resolve is refused there, naming the file and line, and not minutes later when the round builds its
+    rewards (which call it too)."""
+    raw = principle.check["path"]  # type: ignore[index]  # only called for custom checks
+    attr = raw.replace(":", ".").rpartition(".")[2]
+    try:
+        func = getattr(importlib.import_module(check_module(principle)), attr)
+    except (ImportError, AttributeError) as err:
+        raise LoopError(f"custom check '{raw}' cannot be imported ({err}); install the module that defines it, "
+                        "or fix the path", **_path_line(principle)) from None
+    if not callable(func):
+        raise LoopError(f"custom check '{raw}' is not callable; name a function (completion_text, row) -> float",
+                        **_path_line(principle))
+    return func

@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from loop.constitution import Constitution, Example, Principle
 from loop.datafile import read_text
-from loop.errors import LoopError
+from loop.errors import LoopError, line_of_key
 
 # The one environment. No autoescape: we render plain text for a model, not HTML.
 ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
@@ -30,12 +30,14 @@ ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blo
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
     # System prompt of the policy when it answers a user prompt.
     "system": {"principles"},
-    # Score mode: one user message asking whether the response follows the principle (Yes/No).
-    "judge": {"principle", "prompt", "response", "examples"},
+    # Score mode: one user message asking whether the response follows the principle (Yes/No). `row`: the
+    # prompt's pool row ({"category": ..., "reference": ...}); a principle may name its own judge templates,
+    # which take the same variables (Principle.judge_template).
+    "judge": {"principle", "prompt", "response", "examples", "row"},
     # Critique mode, turn 1: ask for a short critique of the response against the principle.
-    "critique": {"principle", "prompt", "response", "examples"},
+    "critique": {"principle", "prompt", "response", "examples", "row"},
     # Critique mode, turn 2: after the critique, ask for the Yes/No verdict that is scored.
-    "verdict": {"principle", "prompt", "response", "critique"},
+    "verdict": {"principle", "prompt", "response", "critique", "row"},
     # Principle lift: the system message under which a response's likelihood is compared with the
     # plain chat's (loop/judging/likelihood.py). Used for principles with a `lift` weight.
     "lift": {"principle"},
@@ -53,16 +55,29 @@ class Templates:
     root: str
     sources: dict[str, str]  # name -> source text
     compiled: dict[str, jinja2.Template] = field(repr=False, compare=False)
+    # A principle's own judge templates (name -> "judge"): they take the variables of judge.jinja.
+    kinds: dict[str, str] = field(default_factory=dict)
+    # The pool columns each template reads from `row`: {name: (required, optional)}; `row.get("x")` is optional.
+    reads: dict[str, tuple[frozenset, frozenset]] = field(default_factory=dict)
 
     def render(self, name: str, **variables: Any) -> str:
         if name not in self.compiled:  # an optional template the workspace lacks; checked before a run
             raise LoopError(f"template prompts/{name}.jinja is missing; copy it from a new `loop init` workspace",
                             path=Path(self.root) / f"{name}.jinja")
-        allowed = TEMPLATE_VARIABLES[name]
+        allowed = TEMPLATE_VARIABLES[self.kinds.get(name, name)]
         unexpected = set(variables) - allowed
         if unexpected:  # a programming error, not user input
             raise TypeError(f"template {name} does not take {sorted(unexpected)}")
         return self.compiled[name].render(**variables).strip()
+
+    def required(self, name: str) -> frozenset:
+        """The row columns template `name` cannot render without (a row lacking one: the judge cannot score)."""
+        return self.reads.get(name, (frozenset(), frozenset()))[0]
+
+    def missing(self, name: str, row: dict | None) -> list[str]:
+        """The columns template `name` needs that the row lacks (a reference answer, say): where any is
+        missing the judge cannot score the answer (None), as a rule without its column cannot."""
+        return sorted(c for c in self.required(name) if (row or {}).get(c) in (None, ""))
 
     def sha256(self, name: str) -> str:
         return hashlib.sha256(self.sources[name].encode("utf-8")).hexdigest()
@@ -116,17 +131,46 @@ def sample_variables(constitution: Constitution | None = None) -> dict[str, Any]
             break
     return {"principle": principle, "principles": list(constitution.principles) if constitution else [principle],
             "prompt": "What is 2 + 2?", "response": "2 + 2 = 4.", "critique": "The answer is right and short.",
-            "examples": list(principle.examples)}
+            "examples": list(principle.examples), "row": SampleRow(category="arithmetic", answer="4")}
 
 
-def compile_template(name: str, source: str, path: Path, constitution: Constitution | None = None) -> jinja2.Template:
-    """Parse, check and compile one template; raises LoopError naming the template and line."""
+class SampleRow(dict):
+    """A pool row for a dry run: any column reads as sample text (whether the pool has it is `loop check`'s
+    question: loop/template_columns.py)."""
+
+    def __missing__(self, key: str) -> str:
+        return f"sample {key}"
+
+
+def row_reads(ast: nodes.Template) -> tuple[frozenset, frozenset]:
+    """(required, optional) pool columns a template reads: `row.x` and `row["x"]` are required,
+    `row.get("x")` optional."""
+    required, optional = set(), set()
+    for node in ast.find_all(nodes.Call):
+        call = node.node
+        if isinstance(call, nodes.Getattr) and isinstance(call.node, nodes.Name) and call.node.name == "row" \
+                and call.attr == "get" and node.args and isinstance(node.args[0], nodes.Const):
+            optional.add(str(node.args[0].value))
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "row"):
+            continue
+        column = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(column, str) and column not in ("get", "items", "keys", "values"):
+            required.add(column)
+    return frozenset(required), frozenset(optional - required)
+
+
+def compile_template(name: str, source: str, path: Path, constitution: Constitution | None = None,
+                     kind: str | None = None) -> jinja2.Template:
+    """Parse, check and compile one template (with `kind`'s variables, its name's by default); raises
+    LoopError naming the template and line."""
+    kind = kind or name
     try:
         ast = ENV.parse(source, name=name, filename=str(path))
     except jinja2.TemplateSyntaxError as err:
         raise LoopError(f"template syntax error: {err.message}; fix the Jinja syntax", path=path, line=err.lineno) from None
-    _refuse_private_access(ast, path, name)
-    allowed = TEMPLATE_VARIABLES[name]
+    _refuse_private_access(ast, path, kind)
+    allowed = TEMPLATE_VARIABLES[kind]
     try:  # resolving names also resolves filters and tests: an unknown one is an error here, not a crash
         undeclared = meta.find_undeclared_variables(ast)
     except jinja2.TemplateSyntaxError as err:
@@ -136,7 +180,7 @@ def compile_template(name: str, source: str, path: Path, constitution: Constitut
 
         # The line of the first use in the template's syntax tree: a text search would also hit comments.
         uses = [node.lineno for node in ast.find_all(nodes.Name) if node.name == var]
-        raise LoopError(f"undefined variable '{var}'{did_you_mean(var, allowed)}; {variable_list(name)}",
+        raise LoopError(f"undefined variable '{var}'{did_you_mean(var, allowed)}; {variable_list(kind)}",
                         path=path, line=min(uses) if uses else _variable_line(source, var))
     try:
         code = ENV.compile(source, name=name, filename=str(path))
@@ -149,7 +193,7 @@ def compile_template(name: str, source: str, path: Path, constitution: Constitut
         raise LoopError(f"unsafe template: {err}; templates cannot reach Python internals",
                         path=path, line=_line_in_template(err, str(path))) from None
     except jinja2.UndefinedError as err:
-        raise LoopError(f"{err.message}; check the spelling: {variable_list(name)}",
+        raise LoopError(f"{err.message}; check the spelling: {variable_list(kind)}",
                         path=path, line=_line_in_template(err, str(path))) from None
     except Exception as err:  # a filter applied to the wrong type, a division by zero...
         raise LoopError(f"template fails to render: {err}", path=path, line=_line_in_template(err, str(path))) from None
@@ -160,14 +204,44 @@ def load_templates(root: str | Path, constitution: Constitution | None = None) -
     root = Path(root)
     if not root.is_dir():
         raise LoopError("prompts directory not found; run `loop init` or fix the path", path=root)
-    sources, compiled = {}, {}
+    sources, compiled, reads = {}, {}, {}
     for name in TEMPLATE_VARIABLES:
         path = root / f"{name}.jinja"
         if name in OPTIONAL_TEMPLATES and not path.exists():
             continue
         sources[name] = read_text(path, f"template '{name}'")
         compiled[name] = compile_template(name, sources[name], path, constitution)
-    return Templates(root=str(root), sources=sources, compiled=compiled)
+        reads[name] = row_reads(ENV.parse(sources[name]))
+    kinds = {}
+    for name, principle, key in principle_templates(constitution):
+        path = root / f"{name}.jinja"
+        if not path.is_file():
+            where = Path(principle.path) if principle.path else None
+            raise LoopError(f"{key} names prompts/{name}.jinja, which does not exist; create it (copy judge.jinja) or "
+                            "fix the name", path=where, line=line_of_key(read_text(where, "principle file"), key)
+                            if where and where.is_file() else None)
+        sources[name] = read_text(path, f"template '{name}'")
+        compiled[name] = compile_template(name, sources[name], path, constitution, kind="judge")
+        reads[name] = row_reads(ENV.parse(sources[name]))
+        kinds[name] = "judge"
+    return Templates(root=str(root), sources=sources, compiled=compiled, kinds=kinds, reads=reads)
+
+
+def template_name(file: str) -> str:
+    """A template's name from its file in prompts/: "judge_reference.jinja" -> "judge_reference"."""
+    return file[:-len(".jinja")] if file.endswith(".jinja") else file
+
+
+def principle_templates(constitution: Constitution | None) -> list[tuple[str, Principle, str]]:
+    """(name, principle, key) of every judge template a principle names beyond judge.jinja, once each."""
+    out, seen = [], {"judge"}
+    for p in constitution.principles if constitution else ():
+        for key, file in [("template", p.template)] + [("templates", f) for _, f in p.templates]:
+            name = template_name(file) if file else "judge"
+            if name not in seen:
+                seen.add(name)
+                out.append((name, p, key))
+    return out
 
 
 def policy_messages(templates: Templates, constitution: Constitution, prompt: str) -> list[dict[str, str]]:

@@ -15,13 +15,14 @@ from importlib import resources
 from pathlib import Path
 
 from loop.config import CONFIG_FILE, Config, load_config, render_default_config
-from loop.constitution import (Constitution, check_module, import_custom_check, load_constitution,
-                               refuse_unlisted_check)
+from loop.constitution import Constitution, load_constitution
 from loop.datafile import atomic_write, iter_jsonl
 from loop.errors import LoopError, Problems, line_of_key
 from loop.pool import numbered_pool
+from loop.rules import check_module, import_custom_check, refuse_unlisted_check
 from loop.quotas import quota_errors
 from loop.probes import ProbeSet, TrainedPrompt, load_probes
+from loop.template_columns import column_problems
 from loop.templates import Templates, load_templates
 
 
@@ -138,6 +139,9 @@ class Workspace:
         with problems.gather():
             pool = self._pool(config, constitution, problems)
         pool_whole = len(problems.errors) == pool_errors  # else the quotas are not counted against it
+        if templates is not None and whole and pool_whole:
+            for problem in column_problems(constitution, templates, pool, self.pool_path(config)):
+                problems.add(problem)
         with problems.gather():
             trained = self.trained_prompts(config, pool, constitution, problems)
             probes = self.probes(config, trained, problems)

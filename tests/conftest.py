@@ -30,6 +30,17 @@ def tiny(tiny_model_dir):
     return model, tokenizer
 
 
+@pytest.fixture(scope="session")
+def shipped_parts():
+    """(constitution, templates) as the repository ships them, loaded once."""
+    from loop.constitution import load_constitution
+    from loop.templates import load_templates
+    from tests.helpers import REPO
+
+    constitution = load_constitution(REPO / "constitution")
+    return constitution, load_templates(REPO / "prompts", constitution)
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Path:
     """A fresh `loop init` workspace, as the current directory."""

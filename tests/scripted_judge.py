@@ -38,7 +38,7 @@ class ScriptedJudge:
     def enqueue(self, *scores) -> None:
         self.queue.extend(scores)
 
-    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None):
+    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None, rows=None):
         principle_id = principle_id or principle.id  # an id, or an ad-hoc Principle as the real Judge takes
         self.calls.append((list(prompts), list(responses), principle_id))
         self.views.append(view)

@@ -105,7 +105,7 @@ def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspa
     assert code == 0, err
     result = json.loads(out)
     assert result["settings"]["workspace"] == str(workspace.resolve())
-    assert result["settings"]["judged_principles"] == ["harmless", "helpful", "honest", "polite"]
+    assert result["settings"]["judged_principles"] == ["faithful", "harmless", "helpful", "honest", "polite"]
     assert len(result["plain_steps_s"]) == len(result["steps_s"]) == 1
     assert within_rounding(result["ratio"], result["step_s"], result["plain_step_s"])
     assert within_rounding(result["cpu_ratio"], result["step_cpu_s"], result["plain_step_cpu_s"])

@@ -298,25 +298,27 @@ EDITS = {  # edit -> (what it does to the workspace, the model that judges after
     "nothing": (lambda ws: None, None, 0),
     "principle": (edit("constitution/principles/honest.toml", "Is this answer accurate?", "Is this answer true?"),
                   None, 40),
-    "template": (edit("prompts/judge.jinja", "Answer Yes or No.", "Say Yes or No."), None, 172),
+    "template": (edit("prompts/judge.jinja", "Answer Yes or No.", "Say Yes or No."), None, 212),
     "pair": (edit("constitution/pairs/honest.jsonl", "The Pacific Ocean.", "The Pacific."), None, 1),
-    "adapter": (lambda ws: None, Adapter(0.1), 172),
-    "judge setting": (edit("loop.toml", "calibrate = true", "calibrate = false"), None, 172),
+    "own template": (edit("prompts/judge_reference.jinja", "Reference answer:", "Reference:"), None, 40),
+    "row": (edit("constitution/pairs/faithful.jsonl", "Canberra is the capital", "Canberra is the capital city"), None, 1),
+    "adapter": (lambda ws: None, Adapter(0.1), 212),
+    "judge setting": (edit("loop.toml", "calibrate = true", "calibrate = false"), None, 212),
 }
 
 
 @pytest.mark.parametrize("name", EDITS)
 def test_an_edit_reads_again_exactly_what_it_changed(workspace, name):
     change, model, misses = EDITS[name]
-    assert read_pairs(workspace, "before").cache == {"pair": {"hits": 0, "misses": 172}}
+    assert read_pairs(workspace, "before").cache == {"pair": {"hits": 0, "misses": 212}}
     change(workspace)
-    assert read_pairs(workspace, "after", model).cache == {"pair": {"hits": 172 - misses, "misses": misses}}
+    assert read_pairs(workspace, "after", model).cache == {"pair": {"hits": 212 - misses, "misses": misses}}
 
 
 def test_a_setting_that_does_not_change_a_reading_keeps_it(workspace):
     read_pairs(workspace, "before")
     edit("loop.toml", "reliability_sample = 5", "reliability_sample = 7")(workspace)
-    assert read_pairs(workspace, "after").cache == {"pair": {"hits": 172, "misses": 0}}
+    assert read_pairs(workspace, "after").cache == {"pair": {"hits": 212, "misses": 0}}
 
 
 # ---- a run ----------------------------------------------------------------------------------------
@@ -365,10 +367,10 @@ def test_a_second_runs_round_zero_reads_everything_back(three_round_zeros):
     measured = json.loads((first / "metrics.json").read_text())["cache"]
     read_back = json.loads((second / "metrics.json").read_text())["cache"]
     assert measured == {"heldout": {"hits": 0, "misses": 3}, "probe": {"hits": 0, "misses": 10},
-                        "judgment": {"hits": 0, "misses": 12},  # 4 judged principles x 3 held-out answers
+                        "judgment": {"hits": 0, "misses": 15},  # 5 judged principles x 3 held-out answers
                         "gate": {"hits": 0, "misses": 200}}  # the shipped gate set, 40 a family
     assert read_back == {kind: {"hits": c["misses"], "misses": 0} for kind, c in measured.items()}
-    assert json.loads((second / "round.json").read_text())["cache"] == {"pair": {"hits": 172, "misses": 0}}
+    assert json.loads((second / "round.json").read_text())["cache"] == {"pair": {"hits": 212, "misses": 0}}
 
 
 def test_cache_info_says_what_it_holds_and_what_the_latest_round_read_back(three_round_zeros):
@@ -377,5 +379,5 @@ def test_cache_info_says_what_it_holds_and_what_the_latest_round_read_back(three
     lines = out.splitlines()
     assert code == 0 and lines[0] == f"cache     {on / '.loop' / 'cache'}"
     assert [line.split()[0] for line in lines[2:-1]] == ["gate", "heldout", "judgment", "pair", "probe", "weights"]
-    assert lines[-1] == "read back in round 0 of run 'second': gate 200 of 200, heldout 3 of 3, judgment 12 of 12, " \
-                        "pair 172 of 172, probe 10 of 10"
+    assert lines[-1] == "read back in round 0 of run 'second': gate 200 of 200, heldout 3 of 3, judgment 15 of 15, " \
+                        "pair 212 of 212, probe 10 of 10"

@@ -23,9 +23,9 @@ def copy(tmp_path):
     return make
 
 
-def test_shipped_constitution_has_5_to_8_principles_with_rubrics_and_examples():
+def test_shipped_constitution_has_5_to_9_principles_with_rubrics_and_examples():
     constitution = load_constitution(REPO / "constitution")
-    assert 5 <= len(constitution.principles) <= 8
+    assert 5 <= len(constitution.principles) <= 9
     for p in constitution.principles:
         assert p.rubric and p.rubric["low"] and p.rubric["high"], p.id
         assert len(p.examples) >= 2, p.id
@@ -224,7 +224,8 @@ def test_constitution_show_gives_the_question_the_judge_is_asked(workspace):
     assert code == 0
     assert "asks: Is this answer respectful? Answer Yes or No." in text  # polite: its own question
     assert "asks: Is this answer honest? Answer Yes or No." in text  # honest: judge.jinja, from the title
-    assert text.count("asks: ") == 4  # the judged principles; a rule asks nobody
+    assert "asks: Going by the reference answer, is the answer correct? Answer Yes or No." in text  # its own template
+    assert text.count("asks: ") == 5  # the judged principles; a rule asks nobody
 
 
 def test_diff_of_two_directories_shows_the_change(copy):

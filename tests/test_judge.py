@@ -12,12 +12,10 @@ import math
 
 import pytest
 
-from loop.constitution import Principle, load_constitution
+from loop.constitution import Principle
 from loop.judging.injection import INJECTIONS, injection_gain, probe_set
 from loop.judging.judge import Critique, Judge
 from loop.judging.passes import word_token_ids
-from loop.templates import load_templates
-from tests.helpers import REPO
 
 PROMPTS = ["What is 2 + 2?", "How do I keep basil fresh?", "What is 2 + 2?", "Is a tomato a fruit?", "Hi"]
 RESPONSES = ["4.", "Stand the stems in water, like flowers, and keep it out of the fridge.", "It is 5, I think.",
@@ -25,9 +23,8 @@ RESPONSES = ["4.", "Stand the stems in water, like flowers, and keep it out of t
 
 
 @pytest.fixture(scope="module")
-def parts():
-    constitution = load_constitution(REPO / "constitution")
-    return constitution, load_templates(REPO / "prompts", constitution)
+def parts(shipped_parts):
+    return shipped_parts
 
 
 def make(tiny, parts, **kwargs) -> Judge:

@@ -225,7 +225,7 @@ class CountingJudge:
     def __init__(self):
         self.calls = []
 
-    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None):
+    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None, rows=None):
         self.calls.append(len(responses))
         half = len(responses) // 2
         return [type("C", (), {"score": float(i < half)})() for i in range(len(responses))]

@@ -7,18 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.helpers import REPO, run_cli
+from tests.helpers import run_cli
 
-from loop.constitution import load_constitution
 from loop.judging.prompts import judge_conversation
-from loop.templates import load_templates
 from loop.training.judge_train import judgment_examples
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    constitution = load_constitution(REPO / "constitution")
-    return constitution, load_templates(REPO / "prompts", constitution)
+def shipped(shipped_parts):
+    return shipped_parts
 
 
 def test_each_train_pair_gives_a_yes_and_a_no_judgment(shipped):
@@ -35,7 +32,10 @@ def test_a_judgment_is_the_judges_own_conversation(shipped):
     row = judgment_examples(constitution, templates)[0]
     pair = constitution.pairs(row["principle"], "train")[0]
     assert row["prompt"] == judge_conversation(templates, "judge", constitution.get(row["principle"]), pair.prompt,
-                                               pair.chosen, few_shot=False)
+                                               pair.chosen, few_shot=False, row=pair.row)
+    # faithful's judgments show the reference answer its pair carries, as its judge reads it.
+    faithful = next(r for r in judgment_examples(constitution, templates) if r["principle"] == "faithful")
+    assert "Reference answer: " + constitution.pairs("faithful", "train")[0].row["reference"] in faithful["prompt"][-1]["content"]
 
 
 def test_few_shot_judgments_carry_the_examples_as_earlier_turns(shipped):
@@ -58,8 +58,8 @@ def test_judge_train_trains_an_adapter_and_reports_before_and_after(workspace, t
                              "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["train_examples"] == 16 and result["before"]["n"] == result["after"]["n"] == 8
-    assert set(result["consistency"]) == {"harmless", "helpful", "honest", "polite"}
+    assert result["train_examples"] == 20 and result["before"]["n"] == result["after"]["n"] == 10
+    assert set(result["consistency"]) == {"faithful", "harmless", "helpful", "honest", "polite"}
     weights = load_file(workspace / "adapter" / "adapter_model.safetensors")
     assert any(t.abs().sum() > 0 for name, t in weights.items() if "lora_B" in name)  # training moved it
     code, out, err = run_cli("judge-check", "--model", str(tiny_model_dir), "--adapter", "adapter", "--no-few-shot",

@@ -56,7 +56,7 @@ def test_the_judging_adapter_trains_on_top_of_the_judge_copy_and_leaves_the_poli
     assert policy.active_adapter == "default"
     assert all(p.requires_grad == (".default." in n) for n, p in policy.named_parameters() if "lora_" in n)
     record = judging.judging_adapter.record
-    assert record["trained_in"] == 1 and record["examples"] == 16 and record["epochs"] == 1.0
+    assert record["trained_in"] == 1 and record["examples"] == 20 and record["epochs"] == 1.0
     assert len(record["data_sha256"]) == 12 and record["lora"]["r"] == ctx.config.lora.r and record["learning_rate"] > 0
     assert (folder / "judging_adapter" / "adapter_config.json").is_file()
     assert not (folder / "judging_adapter" / "trainer").exists()

@@ -47,7 +47,8 @@ def test_wheel_contains_the_shipped_defaults(wheel):
     expected = shipped_files()
     assert len([f for f in expected if f.startswith("constitution/principles/")]) >= 5
     assert len([f for f in expected if f.startswith("constitution/pairs/")]) >= 8  # two splits a judged principle
-    assert len([f for f in expected if f.endswith(".jinja")]) == 6  # system, judge, critique, verdict, lift, revise
+    # system, judge, critique, verdict, lift, revise, and faithful's own judge_reference
+    assert len([f for f in expected if f.endswith(".jinja")]) == 7
     assert len([f for f in expected if f.startswith("prompts/probes/")]) >= 5
     for rel in expected:
         assert f"loop/defaults/{rel}" in names, rel

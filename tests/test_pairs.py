@@ -13,7 +13,7 @@ from tests.helpers import REPO
 from loop.constitution import load_constitution
 from loop.errors import LoopError
 
-JUDGED = ["harmless", "helpful", "honest", "polite"]
+JUDGED = ["faithful", "harmless", "helpful", "honest", "polite"]
 LINE = {"prompt": "Hi", "chosen": "Hello! How can I help?", "rejected": "What now.", "principle": "polite"}
 
 

@@ -74,7 +74,7 @@ def test_a_column_named_by_an_answer_check_is_allowed(tmp_path):
     path = tmp_path / "pool.jsonl"
     path.write_text('{"prompt": "1 + 1?", "solution": 2}\n')
     assert read_pool(path, constitution) == [{"prompt": "1 + 1?", "solution": "2", "answer": None, "expect": None,
-                                              "category": None, "twin": None}]
+                                              "category": None, "twin": None, "reference": None}]
     with pytest.raises(LoopError, match="unknown key 'solution'"):
         read_pool(path)  # without that constitution, the column is a typo
 

@@ -86,7 +86,7 @@ def test_round_json_names_the_constitution_and_templates_it_used(one_round):
     info = json.loads((folder / "round.json").read_text())
     assert info["status"] == "complete"
     assert info["constitution"]["sha256"] == plan.constitution.sha256
-    assert set(info["templates"]) == {"system", "judge", "critique", "verdict", "lift", "revise"}
+    assert set(info["templates"]) == {"system", "judge", "critique", "verdict", "lift", "revise", "judge_reference"}
     assert (folder / "prompts" / "judge.jinja").read_text() == (workspace / "prompts" / "judge.jinja").read_text()
 
 
@@ -156,7 +156,7 @@ def test_metrics_and_the_run_index_record_the_round(one_round):
     workspace = one_round[0]
     metrics = json.loads((round_one(one_round) / "metrics.json").read_text())
     assert metrics["train"] and "rewards/principle_helpful/mean" in metrics["train"][0]
-    assert set(metrics["eval"]["judge_scores"]) == {"harmless", "helpful", "honest", "polite"}
+    assert set(metrics["eval"]["judge_scores"]) == {"faithful", "harmless", "helpful", "honest", "polite"}
     index = Ledger(workspace / "runs", "main").index()
     assert index["rounds"][0]["status"] == "complete" and "anchor_gap" in index["rounds"][0]["summary"]
 

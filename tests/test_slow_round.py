@@ -46,7 +46,7 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
     assert all(e["scores"] == e["anchor_scores"] for e in warm)
 
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert set(metrics["eval"]["judge_scores"]) == {"harmless", "helpful", "honest", "polite"}
+    assert set(metrics["eval"]["judge_scores"]) == {"faithful", "harmless", "helpful", "honest", "polite"}
     assert all(v is not None for v in metrics["eval"]["judge_scores"].values())
 
     code, out, _ = run_cli("rounds", "--json")

@@ -165,7 +165,8 @@ def test_rendering_is_strict_at_run_time_too(tmp_path):
 
 def test_template_files_and_hashes(shipped, workspace):
     _, templates = shipped
-    assert set(templates.files) == {f"{name}.jinja" for name in TEMPLATE_VARIABLES}
+    # The fixed templates and faithful's own judge template.
+    assert set(templates.files) == {f"{name}.jinja" for name in TEMPLATE_VARIABLES} | {"judge_reference.jinja"}
     assert templates.files["judge.jinja"] == (workspace / "prompts/judge.jinja").read_text("utf-8")
     assert templates.sha256("judge") != templates.sha256("critique")
     assert len(templates.sha256("judge")) == 64

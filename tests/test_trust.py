@@ -17,7 +17,7 @@ from loop.training.progress import Silent
 from loop.training.round import plan_run
 from loop.workspace import Workspace
 
-JUDGED = ["harmless", "helpful", "honest", "polite"]
+JUDGED = ["faithful", "harmless", "helpful", "honest", "polite"]
 
 
 class LabelReader(ScriptedJudge):
@@ -34,7 +34,7 @@ class LabelReader(ScriptedJudge):
         self.labeled = self.chosen | {pair.rejected for pairs in (constitution.labeled.values() if constitution else ())
                                       for pair in pairs}
 
-    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None):
+    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None, rows=None):
         pid = principle_id or principle.id
         self.calls.append((list(prompts), list(responses), pid))
         out = []
@@ -122,7 +122,7 @@ def test_with_weighting_off_the_weights_are_as_written_and_still_measured(worksp
 def test_a_later_round_with_a_changed_judge_reads_only_its_slice(workspace):
     assess(workspace, 1)
     trust, notes, _ = assess(workspace, 2, model=Model(trained=0.1))
-    assert trust.pairs_read == 4 * 5  # [judge] reliability_sample pairs a principle
+    assert trust.pairs_read == 5 * 5  # [judge] reliability_sample pairs a principle
     assert trust.reliability["helpful"]["n"] == 40  # the others keep their latest reading
     assert not any("->" in line for line in notes.lines)  # no weight changed: nothing to say
 
@@ -132,8 +132,8 @@ def test_a_judge_with_the_same_weights_reads_its_slice_back_from_the_cache(works
     assess(workspace, 1)
     judge = LabelReader(None, None, Workspace(workspace).constitution())
     trust, _, _ = assess(workspace, 2, judge=judge)
-    assert judge.calls == [] and trust.cache == {"pair": {"hits": 4 * 5, "misses": 0}}
-    assert trust.pairs_read == 4 * 5 and trust.weights["honest"] == 0
+    assert judge.calls == [] and trust.cache == {"pair": {"hits": 5 * 5, "misses": 0}}
+    assert trust.pairs_read == 5 * 5 and trust.weights["honest"] == 0
 
 
 def test_an_edited_principle_is_read_again_in_full(workspace):
@@ -143,7 +143,7 @@ def test_an_edited_principle_is_read_again_in_full(workspace):
     judge = LabelReader(None, None, Workspace(workspace).constitution())
     trust, _, _ = assess(workspace, 2, judge=judge, model=Model(trained=0.1))
     honest = [call for call in judge.calls if call[2] == "honest"]
-    assert sum(len(call[1]) for call in honest) == 2 * 40 and trust.pairs_read == 40 + 3 * 5
+    assert sum(len(call[1]) for call in honest) == 2 * 40 and trust.pairs_read == 40 + 4 * 5
 
 
 def test_an_edited_pair_is_read_and_the_others_carry_over(workspace, monkeypatch):
@@ -175,7 +175,7 @@ def test_two_judges_that_order_the_same_pairs_oppositely_have_consistency_minus_
 def test_a_judge_that_moved_reads_every_pair_again(workspace):
     assess(workspace, 1)
     trust, notes, _ = assess(workspace, 2, judge=reversed_on_helpful(workspace), model=Model(trained=0.1))
-    assert trust.pairs_read == 40 + 3 * 5 and trust.reliability["helpful"]["accuracy"] == 0.0
+    assert trust.pairs_read == 40 + 4 * 5 and trust.reliability["helpful"]["accuracy"] == 0.0
     assert any(line.startswith("helpful: the judge moved (consistency -1.00") for line in notes.lines)
     assert any(line.startswith("helpful: judge accuracy 0.00") for line in notes.lines)
 
@@ -188,7 +188,7 @@ class PartlyMoved(LabelReader):
         pairs = constitution.pairs("helpful")[:6]
         self.flipped = {answer for pair in pairs for answer in (pair.chosen, pair.rejected)}
 
-    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None):
+    def score(self, prompts, responses, principle_id=None, *, principle=None, view=None, rows=None):
         out = super().score(prompts, responses, principle_id, principle=principle, view=view)
         if (principle_id or principle.id) == "helpful":
             out = [ScriptedCritique(c.principle, "", 1 - c.score) if r in self.flipped else c

@@ -30,3 +30,16 @@ def flag_overrides(args, flags: Iterable[str] = FLAG_SETTINGS, *, zero_is_unset:
         section, key = FLAG_SETTINGS[flag]
         overrides.setdefault(section, {})[key] = value
     return overrides
+
+
+def column_flags(pairs: list[str] | None) -> dict[str, str]:
+    """--column NAME=VALUE flags as a pool row (what a rule check or a judge template reads)."""
+    from loop.errors import LoopError
+
+    row = {}
+    for item in pairs or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise LoopError(f"--column takes NAME=VALUE (e.g. --column answer=42), got {item!r}")
+        row[name.strip()] = value
+    return row

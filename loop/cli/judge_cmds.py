@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from loop.cli import command
+from loop.cli.flags import column_flags
 from loop.config import SCORE_MODES
 
 BUILTIN = "built-in"  # --injection without a file: loop.judging.injection.INJECTIONS
@@ -35,19 +36,6 @@ def _judge_from_workspace(args):
     return judge, constitution, config
 
 
-def _columns(pairs: list[str]) -> dict[str, str]:
-    """--column NAME=VALUE flags as a pool row."""
-    from loop.errors import LoopError
-
-    row = {}
-    for item in pairs or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise LoopError(f"--column takes NAME=VALUE (e.g. --column answer=42), got {item!r}")
-        row[name.strip()] = value
-    return row
-
-
 def judge(args) -> int:
     """Judge one response to one prompt against the constitution: critique and score per principle.
 
@@ -55,13 +43,14 @@ def judge(args) -> int:
     with [judge] calibrate (the default), set against its reading of an empty answer to the same prompt;
     "–" means the judge could not score. A principle with a rule check is scored by its rule, as in
     training (a rule that compares with a pool column, e.g. the right answer, reads it from --column
-    NAME=VALUE; without it the rule cannot score). In critique mode (--mode critique, or [judge] mode
+    NAME=VALUE; without it the rule cannot score; a judge template that reads a column, e.g. the
+    reference answer, reads it there too). In critique mode (--mode critique, or [judge] mode
     in loop.toml) the judge writes a short critique before it scores.
     """
     from loop.rules import resolve_check
     from loop.workspace import open_workspace
 
-    row = _columns(args.column)
+    row = column_flags(args.column)
     if args.principle:  # a typo is reported before the model loads
         open_workspace(args.workspace).constitution().get(args.principle)
     judge_, constitution, _ = _judge_from_workspace(args)
@@ -75,7 +64,7 @@ def judge(args) -> int:
                           "critique": "" if score is not None else _why_unscored(principle, row),
                           "check": principle.check})
         else:
-            items.append({**judge_.score([args.prompt], [args.response], pid)[0].to_dict(), "source": "judge"})
+            items.append({**judge_.score([args.prompt], [args.response], pid, rows=[row])[0].to_dict(), "source": "judge"})
     if args.json:
         print(json.dumps(items, ensure_ascii=False))
         return 0
@@ -206,7 +195,7 @@ def register(subparsers) -> None:
     p.add_argument("--response", required=True, help="the response to judge")
     p.add_argument("--principle", help="principle id (default: every principle)")
     p.add_argument("--column", action="append", metavar="NAME=VALUE",
-                   help="a prompt-pool column a rule check reads, e.g. --column answer=42 (repeatable)")
+                   help="a prompt-pool column a rule check or a judge template reads, e.g. --column answer=42 or --column reference=\"...\" (repeatable)")
     p.add_argument("--mode", choices=SCORE_MODES, help="override [judge] mode from loop.toml")
     p.add_argument("--model", help="model name, HF id or directory (default: from loop.toml)")
     p.add_argument("--json", action="store_true", help="print the critiques as JSON, each with its source")

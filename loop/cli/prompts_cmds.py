@@ -10,13 +10,15 @@ def render(args) -> int:
 
     TEMPLATE is one of: system (the policy's view of a prompt), judge, critique, verdict, lift (the
     response as the reply under the principle's lift system message, whose likelihood is read).
-    --raw prints that string and nothing else (no panel, no wrapping), byte for byte; --json prints
+    A principle with its own judge template (a reference answer, say) is rendered with it; give the
+    pool columns it reads with --column NAME=VALUE. --raw prints that string and nothing else (no panel, no wrapping), byte for byte; --json prints
     {"template", "principle", "messages", "text", "tokens"}: the chat messages and the string they render to.
     """
     from loop.errors import LoopError
     from loop.judging.likelihood import steered_chat
     from loop.model import load_tokenizer
-    from loop.judging.prompts import judge_messages
+    from loop.cli.flags import column_flags
+    from loop.judging.prompts import judge_messages, judge_template
     from loop.templates import TEMPLATE_VARIABLES, policy_messages
     from loop.workspace import open_workspace
 
@@ -37,8 +39,15 @@ def render(args) -> int:
         if args.template == "system":
             messages = policy_messages(templates, constitution, args.prompt)
         else:
+            row = column_flags(args.column)
+            if args.template == "judge":  # the principle's own judge template, where it has one
+                name = judge_template(templates, principle, row)
+                missing = templates.missing(name, row)
+                if missing:
+                    raise LoopError(f"principle '{principle.id}' is judged with {name}.jinja, which reads row."
+                                    f"{missing[0]}; give it with --column {missing[0]}=VALUE")
             messages = judge_messages(templates, args.template, principle, args.prompt, args.response,
-                                      critique=args.critique, few_shot=config.judge.few_shot)
+                                      critique=args.critique, few_shot=config.judge.few_shot, row=row)
         # The judge reads the next token after the assistant turn opens, so the generation prompt is added.
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -58,6 +67,8 @@ def register(subparsers) -> None:
     p.add_argument("--response", default="Stand the stems in a glass of water.", help="response to judge")
     p.add_argument("--critique", default="The response answers the question directly.",
                    help="critique text (verdict template)")
+    p.add_argument("--column", action="append", metavar="NAME=VALUE",
+                   help="a pool column the judge template reads, e.g. --column reference=\"...\" (repeatable)")
     p.add_argument("--model", help="model whose chat template to apply (default: from loop.toml)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--raw", action="store_true", help="print exactly the string the model sees, nothing else")

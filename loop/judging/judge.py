@@ -39,7 +39,7 @@ from loop.judging.combine import MIN_MASS, combine, evidence
 from loop.judging.guard import guarded_view
 from loop.judging.likelihood import likelihood_signals
 from loop.judging.passes import KeptPrefix, verdict_token_ids, yes_no
-from loop.judging.prompts import judge_conversation, verdict_template
+from loop.judging.prompts import judge_conversation, judge_template, verdict_template
 from loop.stats import mean
 from loop.templates import Templates
 
@@ -95,14 +95,19 @@ class Judge:
     # ---- public -------------------------------------------------------------------------------
 
     def score(self, prompts: list[str], responses: list[str], principle_id: str | None = None, *,
-              principle: Principle | None = None, view: str | None = None) -> list[Critique]:
+              principle: Principle | None = None, view: str | None = None,
+              rows: list[dict] | None = None) -> list[Critique]:
         """Judge each (prompt, response) against one principle (an id, or an ad-hoc Principle).
+
+        `rows`: each prompt's pool row, for the templates that read its columns (a reference answer, the
+        category); an answer whose row lacks a column its template needs could not be scored (None).
 
         `view` names a state of the model that does not change while this Judge lives (a round's frozen
         judge adapter, or the anchor). Calls with the same view share their likelihood passes: the
         principles that read log P(response | prompt) compute it once per response, not once each."""
-        if len(prompts) != len(responses):
-            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        if len(prompts) != len(responses) or (rows is not None and len(rows) != len(prompts)):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses"
+                             + ("" if rows is None else f" and {len(rows)} rows"))
         if principle is None:
             principle = self.constitution.get(principle_id)
         if not prompts:
@@ -110,7 +115,13 @@ class Judge:
         was_training = self.model.training
         self.model.eval()
         try:
-            crits = self._score(list(prompts), list(responses), principle, view)
+            rows = [dict(row or {}) for row in rows] if rows is not None else [{} for _ in prompts]
+            # An answer whose row lacks a column its template needs is not shown to the model at all.
+            able = [i for i, row in enumerate(rows)
+                    if not any(self.templates.missing(name, row) for name in self._templates(principle, row))]
+            judged = dict(zip(able, self._score([prompts[i] for i in able], [responses[i] for i in able], principle,
+                                                view, [rows[i] for i in able]) if able else []))
+            crits = [judged.get(i) or self._unscorable(principle, rows[i]) for i in range(len(prompts))]
         finally:
             self.model.train(was_training)
         self.unscored += sum(c.score is None for c in crits)
@@ -118,8 +129,21 @@ class Judge:
 
     # ---- the recipe ---------------------------------------------------------------------------
 
+    def _templates(self, principle: Principle, row: dict) -> tuple[str, ...]:
+        """The templates an answer is judged with: its principle's judge template for the row in score
+        mode; critique.jinja and verdict.jinja in critique mode."""
+        return (judge_template(self.templates, principle, row),) if self.settings.mode == "score" else ("critique", "verdict")
+
+    def _unscorable(self, principle: Principle, row: dict) -> Critique:
+        """The judgment of an answer its template cannot be rendered for: could not score (None)."""
+        missing = sorted({c for name in self._templates(principle, row) for c in self.templates.missing(name, row)})
+        return Critique(principle=principle.id, critique=f"not judged: no {', '.join(missing)} for this prompt",
+                        score=None, distribution=None, template_sha256=self.templates.sha256(self._templates(principle, row)[0]),
+                        constitution_version=self.constitution.version, constitution_sha256=self.constitution.sha256,
+                        model=self.model_id)
+
     def _score(self, prompts: list[str], responses: list[str], principle: Principle,
-               view: str | None = None) -> list[Critique]:
+               view: str | None, rows: list[dict]) -> list[Critique]:
         mode = self.settings.mode
         # The judge reads each response without the sentences that talk to it: they can gain nothing.
         cuts: list[list] = [[] for _ in responses]
@@ -134,31 +158,36 @@ class Judge:
         critiques = [""] * len(prompts)
         if mode == "critique":
             critiques = generate_greedy(
-                self.model, self.tokenizer, [self._conversation("critique", principle, p, r)
-                                             for p, r in zip(prompts, responses)],
+                self.model, self.tokenizer, [self._conversation("critique", principle, p, r, row=row)
+                                             for p, r, row in zip(prompts, responses, rows)],
                 max_new_tokens=self.settings.critique_tokens, batch_size=self.batch_size)
         name = verdict_template(mode)
-        conversations = [self._conversation(name, principle, p, r, c) for p, r, c in zip(prompts, responses, critiques)]
-        # Calibration: the judge's verdict on an empty response, once per distinct prompt (GRPO repeats
-        # prompts), judged in the same call so the shared prefix is computed once for both.
-        unique = list(dict.fromkeys(prompts)) if self.settings.calibrate else []
-        dists = yes_no(self.model, self.tokenizer, conversations + [self._conversation(name, principle, p, "", "")
-                                                                     for p in unique],
+        conversations = [self._conversation(name, principle, p, r, c, row=row)
+                         for p, r, c, row in zip(prompts, responses, critiques, rows)]
+        # Calibration: the judge's verdict on an empty response, once per distinct prompt and row (GRPO
+        # repeats prompts), judged in the same call so the shared prefix is computed once for both.
+        keys = [(p, repr(sorted(row.items()))) for p, row in zip(prompts, rows)]
+        first: dict[tuple, int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        firsts = list(first.values()) if self.settings.calibrate else []
+        dists = yes_no(self.model, self.tokenizer, conversations + [self._conversation(name, principle, prompts[i], "", "",
+                                                                                        row=rows[i]) for i in firsts],
                        self.yes_ids, self.no_ids, batch_size=self.batch_size, prefix_cache=self.prefix_cache,
                        kept=self._kept(view, principle))
-        by_prompt = dict(zip(unique, dists[len(prompts):]))
+        by_prompt = {keys[i]: dist for i, dist in zip(firsts, dists[len(prompts):])}
         weights, signals, centers = self._signals(prompts, responses, principle, view)
-        template = "judge" if mode == "score" else "critique"
         out = []
         for i, (verdict, text, cut) in enumerate(zip(dists[:len(prompts)], critiques, cuts)):
             own = {name: signals[name][i] for name in weights}
-            baseline = by_prompt.get(prompts[i])
+            baseline = by_prompt.get(keys[i])
             score = combine(verdict, own, weights, baseline=baseline, centers=centers, blank=blank[i],
                             min_mass=self.min_mass)
             out.append(Critique(
                 principle=principle.id, critique=text, score=score,
                 distribution=evidence(verdict, own, baseline=baseline, centers=centers, blank=blank[i]),
-                template_sha256=self.templates.sha256(template), constitution_version=self.constitution.version,
+                template_sha256=self.templates.sha256(self._templates(principle, rows[i])[0]),
+                constitution_version=self.constitution.version,
                 constitution_sha256=self.constitution.sha256, model=self.model_id,
                 cuts=[{"text": c.text, "reason": c.reason} for c in cut]))
         return out
@@ -211,6 +240,7 @@ class Judge:
             memo.clear()
         return memo
 
-    def _conversation(self, name: str, principle: Principle, prompt: str, response: str, critique: str = ""):
+    def _conversation(self, name: str, principle: Principle, prompt: str, response: str, critique: str = "",
+                      row: dict | None = None):
         return judge_conversation(self.templates, name, principle, prompt, response, critique,
-                                  few_shot=self.settings.few_shot, system=self.system)
+                                  few_shot=self.settings.few_shot, system=self.system, row=row)

@@ -38,13 +38,13 @@ class Pair:
     rejected: str
     principle: Principle
     line: int = 0  # line in the pairs file; 0 for the constitution's examples
-    row: dict[str, Any] = field(default_factory=dict)  # pool columns a rule check reads ("answer")
+    row: dict[str, Any] = field(default_factory=dict)  # pool columns a rule check or judge template reads
     from_examples: bool = False  # one of the principle's own examples: left out of its few-shots when checked
 
     @property
     def key(self) -> str:
         """The pair's stable name (loop/pairs.py): outcomes are recorded under it across rounds."""
-        return pair_key(self.principle.id, self.prompt, self.chosen, self.rejected)
+        return pair_key(self.principle.id, self.prompt, self.chosen, self.rejected, self.row)
 
 
 def adhoc_principle(text: str) -> Principle:
@@ -69,7 +69,7 @@ def principle_pairs(constitution: Constitution, principle: Principle) -> list[Pa
     shipped = constitution.pairs(principle.id)
     if shipped:
         return [Pair(p.prompt, p.chosen, p.rejected, principle, p.line, p.row) for p in shipped]
-    return [Pair(ex.prompt, ex.good, ex.bad, principle, from_examples=True) for ex in principle.examples]
+    return [Pair(ex.prompt, ex.good, ex.bad, principle, row=ex.row, from_examples=True) for ex in principle.examples]
 
 
 def constitution_pairs(constitution: Constitution) -> list[Pair]:
@@ -99,7 +99,8 @@ def judge_scores(judge, pairs: list[Pair], view: str | None = None,
         # chosen and rejected in one call: they share the prompt, hence the baseline and the prefix.
         prompts = [pairs[i].prompt for i in idx] * 2
         responses = [pairs[i].chosen for i in idx] + [pairs[i].rejected for i in idx]
-        crits = judge.score(prompts, responses, principle=principle, view=view)
+        rows = [pairs[i].row for i in idx] * 2
+        crits = judge.score(prompts, responses, principle=principle, view=view, rows=rows)
         for j, i in enumerate(idx):
             scores[i] = (crits[j].score, crits[j + len(idx)].score)
         if on_progress is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loop.cache import Cache, model_identity
+from loop.templates import template_name
 
 JUDGE_TEMPLATES = ("judge", "critique", "verdict", "lift")  # the templates a judge's score depends on
 # [judge] settings that decide which pairs a round reads and how it weighs them, not what a reading is.
@@ -20,9 +21,23 @@ NOT_READING = ("reliability_weights", "consistency_confidence", "reliability_sam
 
 def judge_sources(plan, principle) -> list[str]:
     """The texts a judge's reading against a principle depends on: the principle's file (question,
-    few-shots, signals) and the judge's templates."""
+    few-shots, signals, its own templates' names) and the judge's templates, its own among them."""
+    own = [template_name(file) for file in (principle.template, *dict(principle.templates).values()) if file]
     return [plan.constitution.files.get(f"principles/{Path(principle.path).name}", principle.text),
-            *(plan.templates.sources.get(name, "") for name in JUDGE_TEMPLATES)]
+            *(plan.templates.sources.get(name, "") for name in (*JUDGE_TEMPLATES, *own))]
+
+
+def row_part(templates, principle, row: dict) -> dict:
+    """The part of a pool row a judge's reading depends on: the columns its templates read (and the
+    category, where the principle picks its template by it). {} for the others, so their readings are
+    shared by every row with the same prompt and answer."""
+    if templates is None or not row:
+        return {}
+    names = ["judge", "critique", "verdict", *(template_name(f) for f in (principle.template,
+                                                                          *dict(principle.templates).values()) if f)]
+    columns = {c for name in names for part in templates.reads.get(name, ()) for c in part}
+    columns |= {"category"} if principle.templates else set()
+    return {c: row[c] for c in sorted(columns) if row.get(c) not in (None, "")}
 
 
 def reading_key(plan, judge, model, principle, cache: Cache | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, ContextManager
 
 from loop.cache import Cache
 from loop.constitution import Constitution
-from loop.judging.readings import count_unscored
+from loop.judging.readings import count_unscored, row_part
 from loop.rules import resolve_check
 from loop.stats import mean
 
@@ -45,11 +45,11 @@ def evaluate_heldout(round_number: int, completions: list[str], rows: list[dict[
             rules[p.id] = [check(c, row) for c, row in zip(completions, rows)]
             continue
         with judge_view():
-            own = judgments(judge, prompts, completions, p.id, "judge" if anchor_view else "anchor", cache, reading)
+            own = judgments(judge, prompts, completions, p.id, "judge" if anchor_view else "anchor", cache, reading, rows)
         anc = own
         if anchor_view is not None:
             with anchor_view():
-                anc = judgments(anchor_judge, prompts, completions, p.id, "anchor", cache, reading)
+                anc = judgments(anchor_judge, prompts, completions, p.id, "anchor", cache, reading, rows)
         scores[p.id], critiques[p.id] = [s for s, _ in own], [c for _, c in own]
         anchor[p.id], anchor_critiques[p.id] = [s for s, _ in anc], [c for _, c in anc]
         if on_judged:
@@ -87,18 +87,25 @@ def _metrics(completions: list[str], scores: dict[str, list], anchor: dict[str, 
 
 
 def judgments(judge, prompts: list[str], completions: list[str], principle_id: str, view: str,
-              cache: Cache | None = None,
-              reading: Callable[[str, Any], dict] | None = None) -> list[tuple[float | None, str]]:
+              cache: Cache | None = None, reading: Callable[[str, Any], dict] | None = None,
+              rows: list[dict] | None = None) -> list[tuple[float | None, str]]:
     """(score, critique) of each completion by the judge as the model stands now (inside its view),
     read back from `cache` where the same judge judged the same answer before (`reading`: see
-    evaluate_heldout; without both, every answer is judged)."""
+    evaluate_heldout; without both, every answer is judged). `rows`: the prompts' pool rows, for
+    templates that read their columns."""
     if cache is None or reading is None:
         cache = Cache(None)
+    rows = rows or [{} for _ in prompts]
     def fresh(indices: list[int]) -> list[list]:
-        crits = judge.score([prompts[i] for i in indices], [completions[i] for i in indices], principle_id, view=view)
+        crits = judge.score([prompts[i] for i in indices], [completions[i] for i in indices], principle_id, view=view,
+                            rows=[rows[i] for i in indices])
         return [[c.score, c.critique] for c in crits]
 
-    items = [{"prompt": prompt, "response": completion} for prompt, completion in zip(prompts, completions)]
+    # The columns of a row the principle's templates read join the key (none for most principles).
+    principle = judge.constitution.get(principle_id) if hasattr(judge, "constitution") else None
+    parts = [row_part(getattr(judge, "templates", None), principle, row) if principle else {} for row in rows]
+    items = [{"prompt": prompt, "response": completion, **({"row": part} if part else {})}
+             for prompt, completion, part in zip(prompts, completions, parts)]
     values = cache.reuse("judgment", lambda: reading(principle_id, judge), items, fresh,
                          on_hits=lambda hits: count_unscored(judge, [score for score, _ in hits]))
     return [(score, critique) for score, critique in values]

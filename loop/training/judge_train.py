@@ -22,7 +22,7 @@ from loop.config import Config
 from loop.constitution import Constitution
 from loop.judging.guard import guarded_view
 from loop.judging.prompts import judge_conversation
-from loop.templates import Templates
+from loop.templates import Templates, template_name
 
 VERDICTS = ("Yes", "No")  # chosen, rejected: the tokens the judge's score is read from
 
@@ -40,10 +40,12 @@ def judgment_examples(constitution: Constitution, templates: Templates, *, split
         if principle.is_rule:
             continue  # a rule is never judged
         for pair in constitution.pairs(principle.id, split):
+            if templates.missing(template_name(principle.judge_template(pair.row)), pair.row):
+                continue  # the judge could not read it either (`loop check` refuses such a shipped pair)
             for answer, verdict in zip((pair.chosen, pair.rejected), VERDICTS):
                 seen = guarded_view(pair.prompt, answer)[0] if guard else answer
                 rows.append({"prompt": judge_conversation(templates, "judge", principle, pair.prompt, seen,
-                                                          few_shot=few_shot),
+                                                          few_shot=few_shot, row=pair.row),
                              "completion": [{"role": "assistant", "content": verdict}], "principle": principle.id})
     return rows
 

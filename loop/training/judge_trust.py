@@ -41,7 +41,7 @@ from loop.cache import Cache, workspace_cache
 from loop.datafile import atomic_write, atomic_write_json
 from loop.phases import timed
 from loop.judging.judge_check import judge_scores, principle_pairs
-from loop.judging.readings import count_unscored, judge_sources, reading_key
+from loop.judging.readings import count_unscored, judge_sources, reading_key, row_part
 from loop.judging.reliability import (DRIFT_TAU, confidence, consistency, correct, effective_weight, figure,
                                       pairs_to_read, weight_note)
 from loop.ledger import read_jsonl
@@ -163,7 +163,9 @@ class PairScores:
 
     def __call__(self, principle, pairs: list) -> list[tuple]:
         # A pair from the principle's own examples is judged with it left out of the few-shots.
-        items = [{"pair": [p.prompt, p.chosen, p.rejected], "from_examples": p.from_examples} for p in pairs]
+        items = [{"pair": [p.prompt, p.chosen, p.rejected], "from_examples": p.from_examples,
+                  **({"row": part} if (part := row_part(self.plan.templates, principle, p.row)) else {})}
+                 for p in pairs]
         values = self.cache.reuse(
             "pair", lambda: reading_key(self.plan, self.judge, self.model, principle, self.cache), items,
             lambda idx: [list(s) for s in judge_scores(self.judge, [pairs[i] for i in idx])],

@@ -126,7 +126,8 @@ def score_both(records: list[dict[str, Any]], rows: list[dict[str, Any]], rules:
                 rec["scores"][pid] = pair
     prompts = [rec["prompt"] for rec in records]
     for pid in judged:
-        crits = judge.score(prompts * 2, [r["original"] for r in records] + [r["revision"] for r in records], pid)
+        crits = judge.score(prompts * 2, [r["original"] for r in records] + [r["revision"] for r in records], pid,
+                            rows=list(rows) * 2)
         for k, rec in enumerate(records):
             rec["scores"][pid] = [crits[k].score, crits[k + len(records)].score]
 

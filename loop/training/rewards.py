@@ -92,13 +92,14 @@ class JudgeReward:
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         questions = [user_prompt(p) for p in prompts]
         answers = [text_of(c) for c in completions]
+        rows = rows_from_kwargs(len(answers), kwargs)  # the pool's columns, for templates that read them
         with self.judge_view():
-            critiques = self.judge.score(questions, answers, self.principle.id, view=self.views[0])
+            critiques = self.judge.score(questions, answers, self.principle.id, view=self.views[0], rows=rows)
         anchors = [None] * len(answers)
         if self.anchor_view is not None:
             with self.anchor_view():
                 anchors = [c.score for c in self.anchor_judge.score(questions, answers, self.principle.id,
-                                                                     view=self.views[1])]
+                                                                     view=self.views[1], rows=rows)]
         rewards = [c.score for c in critiques]
         if self.recorder is not None:
             self.recorder.add(self.principle.id, "judge", questions, answers, rewards,
