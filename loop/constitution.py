@@ -82,6 +82,11 @@ class Principle:
     # A judge template per pool category ({"arithmetic": "judge_math.jinja"}), sorted pairs; before `template`.
     templates: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def template_files(self) -> tuple[str, ...]:
+        """The judge templates it names beyond judge.jinja: its own, then its categories', once each."""
+        return tuple(dict.fromkeys(f for f in (self.template, *dict(self.templates).values()) if f))
+
     def judge_template(self, row: dict | None = None) -> str:
         """The file in prompts/ its judge reads an answer with in score mode: the template of the row's
         category, else the principle's own, else judge.jinja."""

@@ -15,7 +15,7 @@ from jinja2 import nodes
 
 from loop.constitution import Constitution, Principle
 from loop.errors import LoopError, display_path
-from loop.templates import ENV, Templates, template_name
+from loop.templates import ENV, Templates, judge_template, template_name
 
 
 def column_problems(constitution: Constitution, templates: Templates, pool: list[tuple[int, dict]],
@@ -57,7 +57,7 @@ def _pair_problems(constitution: Constitution, templates: Templates, principle: 
     problems = []
     for split in ("reliability", "train"):
         for pair in constitution.pairs(principle.id, split):
-            name = template_name(principle.judge_template(pair.row))
+            name = judge_template(principle, pair.row)
             missing = templates.missing(name, pair.row)
             if missing:
                 problems.append(LoopError(

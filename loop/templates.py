@@ -232,12 +232,18 @@ def template_name(file: str) -> str:
     return file[:-len(".jinja")] if file.endswith(".jinja") else file
 
 
+def judge_template(principle: Principle, row: dict | None) -> str:
+    """The template the judge asks its score-mode question with: the principle's own for the row's
+    category, else its own, else judge.jinja (Principle.judge_template)."""
+    return template_name(principle.judge_template(row))
+
+
 def principle_templates(constitution: Constitution | None) -> list[tuple[str, Principle, str]]:
     """(name, principle, key) of every judge template a principle names beyond judge.jinja, once each."""
     out, seen = [], {"judge"}
     for p in constitution.principles if constitution else ():
-        for key, file in [("template", p.template)] + [("templates", f) for _, f in p.templates]:
-            name = template_name(file) if file else "judge"
+        for file in p.template_files:
+            name, key = template_name(file), "template" if file == p.template else "templates"
             if name not in seen:
                 seen.add(name)
                 out.append((name, p, key))

@@ -157,3 +157,13 @@ def test_the_shipped_pool_gives_references_to_fact_define_and_explain_prompts():
     kinds = [row for row in rows if row.get("category") in ("fact", "define", "explain")]
     assert kinds and all(row.get("reference") for row in kinds)
     assert not any(row.get("reference") for row in rows if row not in kinds)
+
+
+def test_prompts_render_shows_a_principles_own_template_with_the_column_given(workspace, tiny_model_dir):
+    args = ("prompts", "render", "judge", "--principle", REFERENCE, "--model", str(tiny_model_dir), "--raw",
+            "--prompt", "Capital of Japan?", "--response", "Kyoto.")
+    code, _, err = run_cli(*args)
+    assert code == 2 and "judge_reference.jinja" in err and "--column reference=VALUE" in err
+    code, out, _ = run_cli(*args, "--column", "reference=Tokyo is the capital of Japan.")
+    assert code == 0 and "Reference answer: Tokyo is the capital of Japan." in out and "Kyoto." in out
+    assert out.count("Reference answer:") == 1 + 2 * 3  # the answer's turn and each example's two turns

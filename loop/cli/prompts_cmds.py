@@ -18,8 +18,8 @@ def render(args) -> int:
     from loop.judging.likelihood import steered_chat
     from loop.model import load_tokenizer
     from loop.cli.flags import column_flags
-    from loop.judging.prompts import judge_messages, judge_template
-    from loop.templates import TEMPLATE_VARIABLES, policy_messages
+    from loop.judging.prompts import judge_messages
+    from loop.templates import TEMPLATE_VARIABLES, judge_template, policy_messages
     from loop.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
@@ -41,7 +41,7 @@ def render(args) -> int:
         else:
             row = column_flags(args.column)
             if args.template == "judge":  # the principle's own judge template, where it has one
-                name = judge_template(templates, principle, row)
+                name = judge_template(principle, row)
                 missing = templates.missing(name, row)
                 if missing:
                     raise LoopError(f"principle '{principle.id}' is judged with {name}.jinja, which reads row."

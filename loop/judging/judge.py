@@ -39,9 +39,9 @@ from loop.judging.combine import MIN_MASS, combine, evidence
 from loop.judging.guard import guarded_view
 from loop.judging.likelihood import likelihood_signals
 from loop.judging.passes import KeptPrefix, verdict_token_ids, yes_no
-from loop.judging.prompts import judge_conversation, judge_template, verdict_template
+from loop.judging.prompts import judge_conversation, verdict_template
 from loop.stats import mean
-from loop.templates import Templates
+from loop.templates import Templates, judge_template
 
 # Likelihood passes remembered per view before that view's memo starts over.
 MEMO_ENTRIES = 100_000
@@ -132,7 +132,7 @@ class Judge:
     def _templates(self, principle: Principle, row: dict) -> tuple[str, ...]:
         """The templates an answer is judged with: its principle's judge template for the row in score
         mode; critique.jinja and verdict.jinja in critique mode."""
-        return (judge_template(self.templates, principle, row),) if self.settings.mode == "score" else ("critique", "verdict")
+        return (judge_template(principle, row),) if self.settings.mode == "score" else ("critique", "verdict")
 
     def _unscorable(self, principle: Principle, row: dict) -> Critique:
         """The judgment of an answer its template cannot be rendered for: could not score (None)."""

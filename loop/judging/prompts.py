@@ -8,7 +8,7 @@ the model's chat template applied.
 from __future__ import annotations
 
 from loop.constitution import Principle
-from loop.templates import SampleRow, Templates, template_name
+from loop.templates import SampleRow, Templates, judge_template
 
 # An optional system message for the judge (Judge(system=...)). Off by default: with the embedded
 # model a "strict judge" system message moved accuracy by noise only, and without one the judge sees
@@ -20,12 +20,6 @@ def verdict_template(mode: str) -> str:
     """The conversation whose next token is the verdict: the judge question in score mode, the verdict
     question after the judge's own critique in critique mode."""
     return "judge" if mode == "score" else "verdict"
-
-
-def judge_template(templates: Templates, principle: Principle, row: dict | None) -> str:
-    """The template the judge asks its score-mode question with: the principle's own for the row's
-    category, else its own, else judge.jinja (Principle.judge_template)."""
-    return template_name(principle.judge_template(row))
 
 
 def judge_messages(templates: Templates, name: str, principle: Principle, prompt: str, response: str,
@@ -49,7 +43,7 @@ def judge_messages(templates: Templates, name: str, principle: Principle, prompt
     row = row or {}
     shared = dict(principle=principle, prompt=prompt, response=response)
     if name == "judge":
-        own = judge_template(templates, principle, row)
+        own = judge_template(principle, row)
         examples = [ex for ex in examples if not templates.missing(own, ex.row)]
         turns: list[dict[str, str]] = []
         for i, ex in enumerate(examples):
@@ -101,7 +95,7 @@ def judge_question(templates: Templates, principle: Principle) -> str:
     says after the answer (the shipped one asks last) is the question; lines with no letter or digit
     (the `---` fences) are left out."""
     marker = "\u241eANSWER\u241e"
-    text = templates.render(judge_template(templates, principle, {}), principle=principle, prompt="", response=marker,
+    text = templates.render(judge_template(principle, {}), principle=principle, prompt="", response=marker,
                             examples=[], row=SampleRow())
     before, _, after = text.rpartition(marker)
     worded = [line.strip() for line in after.splitlines() if any(ch.isalnum() for ch in line)]

@@ -22,7 +22,7 @@ NOT_READING = ("reliability_weights", "consistency_confidence", "reliability_sam
 def judge_sources(plan, principle) -> list[str]:
     """The texts a judge's reading against a principle depends on: the principle's file (question,
     few-shots, signals, its own templates' names) and the judge's templates, its own among them."""
-    own = [template_name(file) for file in (principle.template, *dict(principle.templates).values()) if file]
+    own = [template_name(file) for file in principle.template_files]
     return [plan.constitution.files.get(f"principles/{Path(principle.path).name}", principle.text),
             *(plan.templates.sources.get(name, "") for name in (*JUDGE_TEMPLATES, *own))]
 
@@ -33,8 +33,7 @@ def row_part(templates, principle, row: dict) -> dict:
     shared by every row with the same prompt and answer."""
     if templates is None or not row:
         return {}
-    names = ["judge", "critique", "verdict", *(template_name(f) for f in (principle.template,
-                                                                          *dict(principle.templates).values()) if f)]
+    names = ["judge", "critique", "verdict", *(template_name(f) for f in principle.template_files)]
     columns = {c for name in names for part in templates.reads.get(name, ()) for c in part}
     columns |= {"category"} if principle.templates else set()
     return {c: row[c] for c in sorted(columns) if row.get(c) not in (None, "")}

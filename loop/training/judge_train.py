@@ -22,7 +22,7 @@ from loop.config import Config
 from loop.constitution import Constitution
 from loop.judging.guard import guarded_view
 from loop.judging.prompts import judge_conversation
-from loop.templates import Templates, template_name
+from loop.templates import Templates, judge_template
 
 VERDICTS = ("Yes", "No")  # chosen, rejected: the tokens the judge's score is read from
 
@@ -40,7 +40,7 @@ def judgment_examples(constitution: Constitution, templates: Templates, *, split
         if principle.is_rule:
             continue  # a rule is never judged
         for pair in constitution.pairs(principle.id, split):
-            if templates.missing(template_name(principle.judge_template(pair.row)), pair.row):
+            if templates.missing(judge_template(principle, pair.row), pair.row):
                 continue  # the judge could not read it either (`loop check` refuses such a shipped pair)
             for answer, verdict in zip((pair.chosen, pair.rejected), VERDICTS):
                 seen = guarded_view(pair.prompt, answer)[0] if guard else answer
