@@ -33,8 +33,10 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
     records = [json.loads(line) for line in (folder / "critiques.jsonl").read_text().splitlines()]
     judged = [r for r in records if r["kind"] == "judge"]
     assert judged, "the judge scored training completions"
-    # A real model answers and the judge reads a verdict for nearly everything.
-    assert sum(r["score"] is not None for r in judged) >= 0.9 * len(judged)
+    # A real model answers and the judge reads a verdict for nearly everything it is shown; a principle whose
+    # template needs a column the prompt's row lacks (faithful's reference answer) is not judged there: None.
+    shown = [r for r in judged if not r["critique"].startswith("not judged")]
+    assert shown and sum(r["score"] is not None for r in shown) >= 0.9 * len(shown)
     assert all(0.0 <= r["score"] <= 1.0 for r in judged if r["score"] is not None)
     assert any(r["completion"].strip() for r in records)
     # The anchor scores the held-out answers, not the training completions ([judge] anchor_on_training).
