@@ -37,7 +37,7 @@ def column_problems(constitution: Constitution, templates: Templates, pool: list
                     f"column; add it to the pool's rows, or fix the template", path=Path(templates.root) / f"{name}.jinja",
                     line=_first_use(templates.sources[name], column)))
     for principle in constitution.principles:
-        if principle.template or principle.templates:
+        if principle.template_files:
             problems += _pair_problems(constitution, templates, principle)
     return problems
 

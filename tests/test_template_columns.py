@@ -75,21 +75,23 @@ def test_check_refuses_a_template_reading_a_column_the_pool_lacks(workspace):
     assert "judge_reference.jinja:2" in err and "row.source" in err and "pool.jsonl" in err
 
 
-def test_check_refuses_a_category_template_for_a_category_the_pool_lacks(workspace):
+def _math_template_for(workspace: Path, category: str) -> None:
+    """helpful judged with judge_math.jinja (which reads row.answer) on the prompts of `category`."""
     (workspace / "prompts/judge_math.jinja").write_text(
-        "{{ prompt }} {{ response }} Expected: {{ row.answer }}. Right? Answer Yes or No.\n", "utf-8")
+        "{{ prompt }}\n{{ response }}\nExpected: {{ row.answer }}. Is the answer right? Answer Yes or No.\n", "utf-8")
     _edit(workspace / "constitution/principles/helpful.toml", 'weight = 1.0',
-          'weight = 1.0\ntemplates = { arithmetik = "judge_math.jinja" }')
+          f'weight = 1.0\ntemplates = {{ {category} = "judge_math.jinja" }}')
+
+
+def test_check_refuses_a_category_template_for_a_category_the_pool_lacks(workspace):
+    _math_template_for(workspace, "arithmetik")
     code, _, err = run_cli("check")
     assert code == 2
     assert "helpful.toml" in err and "'arithmetik'" in err and "judge_math.jinja" in err
 
 
 def test_a_category_template_is_used_for_its_category_only(workspace):
-    (workspace / "prompts/judge_math.jinja").write_text(
-        "{{ prompt }}\n{{ response }}\nExpected: {{ row.answer }}. Is the answer right? Answer Yes or No.\n", "utf-8")
-    _edit(workspace / "constitution/principles/helpful.toml", 'weight = 1.0',
-          'weight = 1.0\ntemplates = { arithmetic = "judge_math.jinja" }')
+    _math_template_for(workspace, "arithmetic")
     assert run_cli("check")[0] == 0
     constitution = load_constitution(workspace / "constitution")
     templates = load_templates(workspace / "prompts", constitution)
