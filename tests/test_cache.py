@@ -20,7 +20,7 @@ from loop.cache import Cache, model_identity, workspace_cache
 from loop.training import judge_trust
 from loop.training.progress import Silent
 from loop.training.round import plan_run, run_rounds
-from loop.workspace import Workspace, init_workspace
+from loop.workspace import Workspace, defaults_dir, init_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -294,31 +294,39 @@ def edit(relative: str, old: str, new: str):
     return apply
 
 
+def shipped_pairs(principle: str = "*") -> int:
+    """Labeled pairs in the shipped reliability split (all principles, or one)."""
+    files = (defaults_dir() / "constitution" / "pairs").glob(f"{principle}.jsonl")
+    return sum(1 for path in files if not path.name.endswith(".train.jsonl")
+               for line in path.read_text().splitlines() if line.strip())
+
+
+ALL = shipped_pairs()
 EDITS = {  # edit -> (what it does to the workspace, the model that judges after it, pairs read again)
     "nothing": (lambda ws: None, None, 0),
     "principle": (edit("constitution/principles/honest.toml", "Is this answer accurate?", "Is this answer true?"),
-                  None, 40),
-    "template": (edit("prompts/judge.jinja", "Answer Yes or No.", "Say Yes or No."), None, 212),
+                  None, shipped_pairs("honest")),
+    "template": (edit("prompts/judge.jinja", "Answer Yes or No.", "Say Yes or No."), None, ALL),
     "pair": (edit("constitution/pairs/honest.jsonl", "The Pacific Ocean.", "The Pacific."), None, 1),
-    "own template": (edit("prompts/judge_reference.jinja", "Reference answer:", "Reference:"), None, 40),
+    "own template": (edit("prompts/judge_reference.jinja", "Reference answer:", "Reference:"), None, shipped_pairs("faithful")),
     "row": (edit("constitution/pairs/faithful.jsonl", "Canberra is the capital", "Canberra is the capital city"), None, 1),
-    "adapter": (lambda ws: None, Adapter(0.1), 212),
-    "judge setting": (edit("loop.toml", "calibrate = true", "calibrate = false"), None, 212),
+    "adapter": (lambda ws: None, Adapter(0.1), ALL),
+    "judge setting": (edit("loop.toml", "calibrate = true", "calibrate = false"), None, ALL),
 }
 
 
 @pytest.mark.parametrize("name", EDITS)
 def test_an_edit_reads_again_exactly_what_it_changed(workspace, name):
     change, model, misses = EDITS[name]
-    assert read_pairs(workspace, "before").cache == {"pair": {"hits": 0, "misses": 212}}
+    assert read_pairs(workspace, "before").cache == {"pair": {"hits": 0, "misses": ALL}}
     change(workspace)
-    assert read_pairs(workspace, "after", model).cache == {"pair": {"hits": 212 - misses, "misses": misses}}
+    assert read_pairs(workspace, "after", model).cache == {"pair": {"hits": ALL - misses, "misses": misses}}
 
 
 def test_a_setting_that_does_not_change_a_reading_keeps_it(workspace):
     read_pairs(workspace, "before")
     edit("loop.toml", "reliability_sample = 5", "reliability_sample = 7")(workspace)
-    assert read_pairs(workspace, "after").cache == {"pair": {"hits": 212, "misses": 0}}
+    assert read_pairs(workspace, "after").cache == {"pair": {"hits": ALL, "misses": 0}}
 
 
 # ---- a run ----------------------------------------------------------------------------------------
@@ -370,7 +378,7 @@ def test_a_second_runs_round_zero_reads_everything_back(three_round_zeros):
                         "judgment": {"hits": 0, "misses": 15},  # 5 judged principles x 3 held-out answers
                         "gate": {"hits": 0, "misses": 200}}  # the shipped gate set, 40 a family
     assert read_back == {kind: {"hits": c["misses"], "misses": 0} for kind, c in measured.items()}
-    assert json.loads((second / "round.json").read_text())["cache"] == {"pair": {"hits": 212, "misses": 0}}
+    assert json.loads((second / "round.json").read_text())["cache"] == {"pair": {"hits": ALL, "misses": 0}}
 
 
 def test_cache_info_says_what_it_holds_and_what_the_latest_round_read_back(three_round_zeros):
@@ -380,4 +388,4 @@ def test_cache_info_says_what_it_holds_and_what_the_latest_round_read_back(three
     assert code == 0 and lines[0] == f"cache     {on / '.loop' / 'cache'}"
     assert [line.split()[0] for line in lines[2:-1]] == ["gate", "heldout", "judgment", "pair", "probe", "weights"]
     assert lines[-1] == "read back in round 0 of run 'second': gate 200 of 200, heldout 3 of 3, judgment 15 of 15, " \
-                        "pair 212 of 212, probe 10 of 10"
+                        f"pair {ALL} of {ALL}, probe 10 of 10"

@@ -147,7 +147,8 @@ def test_judge_check_json_on_constitution_pairs(checked):
     workspace, result = checked
     assert {"accuracy", "n", "per_principle"} <= set(result)
     assert result["n"] == len(constitution_pairs(load_constitution(workspace / "constitution")))
-    assert 0.0 <= result["accuracy"] <= 1.0 and result["per_principle"]["helpful"]["n"] == 40
+    helpful = load_constitution(workspace / "constitution").pairs("helpful")
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["per_principle"]["helpful"]["n"] == len(helpful) == 100
 
 
 def test_judge_check_json_gives_each_principle_its_interval_and_effective_weight(checked):

@@ -105,7 +105,7 @@ def test_the_round_records_reliability_and_effective_weights(workspace):
 def test_a_principle_read_at_chance_is_zeroed_and_said_so(workspace):
     trust, notes, _ = assess(workspace, 1)
     assert trust.weights["honest"] == 0 and trust.weights["helpful"] > 0
-    assert "honest: judge accuracy 0.00 [0.00, 0.09] on 40 pairs -> weight 0; give it a [check] or better pairs" \
+    assert "honest: judge accuracy 0.00 [0.00, 0.04] on 100 pairs -> weight 0; give it a [check] or better pairs" \
         in notes.lines
 
 
@@ -123,7 +123,7 @@ def test_a_later_round_with_a_changed_judge_reads_only_its_slice(workspace):
     assess(workspace, 1)
     trust, notes, _ = assess(workspace, 2, model=Model(trained=0.1))
     assert trust.pairs_read == 5 * 5  # [judge] reliability_sample pairs a principle
-    assert trust.reliability["helpful"]["n"] == 40  # the others keep their latest reading
+    assert trust.reliability["helpful"]["n"] == 100  # the others keep their latest reading
     assert not any("->" in line for line in notes.lines)  # no weight changed: nothing to say
 
 
@@ -143,7 +143,7 @@ def test_an_edited_principle_is_read_again_in_full(workspace):
     judge = LabelReader(None, None, Workspace(workspace).constitution())
     trust, _, _ = assess(workspace, 2, judge=judge, model=Model(trained=0.1))
     honest = [call for call in judge.calls if call[2] == "honest"]
-    assert sum(len(call[1]) for call in honest) == 2 * 40 and trust.pairs_read == 40 + 4 * 5
+    assert sum(len(call[1]) for call in honest) == 2 * 100 and trust.pairs_read == 100 + 4 * 5
 
 
 def test_an_edited_pair_is_read_and_the_others_carry_over(workspace, monkeypatch):
@@ -155,7 +155,7 @@ def test_an_edited_pair_is_read_and_the_others_carry_over(workspace, monkeypatch
     trust, _, _ = assess(workspace, 2, judge=judge)
     # The edited pair's two answers alone are scored; the slice the same judge read comes back from the cache.
     assert sum(len(call[1]) for call in judge.calls) == 2 and trust.cache["pair"]["misses"] == 1
-    assert trust.reliability["honest"]["n"] == 40
+    assert trust.reliability["honest"]["n"] == 100
 
 
 def reversed_on_helpful(workspace) -> LabelReader:
@@ -175,17 +175,17 @@ def test_two_judges_that_order_the_same_pairs_oppositely_have_consistency_minus_
 def test_a_judge_that_moved_reads_every_pair_again(workspace):
     assess(workspace, 1)
     trust, notes, _ = assess(workspace, 2, judge=reversed_on_helpful(workspace), model=Model(trained=0.1))
-    assert trust.pairs_read == 40 + 4 * 5 and trust.reliability["helpful"]["accuracy"] == 0.0
+    assert trust.pairs_read == 100 + 4 * 5 and trust.reliability["helpful"]["accuracy"] == 0.0
     assert any(line.startswith("helpful: the judge moved (consistency -1.00") for line in notes.lines)
     assert any(line.startswith("helpful: judge accuracy 0.00") for line in notes.lines)
 
 
 class PartlyMoved(LabelReader):
-    """A judge that now reads 6 of helpful's 40 pairs the wrong way round: 0.85 right, consistency 0.7."""
+    """A judge that now reads 15 of helpful's 100 pairs the wrong way round: 0.85 right, consistency 0.7."""
 
     def __init__(self, model=None, tokenizer=None, constitution=None, *args, **kwargs):
         super().__init__(model, tokenizer, constitution)
-        pairs = constitution.pairs("helpful")[:6]
+        pairs = constitution.pairs("helpful")[:15]
         self.flipped = {answer for pair in pairs for answer in (pair.chosen, pair.rejected)}
 
     def score(self, prompts, responses, principle_id=None, *, principle=None, view=None, rows=None):
@@ -200,11 +200,11 @@ def test_a_judge_that_reorders_pairs_earns_its_consistency_as_a_share_of_its_wei
     assess(workspace, 1, reliability_sample=0)
     moved = PartlyMoved(None, None, plan_run(Workspace(workspace), {}).constitution)
     trust, notes, folder = assess(workspace, 2, judge=moved, model=Model(trained=0.1), reliability_sample=0)
-    assert trust.consistency["helpful"] == {"tau": 0.7, "n": 40, "against_round": [1]}
+    assert trust.consistency["helpful"] == {"tau": 0.7, "n": 100, "against_round": [1]}
     assert trust.reliability["helpful"]["accuracy"] == 0.85 and trust.confidence["helpful"] == 0.7
     assert trust.weights["helpful"] == pytest.approx(1.0 * (2 * 0.85 - 1) * 0.7)
     assert trust.weights["harmless"] == 1.0 and trust.confidence["harmless"] == 1.0  # it ordered every pair alike
-    assert "helpful: judge accuracy 0.85 [0.71, 0.93] on 40 pairs, consistency +0.70 on 40 pairs -> weight 0.49 of 1" \
+    assert "helpful: judge accuracy 0.85 [0.77, 0.91] on 100 pairs, consistency +0.70 on 100 pairs -> weight 0.49 of 1" \
         in notes.lines
     assert json.loads((folder / "round.json").read_text())["confidence"]["helpful"] == 0.7
 
