@@ -44,6 +44,7 @@ OFF_ENV = "LOOP_NO_CACHE"
 DEFAULT_MB = 200
 LIBRARIES = ("torch", "transformers", "trl", "peft")
 _MISS = object()
+MISS = _MISS  # what Cache.get returns where it holds no entry, or one that does not check out
 _warned: set[str] = set()  # cache folders already warned about in this process: one line each
 _folders: dict[str, str] = {}  # weight folder digests known to this process, by the files' names, sizes, times
 

@@ -1,4 +1,4 @@
-"""loop cache info | clear."""
+"""loop cache info | clear | export | import."""
 
 from __future__ import annotations
 
@@ -76,6 +76,39 @@ def clear(args) -> int:
     return 0
 
 
+def export(args) -> int:
+    """Write the content cache's readings to FILE (JSONL), for another workspace's `loop cache import`.
+
+    Every kind but "weights" (model folder digests, tied to this machine's paths) unless --kind names
+    some. Readings are keyed by everything that decides them, the library versions and the thread
+    count included, so another machine reads back only those its setup would compute alike.
+    """
+    from loop.cache_share import export_readings
+
+    cache, _ = _open(args)
+    count = export_readings(cache, args.file, args.kind or ())
+    print(f"wrote {count} readings to {args.file}")
+    return 0
+
+
+def import_(args) -> int:
+    """Read readings that `loop cache export` wrote into this workspace's content cache.
+
+    A file made with other library versions or another thread count than this machine's is left
+    out, and said so: its readings would never be read back here. An entry that does not check out
+    (edited or cut) is an error naming the line.
+    """
+    from loop.cache_share import import_readings
+
+    cache, off = _open(args)
+    if off:
+        print(f"the cache is off ({off}); nothing read in")
+        return 0
+    added, why = import_readings(cache, args.file)
+    print(f"read in nothing: {args.file} was made with {why}" if why else f"read in {added} readings from {args.file}")
+    return 0
+
+
 def register(subparsers) -> None:
     group = subparsers.add_parser("cache", help="the content cache: readings nothing changed, read back")
     sub = group.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -83,3 +116,8 @@ def register(subparsers) -> None:
     p.add_argument("--run", help="the run whose latest round's reuse is shown (default: loop.toml's [run] name)")
     p.add_argument("--json", action="store_true", help="print JSON")
     command(sub, "clear", clear)
+    p = command(sub, "export", export)
+    p.add_argument("file", metavar="FILE", help="the JSONL file to write")
+    p.add_argument("--kind", nargs="+", metavar="KIND", help="only these kinds (pair, probe, gate, heldout, judgment)")
+    p = command(sub, "import", import_)
+    p.add_argument("file", metavar="FILE", help="a file `loop cache export` wrote")

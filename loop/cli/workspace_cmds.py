@@ -9,16 +9,22 @@ from loop.views.console import make_console
 def init(args) -> int:
     """Create a workspace: constitution/, prompts/, loop.toml and a .gitignore for runs/.
 
-    The constitution and templates are copies of the shipped defaults: edit them freely. DIR is
+    The constitution and templates are copies of the shipped defaults: edit them freely. The
+    embedded model's round-0 readings of the shipped data go into the workspace's cache, so a first
+    run's round 0 reads back what this machine would measure alike (README "The cache"). DIR is
     read from -C DIR when given (as `git -C`): `loop -C projects init demo` makes projects/demo.
     """
     from pathlib import Path
 
+    from loop.cache_share import seed_workspace
     from loop.workspace import init_workspace
 
     ws = init_workspace(Path(args.workspace) / args.dir)
     console = make_console()
     console.print(f"Initialized a loop workspace in [bold]{ws.root}[/]: constitution/, prompts/, loop.toml")
+    seeded = seed_workspace(ws)
+    if seeded:
+        console.print(seeded)
     console.print("Next: [bold]loop check[/], then [bold]loop run[/].")
     return 0
 
