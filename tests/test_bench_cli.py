@@ -100,6 +100,10 @@ def within_rounding(ratio: float, numerator: float, denominator: float, half_ste
 
 def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspace, tiny_model_dir):
     # The tiny model, one timed step of each kind: what is checked is the plumbing, never the timings.
+    # The workspace trains four passes over each generation: the benchmark still times steps that sample
+    # and judge, one a prompt (later passes only train, and would hide the judge in the median).
+    toml = workspace / "loop.toml"
+    toml.write_text(toml.read_text().replace("[grpo]\n", "[grpo]\nnum_iterations = 4\n", 1))
     code, out, err = run_cli("bench", "step", "--json", "--model", str(tiny_model_dir), "--repeats", "1",
                              "--warmup", "0", "--num-generations", "2", "--max-completion-length", "4")
     assert code == 0, err

@@ -44,6 +44,14 @@ def bench_plan(workspace: str | Path | None, overrides: dict[str, dict[str, Any]
     return plan_run(ws, overrides, run_name="bench"), source
 
 
+def one_pass(overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The overrides with one optimizer pass a generation ([grpo] num_iterations = 1): every timed step
+    then samples, judges and trains; with later passes that only train, a median would hide the judge."""
+    overrides = dict(overrides or {})
+    overrides["grpo"] = {**overrides.get("grpo", {}), "num_iterations": 1}
+    return overrides
+
+
 def step_prompts(plan, n: int) -> list[int]:
     """n pool indices, seeded: the prompts of the benchmark's steps (the same in every process)."""
     import random
@@ -121,7 +129,7 @@ def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[st
 
     no_telemetry()
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
-        plan, source = bench_plan(workspace, overrides or {}, Path(tmp))
+        plan, source = bench_plan(workspace, one_pass(overrides), Path(tmp))
         config = plan.config
         model, tokenizer, info = load_model(config.model.name, config.model.dtype)
         indices = step_prompts(plan, warmup + repeats)
