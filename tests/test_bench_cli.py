@@ -99,18 +99,19 @@ def within_rounding(ratio: float, numerator: float, denominator: float, half_ste
 
 
 def test_step_times_both_steps_and_measures_inference_in_its_own_process(workspace, tiny_model_dir):
-    # The tiny model, one timed step of each kind: what is checked is the plumbing, never the timings.
+    # The tiny model, two timed steps of each kind: what is checked is the plumbing, never the timings.
     # The workspace trains four passes over each generation: the benchmark still times steps that sample
-    # and judge, one a prompt (later passes only train, and would hide the judge in the median).
+    # and judge, one a prompt (later passes only train, and would hide the judge in the median); and a
+    # round's steps average several prompts' groups, but both trainers' timed steps are one group each.
     toml = workspace / "loop.toml"
     toml.write_text(toml.read_text().replace("[grpo]\n", "[grpo]\nnum_iterations = 4\n", 1))
-    code, out, err = run_cli("bench", "step", "--json", "--model", str(tiny_model_dir), "--repeats", "1",
+    code, out, err = run_cli("bench", "step", "--json", "--model", str(tiny_model_dir), "--repeats", "2",
                              "--warmup", "0", "--num-generations", "2", "--max-completion-length", "4")
     assert code == 0, err
     result = json.loads(out)
     assert result["settings"]["workspace"] == str(workspace.resolve())
     assert result["settings"]["judged_principles"] == ["faithful", "harmless", "helpful", "honest", "polite"]
-    assert len(result["plain_steps_s"]) == len(result["steps_s"]) == 1
+    assert len(result["plain_steps_s"]) == len(result["steps_s"]) == 2
     assert within_rounding(result["ratio"], result["step_s"], result["plain_step_s"])
     assert within_rounding(result["cpu_ratio"], result["step_cpu_s"], result["plain_step_cpu_s"])
     assert 0 < result["judge_share_of_round"] <= 1

@@ -1,9 +1,9 @@
 """`loop bench step`: one training step, timed twice on the same model, prompts and batch: as a plain
 TRL GRPO step with a constant reward, and as loop's self-judged step. Both trainers are built from the
 same plan (peft/LoRA setup, GRPOConfig, seed), so they sample the same completions in their first
-step; each runs warmup + repeats steps (one prompt's group a step, as in a round) and the medians are
-kept. `loop bench inference` is the step's baseline: the same batches sampled without training,
-measured in a process of its own.
+step; each runs warmup + repeats steps (one prompt's group a step; a round's steps average several) and
+the medians are kept. `loop bench inference` is the step's baseline: the same batches sampled without
+training, measured in a process of its own.
 """
 
 from __future__ import annotations
@@ -44,11 +44,13 @@ def bench_plan(workspace: str | Path | None, overrides: dict[str, dict[str, Any]
     return plan_run(ws, overrides, run_name="bench"), source
 
 
-def one_pass(overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """The overrides with one optimizer pass a generation ([grpo] num_iterations = 1): every timed step
-    then samples, judges and trains; with later passes that only train, a median would hide the judge."""
+def one_group_steps(overrides: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The overrides with every step one prompt's group, sampled, judged and trained once ([grpo]
+    gradient_accumulation_steps = 1, num_iterations = 1), in the plain and the judged trainer alike: a
+    round's steps average several groups, which would give the two trainers steps of different sizes,
+    and later passes that only train would hide the judge in the median."""
     overrides = dict(overrides or {})
-    overrides["grpo"] = {**overrides.get("grpo", {}), "num_iterations": 1}
+    overrides["grpo"] = {**overrides.get("grpo", {}), "num_iterations": 1, "gradient_accumulation_steps": 1}
     return overrides
 
 
@@ -129,7 +131,7 @@ def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[st
 
     no_telemetry()
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp:
-        plan, source = bench_plan(workspace, one_pass(overrides), Path(tmp))
+        plan, source = bench_plan(workspace, one_group_steps(overrides), Path(tmp))
         config = plan.config
         model, tokenizer, info = load_model(config.model.name, config.model.dtype)
         indices = step_prompts(plan, warmup + repeats)
