@@ -164,7 +164,8 @@ def test_the_reward_functions_get_trls_arguments_and_the_pools_columns(tiny, tmp
 
     row = {"prompt": [{"role": "user", "content": "What is 2 + 2?"}], "answer": "4", "slot": 0, "pool_index": 7}
     ctx = SimpleNamespace(tokenizer=tokenizer, progress=Silent(), config=config)
-    group = sample_and_reward(ctx, model, row, grpo_args(config, tmp_path), [reward], Recorder(),
+    group = sample_and_reward(ctx, model, row, grpo_args(config, tmp_path), lambda **call: [reward(**call)],
+                              Recorder(),
                               rank=lambda rewards: [r[0] for r in rewards])
     prompts, completions, kwargs = calls[0]
     assert prompts == [row["prompt"]] * 2 and [c[0]["role"] for c in completions] == ["assistant"] * 2

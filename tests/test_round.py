@@ -12,6 +12,7 @@ from tests.scripted_judge import ScriptedJudge
 
 from loop.errors import LoopError
 from loop.ledger import CRITIQUE_KEYS, EVAL_KEYS, Ledger
+from loop.training.rewards import JudgeReward
 from loop.training.round import plan_run, run_rounds
 from loop.workspace import Workspace
 
@@ -102,8 +103,12 @@ def test_critiques_hold_one_record_per_completion_and_principle(one_round):
 
 def test_rule_principles_are_rewarded_by_the_rule_and_the_rest_by_the_judge(one_round):
     records = read_lines(round_one(one_round) / "critiques.jsonl")
-    by_kind = {r["principle"]: r["kind"] for r in records}
-    assert by_kind["concise"] == "rule" and by_kind["helpful"] == "judge"
+    kinds = lambda pid: {r["kind"] for r in records if r["principle"] == pid}  # noqa: E731
+    assert kinds("concise") == {"rule"} and "judge" in kinds("helpful")
+    assert kinds("helpful") <= {"judge", "unjudged"}
+    # Rules first: an answer its rules decide is not judged, and its record says so.
+    assert all(r["critique"] == JudgeReward.NOT_NEEDED and r["score"] is None
+               for r in records if r["principle"] == "helpful" and r["kind"] == "unjudged")
 
 
 def test_critiques_record_where_the_length_limit_cut_an_answer(one_round):

@@ -15,7 +15,8 @@
         constitution/         snapshot of the constitution files exactly as used
         prompts/              snapshot of the templates exactly as used
         critiques.jsonl       one record per completion x principle (see CRITIQUE_KEYS); "kind" is
-                              "rule", "judge", or "unjudged" (weight 0: not judged, score null)
+                              "rule", "judge", or "unjudged" (not judged, score null: weight 0,
+                              or rules first, where its rules decide the answer's value)
         preferences.jsonl     a DPO round's pairs: prompt, chosen and rejected answers, each one's
                               per-principle scores, total and ranking value, and the margin
         revisions.jsonl       answers the model critiqued and rewrote (a warm start on revisions, a DPO

@@ -29,7 +29,7 @@ How it departs from Self-Rewarding LMs, and what it shares with the GRPO round (
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from loop.trl_tables import dpo_args, grpo_args
 from loop.dist import is_main, on_main
@@ -124,7 +124,8 @@ def sample_pairs(ctx: RoundContext, model, dataset, parts, sampling, aggregation
     progress.add("sample", total=len(dataset))
     progress.add("judge", total=max(1, len(dataset) * len(judged)))
     rank = group_ranking(parts.rewards, aggregation)
-    groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, parts.rewards.funcs, parts.rewards.recorder,
+    score = reward_table(parts.rewards, aggregation)
+    groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, score, parts.rewards.recorder,
                                                 rank, aggregation == "rules_first") for row in dataset])
     choices = [choose_pair(g["values"], ctx.config.train.dpo_margin) for g in groups]
     ids = [p.id for p in constitution.principles]  # the reward functions' order
@@ -134,7 +135,7 @@ def sample_pairs(ctx: RoundContext, model, dataset, parts, sampling, aggregation
 
 
 # One prompt's group: N answers sampled as GRPOTrainer samples them, rewarded as it rewards them.
-def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, reward_funcs: list,
+def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, score: Callable[..., list[list]],
                       recorder, rank, record_values: bool = False) -> dict[str, Any]:
     ids = sample_group(model, ctx.tokenizer, row["prompt"], sampling, ctx.config.train.greedy_member)
     stop = stop_ids(model, ctx.tokenizer)  # the recorder's cut rule, as TRL's
@@ -146,8 +147,7 @@ def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, r
     columns = {key: [value] * n for key, value in row.items()
                if key not in ("prompt", "completion", "completion_ids")}
     kwargs = {**columns, "trainer_state": None, "log_extra": _ignore, "log_metric": _ignore}
-    per_func = [func(prompts=[row["prompt"]] * n, completions=completions, completion_ids=ids, **kwargs)
-                for func in reward_funcs]
+    per_func = score(prompts=[row["prompt"]] * n, completions=completions, completion_ids=ids, **kwargs)
     rewards = [[r[i] for r in per_func] for i in range(n)]
     values = rank(rewards)
     if record_values:
@@ -157,6 +157,14 @@ def sample_and_reward(ctx: RoundContext, model, row: dict[str, Any], sampling, r
     ctx.progress.advance("sample")
     return {"row": row, "texts": texts, "rewards": rewards, "values": values,
             "cut_tokens": [cut_at(answer, sampling.max_completion_length, stop) for answer in ids]}
+
+
+def reward_table(rewards, aggregation: str) -> Callable[..., list[list]]:
+    """A group's rewards from every principle (function order), called with TRL's arguments: under rules
+    first the judges read only the answers whose judged score can move a value (loop/training/rules_first.py)."""
+    if aggregation == "rules_first":
+        return lambda **call: rewards.combined.rewards(across_processes=False, **call)
+    return lambda **call: [func(**call) for func in rewards.funcs]
 
 
 def _ignore(*args, **kwargs) -> None:

@@ -91,7 +91,7 @@ class CritiqueRecorder(TrainerCallback):
                     "round": self.round, "step": step,
                     "group": slots[i], "sample": i % group_size,
                     "prompt": prompts[i], "completion": completions[i],
-                    "principle": pid, "kind": kind, "critique": entries[i].get("critique", ""),
+                    "principle": pid, "kind": entries[i].get("kind", kind), "critique": entries[i].get("critique", ""),
                     "score": entries[i].get("score"), "anchor_score": entries[i].get("anchor_score"),
                     "reward": reward_list[i], "total_reward": total, "advantage": advantages[i],
                     "distribution": entries[i].get("distribution"),

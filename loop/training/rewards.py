@@ -89,23 +89,44 @@ class JudgeReward:
         self.views = ("judge", "anchor") if judge_view is not nullcontext else (None, None)
         self.__name__ = f"principle_{principle.id}"
 
+    # What a record of an answer left unjudged says (loop/training/rules_first.py decides which).
+    NOT_NEEDED = "not judged: its rules decide it"
+
+    @classmethod
+    def entry(cls, critique: Any | None, anchor: float | None) -> dict[str, Any]:
+        """What the recorder keeps of one answer's critique; None: an answer left unjudged."""
+        if critique is None:
+            return {"critique": cls.NOT_NEEDED, "score": None, "anchor_score": None, "kind": "unjudged"}
+        return {"critique": critique.critique, "score": critique.score, "anchor_score": anchor,
+                "distribution": critique.distribution, "cuts": critique.cuts}
+
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+        return self.judge_some(prompts, completions, None, **kwargs)
+
+    def judge_some(self, prompts: list, completions: list, needed: list[bool] | None, **kwargs: Any
+                   ) -> list[float | None]:
+        """The rewards of the completions where `needed` is true (all of them for None); None elsewhere,
+        with no judge work, recorded as not judged."""
         questions = [user_prompt(p) for p in prompts]
         answers = [text_of(c) for c in completions]
         rows = rows_from_kwargs(len(answers), kwargs)  # the pool's columns, for templates that read them
-        with self.judge_view():
-            critiques = self.judge.score(questions, answers, self.principle.id, view=self.views[0], rows=rows)
-        anchors = [None] * len(answers)
-        if self.anchor_view is not None:
-            with self.anchor_view():
-                anchors = [c.score for c in self.anchor_judge.score(questions, answers, self.principle.id,
-                                                                     view=self.views[1], rows=rows)]
-        rewards = [c.score for c in critiques]
+        chosen = [i for i in range(len(answers)) if needed is None or needed[i]]
+        pick = lambda items: [items[i] for i in chosen]  # noqa: E731
+        critiques: dict[int, Any] = {}
+        anchors: dict[int, float | None] = {}
+        if chosen:
+            with self.judge_view():
+                scored = self.judge.score(pick(questions), pick(answers), self.principle.id, view=self.views[0],
+                                          rows=pick(rows))
+            critiques = dict(zip(chosen, scored))
+            if self.anchor_view is not None:
+                with self.anchor_view():
+                    anchors = {i: c.score for i, c in zip(chosen, self.anchor_judge.score(
+                        pick(questions), pick(answers), self.principle.id, view=self.views[1], rows=pick(rows)))}
+        rewards = [critiques[i].score if i in critiques else None for i in range(len(answers))]
         if self.recorder is not None:
-            self.recorder.add(self.principle.id, "judge", questions, answers, rewards,
-                              [{"critique": c.critique, "score": c.score, "anchor_score": a,
-                                "distribution": c.distribution, "cuts": c.cuts}
-                               for c, a in zip(critiques, anchors)], kwargs)
+            entries = [self.entry(critiques.get(i), anchors.get(i)) for i in range(len(answers))]
+            self.recorder.add(self.principle.id, "judge", questions, answers, rewards, entries, kwargs)
         return rewards
 
 

@@ -94,7 +94,7 @@ def score_rows(c: Completion, highlight_gap: float, ranks: dict[str, tuple[int, 
         anchor = [Text(fmt(r.get("anchor_score")), style="bold magenta" if gap is not None and gap >= highlight_gap
                        else "" if is_number(r.get("anchor_score")) else "dim")] if show_anchor else []
         critique = Text("rule check" if r.get("kind") == "rule" else "", style="dim")
-        if not is_number(score) and r.get("kind") != "unjudged":  # unjudged: its critique says why (weight 0)
+        if not is_number(score) and r.get("kind") != "unjudged":  # unjudged: its critique says why
             critique.append((": " if critique else "") + "could not score", style="dim")
         if r.get("kind") != "rule" and r.get("critique"):
             critique.append((" " if critique else "") + str(r["critique"]), style="italic")
