@@ -2,7 +2,7 @@
 TRL GRPO step with a constant reward, and as loop's self-judged step. Both trainers are built from the
 same plan (peft/LoRA setup, GRPOConfig, seed), so they sample the same completions in their first
 step; each runs warmup + repeats steps (one prompt's group a step; a round's steps average several) and
-the medians are kept. `loop bench inference` is the step's baseline: the same batches sampled without
+the means are kept. `loop bench inference` is the step's baseline: the same batches sampled without
 training, measured in a process of its own.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from loop.bench.timing import StepClock, TimedJudge, median, peak_rss_mb
+from loop.stats import mean
 from loop.errors import LoopError
 
 
@@ -48,7 +49,7 @@ def one_group_steps(overrides: dict[str, dict[str, Any]] | None) -> dict[str, di
     """The overrides with every step one prompt's group, sampled, judged and trained once ([grpo]
     gradient_accumulation_steps = 1, num_iterations = 1), in the plain and the judged trainer alike: a
     round's steps average several groups, which would give the two trainers steps of different sizes,
-    and later passes that only train would hide the judge in the median."""
+    and later passes that only train would hide the judge."""
     overrides = dict(overrides or {})
     overrides["grpo"] = {**overrides.get("grpo", {}), "num_iterations": 1, "gradient_accumulation_steps": 1}
     return overrides
@@ -123,7 +124,7 @@ def plain_trainer(ctx, policy, dataset, folder: Path, callbacks: list):
 def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                repeats: int = 3, warmup: int = 1, inference_rss: Callable[[], float] | None = None,
                weights: str = "declared") -> dict[str, Any]:
-    """Time the plain and the self-judged GRPO step (medians of `repeats` steps after `warmup`), and the
+    """Time the plain and the self-judged GRPO step (means of `repeats` steps after `warmup`), and the
     self-judged step's peak memory against `inference_rss()`, an inference-only baseline that must be
     measured in another process (a process's peak covers everything it ever held). `weights`: see
     timed_steps."""
@@ -139,8 +140,10 @@ def bench_step(workspace: str | Path | None = None, overrides: dict[str, dict[st
                                     weights) for kind in ("plain", "judged")}
     used = clocks["judged"][1]
     plain, judged = (clocks[k][0].steps[warmup:] for k in ("plain", "judged"))
-    plain_s, plain_cpu = (median([s[key] for s in plain]) for key in ("seconds", "cpu_seconds"))
-    step_s, step_cpu, judge_s, judge_cpu = (median([s[key] for s in judged]) for key in
+    # Means, not medians: under rules first the judge reads only some steps' answers, and a median step
+    # may be one it did not read; the mean over the same prompts is what a round of them costs.
+    plain_s, plain_cpu = (mean([s[key] for s in plain]) for key in ("seconds", "cpu_seconds"))
+    step_s, step_cpu, judge_s, judge_cpu = (mean([s[key] for s in judged]) for key in
                                             ("seconds", "cpu_seconds", "judge_seconds", "judge_cpu_seconds"))
     peak = max(s["peak_rss_mb"] for s in judged)
     inference = inference_rss() if inference_rss else None

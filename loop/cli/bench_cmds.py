@@ -57,7 +57,7 @@ def step_flags(args) -> list[str]:
 
 
 def bench_step_target(args) -> dict:
-    """A plain TRL GRPO step and loop's self-judged step on the same model, prompts and batch: medians,
+    """A plain TRL GRPO step and loop's self-judged step on the same model, prompts and batch: means,
     their ratio, the judge's share, peak memory against inference only."""
     from loop.bench.step import bench_step, inference_in_another_process
     from loop.bench.timing import machine
@@ -128,7 +128,7 @@ def bench(args) -> int:
     Targets:
       step       a plain TRL GRPO step (constant reward) and loop's self-judged step, on the same model,
                  prompts and batch, with the workspace's constitution and loop.toml (the shipped defaults
-                 outside a workspace): medians of --repeats steps after --warmup, their ratio, the
+                 outside a workspace): means of --repeats steps after --warmup, their ratio, the
                  judge's share of the self-judged step (judge_share_of_round in --json), and its peak
                  resident memory against inference only (loading the model and sampling the same
                  batches, measured in a separate process)
@@ -167,7 +167,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-generations", type=int, help="round, step: completions per prompt")
     p.add_argument("--max-completion-length", type=int, help="round, step: max new tokens per completion")
     p.add_argument("--judge-mode", choices=SCORE_MODES, help="round, step: judge mode")
-    p.add_argument("--repeats", type=int, default=3, help="step: timed steps of each kind (the median is kept)")
+    p.add_argument("--repeats", type=int, default=3, help="step: timed steps of each kind (their mean is kept)")
     p.add_argument("--warmup", type=int, default=1, help="step: untimed steps first (first-call allocations)")
     p.add_argument("--weights", choices=("declared", "measured"), default="declared",
                    help="step: judge every judged principle at its weight as written (declared), or at the "

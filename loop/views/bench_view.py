@@ -60,7 +60,7 @@ def _step_table(result: dict) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("batch", f"{s['num_generations']} completions × {s['max_completion_length']} tokens; "
-                           f"median of {s['repeats']} steps after {s['warmup']} warm-up")
+                           f"mean of {s['repeats']} steps after {s['warmup']} warm-up")
     table.add_row("judge", f"{s['judge_mode']} mode · constitution {s['constitution']} ({s['workspace']}) · "
                            f"{s['weights']} weights")
     table.add_row("judged principles", ", ".join(s["judged_principles"]) or "none")
