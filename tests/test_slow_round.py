@@ -32,11 +32,16 @@ def test_one_real_round_on_the_embedded_model(workspace, monkeypatch):
     folder = workspace / "runs" / "main" / "round-002"
     records = [json.loads(line) for line in (folder / "critiques.jsonl").read_text().splitlines()]
     judged = [r for r in records if r["kind"] == "judge"]
-    assert judged, "the judge scored training completions"
-    # A real model answers and the judge reads a verdict for nearly everything it is shown; a principle whose
-    # template needs a column the prompt's row lacks (faithful's reference answer) is not judged there: None.
+    # Rules first: the judge reads a training answer only where its judged score can move a value (with 2
+    # answers a prompt, maybe none); every other answer of a judged principle is recorded as not judged.
+    unjudged = [r for r in records if r["kind"] == "unjudged"]
+    assert judged or unjudged, "the judged principles recorded the training completions"
+    assert all(r["critique"].startswith("not judged") and r["score"] is None for r in unjudged)
+    # A real model answers and the judge reads a verdict for nearly everything it is shown (the held-out
+    # answers below, always); a principle whose template needs a column the prompt's row lacks (faithful's
+    # reference answer) is not judged there: None.
     shown = [r for r in judged if not r["critique"].startswith("not judged")]
-    assert shown and sum(r["score"] is not None for r in shown) >= 0.9 * len(shown)
+    assert sum(r["score"] is not None for r in shown) >= 0.9 * len(shown)
     assert all(0.0 <= r["score"] <= 1.0 for r in judged if r["score"] is not None)
     assert any(r["completion"].strip() for r in records)
     # The anchor scores the held-out answers, not the training completions ([judge] anchor_on_training).
