@@ -5,9 +5,9 @@ A reading (the judge's scores of a labeled pair or of a held-out answer, a greed
 or a held-out prompt) is stored under the sha256 of a canonical JSON of everything that decides it:
 its kind, what the caller names (the model as it stands: weight files, the active adapter's weights,
 dtype, device, tokenizer; the text read; the templates and principle; the settings that change the
-value) and the library versions and torch thread count. An edit to any of them is another key, so
-nothing has to be told what changed, and a second run, another seed's round 0 or a benchmark reads
-back what an earlier one measured.
+value), the versions of torch and transformers (and peft's where an adapter acts) and torch's thread
+count. An edit to any of them is another key, so nothing has to be told what changed, and a second run,
+another seed's round 0 or a benchmark reads back what an earlier one measured.
 
 Why a read-back can be trusted:
 - each entry is one JSON file holding its own key digest and a checksum of its value; one that does
@@ -42,7 +42,9 @@ from loop.dist import is_main
 
 OFF_ENV = "LOOP_NO_CACHE"
 DEFAULT_MB = 200
-LIBRARIES = ("torch", "transformers", "trl", "peft")
+# What computes every reading: torch's kernels and transformers' model code. peft's version joins a
+# model's identity only where an adapter acts (model_identity); TRL trains but never reads.
+LIBRARIES = ("torch", "transformers")
 _MISS = object()
 MISS = _MISS  # what Cache.get returns where it holds no entry, or one that does not check out
 _warned: set[str] = set()  # cache folders already warned about in this process: one line each
@@ -229,17 +231,18 @@ def environment() -> dict[str, Any]:
     return {**_versions(), "threads": torch.get_num_threads()}
 
 
-@lru_cache(maxsize=1)
 def _versions() -> dict[str, str | None]:
+    return {name: _version(name) for name in LIBRARIES}
+
+
+@lru_cache(maxsize=None)
+def _version(name: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
-    out: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def model_identity(model, tokenizer=None, cache: Cache | None = None) -> dict[str, Any]:
@@ -252,8 +255,11 @@ def model_identity(model, tokenizer=None, cache: Cache | None = None) -> dict[st
         import torch
 
         named += f" {torch.cuda.get_device_name(device)}"
-    out = {"weights": base_weights(model, cache), "adapter": adapter_weights(model),
+    adapter = adapter_weights(model)
+    out = {"weights": base_weights(model, cache), "adapter": adapter,
            "dtype": str(getattr(model, "dtype", "")), "device": named}
+    if adapter is not None:  # peft computes what the adapter adds; without one its layers pass the base through
+        out["peft"] = _version("peft")
     if tokenizer is not None:
         out["tokenizer"] = digest([getattr(tokenizer, "chat_template", None), len(tokenizer),
                                    getattr(tokenizer, "padding_side", None)])

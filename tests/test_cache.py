@@ -222,6 +222,26 @@ def test_a_model_is_known_by_its_weights_and_the_adapter_acting_now(tiny):
     assert model_identity(policy, tokenizer)["adapter"] not in (None, trained["adapter"])
 
 
+def test_peft_decides_a_reading_only_where_an_adapter_acts(tiny):
+    # A base model's readings (round 0, the anchor, the shipped readings) stay valid across peft releases;
+    # an adapter's are keyed by the peft that computed it. TRL never computes a reading.
+    from importlib.metadata import version
+
+    from peft import LoraConfig, get_peft_model
+
+    from loop import cache
+
+    model, tokenizer = tiny
+    policy = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules="all-linear"))
+    assert set(cache.environment()) == {"torch", "transformers", "threads"}
+    assert "peft" not in model_identity(policy, tokenizer)
+    with torch.no_grad():
+        for name, p in policy.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.01)
+    assert model_identity(policy, tokenizer)["peft"] == version("peft")
+
+
 def test_answers_read_back_are_the_answers_generated(tiny, tmp_path):
     from loop.generation import greedy_answers
     from loop.measure.probes import reused_answers
