@@ -75,6 +75,22 @@ def test_every_sampled_answer_is_recorded_as_grpo_records_it(dpo_run):
     assert {r["sample"] for r in records} == {0, 1, 2} and {r["cut_tokens"] for r in records} <= {8, None}
 
 
+def test_a_dpo_rounds_samples_do_not_depend_on_what_the_process_did_before(dpo_run, tmp_path, tiny_model_dir):
+    # The round's seed decides its samples, as TRL's seed decides a GRPO round's: another run of the same
+    # round after other random draws in this process samples the same answers.
+    import torch
+
+    from loop.workspace import init_workspace
+
+    torch.manual_seed(12345)
+    torch.rand(1000)
+    root = init_workspace(tmp_path / "ws").root
+    run_rounds(dpo_plan(root, tiny_model_dir), 1, make_judge=ScriptedJudge)
+    texts = lambda ws: [(r["group"], r["sample"], r["completion"])  # noqa: E731
+                        for r in read_lines(ws / "runs" / "main" / "round-001" / "critiques.jsonl")]
+    assert texts(root) == texts(dpo_run[0])
+
+
 def test_each_pair_is_the_best_and_the_worst_answer_of_its_group(dpo_run):
     records = read_lines(folder(dpo_run) / "critiques.jsonl")
     totals: dict[int, dict[int, float]] = {}

@@ -119,12 +119,17 @@ def dpo_round(ctx: RoundContext) -> dict[str, Any]:
 def sample_pairs(ctx: RoundContext, model, dataset, parts, sampling, aggregation: str):
     """(groups, pair choices, pairs as preferences.jsonl keeps them). With several processes, rank 0
     alone samples and rewards; every process trains on the pairs it made."""
+    from transformers import set_seed
+
     constitution, progress = ctx.constitution, ctx.progress
     judged = [p for p in constitution.principles if not p.is_rule]
     progress.add("sample", total=len(dataset))
     progress.add("judge", total=max(1, len(dataset) * len(judged)))
     rank = group_ranking(parts.rewards, aggregation)
     score = reward_table(parts.rewards, aggregation)
+    # Seeded with the round's seed, as TRL seeds a GRPO round: the samples never depend on what the process
+    # did before (a resumed run samples what an uninterrupted one does).
+    set_seed(sampling.seed)
     groups = on_main(lambda: [sample_and_reward(ctx, model, row, sampling, score, parts.rewards.recorder,
                                                 rank, aggregation == "rules_first") for row in dataset])
     choices = [choose_pair(g["values"], ctx.config.train.dpo_margin) for g in groups]
